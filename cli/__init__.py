@@ -1,0 +1,1 @@
+"""The ``schoolmesh`` command line. Heavy modules are imported inside commands."""

@@ -1,0 +1,286 @@
+"""publish, update, retract, search, show, get, verify, feed."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .main import EXIT_ERROR, Context, emit, json_option
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def _vocab() -> Any:
+    from protocol import vocab
+    return vocab
+
+
+@contextlib.contextmanager
+def progress_bar(label: str, total: int | None) -> Iterator[Callable[[int], None] | None]:
+    """A rich progress bar on stderr when it is a terminal; nothing otherwise."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (BarColumn, DownloadColumn, Progress, TimeRemainingColumn,
+                               TransferSpeedColumn)
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                  TransferSpeedColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def _total_size(paths: tuple[Path, ...]) -> int | None:
+    total = 0
+    try:
+        for p in paths:
+            if p.is_file():
+                total += p.stat().st_size
+            elif p.is_dir():
+                total += sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+    except OSError:
+        return None
+    return total
+
+
+def metadata_options(update: bool) -> Callable[[Any], Any]:
+    """The metadata options shared by publish and update (LRMI / Dublin Core names)."""
+    def deco(f: Any) -> Any:
+        opts = [
+            click.option("--title", required=not update, help="Title (required)."),
+            click.option("--description", help="What the resource is and how to use it."),
+            click.option("--subject", "subjects", multiple=True,
+                         help="Subject, e.g. 数学 or mathematics (repeatable)."),
+            click.option("--level", "levels", multiple=True, metavar="LEVEL",
+                         help="Grade level (repeatable): "
+                              + ", ".join(_LEVELS) + "."),
+            click.option("--language", help="BCP 47 language tag (default: the node's)."),
+            click.option("--type", "rtype", metavar="TYPE",
+                         help="Resource type: " + ", ".join(_TYPES) + "."),
+            click.option("--license", "license_",
+                         help="SPDX licence id (default CC-BY-4.0 on publish): "
+                              + ", ".join(_LICENSES) + "."),
+            click.option("--creator", help="The teacher who made it."),
+            click.option("--keyword", "keywords", multiple=True, help="Keyword (repeatable)."),
+            click.option("--time-required", help="Class time, ISO 8601 (e.g. PT40M)."),
+            click.option("--based-on", "based_on", multiple=True, metavar="RESOURCE_ID",
+                         help="The resource this one adapts (repeatable)."),
+            click.option("--supply", type=click.Choice(_SUPPLY), help="Supply model."),
+            click.option("--classroom", type=click.Choice(_CLASSROOM), help="Classroom form."),
+        ]
+        for o in reversed(opts):
+            f = o(f)
+        return f
+    return deco
+
+
+# Vocabularies are small constants; importing protocol.vocab costs nothing noticeable.
+from protocol.vocab import CLASSROOM as _CLASSROOM  # noqa: E402
+from protocol.vocab import LEVELS as _LEVELS  # noqa: E402
+from protocol.vocab import LICENSES as _LICENSES  # noqa: E402
+from protocol.vocab import RESOURCE_TYPES as _TYPES  # noqa: E402
+from protocol.vocab import SUPPLY as _SUPPLY  # noqa: E402
+
+
+def _meta(kw: dict[str, Any], *, update: bool) -> dict[str, Any]:
+    """CLI options → LRMI metadata. For update, only the options given are returned."""
+    m: dict[str, Any] = {
+        "title": kw["title"], "description": kw["description"],
+        "about": list(kw["subjects"]) or None, "educationalLevel": list(kw["levels"]) or None,
+        "inLanguage": kw["language"], "learningResourceType": kw["rtype"],
+        "license": kw["license_"], "creator": kw["creator"],
+        "keywords": list(kw["keywords"]) or None, "timeRequired": kw["time_required"],
+        "isBasedOn": list(kw["based_on"]) or None, "supply": kw["supply"],
+        "classroom": kw["classroom"],
+    }
+    m = {k: v for k, v in m.items() if v is not None}
+    if not update:
+        m.setdefault("license", _vocab().DEFAULT_LICENSE)
+    return m
+
+
+def _print_result(d: dict[str, Any]) -> None:
+    click.echo(f"{d['resource_id']} version {d['version']}")
+    click.echo(f"content: {d['content_cid']}")
+    for f in d["files"]:
+        click.echo(f"  {f['path']}  {f['size']} bytes  {f['cid']}")
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True,
+                type=click.Path(path_type=Path, exists=False))
+@metadata_options(update=False)
+@json_option
+@pass_ctx
+def publish(obj: Context, paths: tuple[Path, ...], as_json: bool, **kw: Any) -> None:
+    """Publish files and folders as one signed resource.
+
+    A folder contributes its contents with their tree (hidden files are skipped).
+    """
+    from node import library
+    home = obj.home_with_key()
+    with progress_bar("publishing", _total_size(paths)) as prog:
+        result = library.publish(home, list(paths), _meta(kw, update=False), prog)
+    emit(result, as_json, _print_result)
+
+
+@click.command()
+@click.argument("resource_id")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@metadata_options(update=True)
+@json_option
+@pass_ctx
+def update(obj: Context, resource_id: str, paths: tuple[Path, ...], as_json: bool,
+           **kw: Any) -> None:
+    """Publish a new version of one of this school's resources.
+
+    With PATHS the files are replaced by these; without, only metadata changes. Unchanged
+    files keep their CIDs and are not stored twice.
+    """
+    from node import library
+    home = obj.home_with_key()
+    with progress_bar("publishing", _total_size(paths)) as prog:
+        result = library.update(home, resource_id, list(paths), _meta(kw, update=True), prog)
+    emit(result, as_json, _print_result)
+
+
+@click.command()
+@click.argument("resource_id")
+@click.option("--reason", help="Why (shown to other schools).")
+@json_option
+@pass_ctx
+def retract(obj: Context, resource_id: str, reason: str | None, as_json: bool) -> None:
+    """Withdraw one of this school's resources (a signed retraction)."""
+    from node import library
+    result = library.retract(obj.home_with_key(), resource_id, reason)
+    emit(result, as_json, lambda d: click.echo(f"{d['resource_id']} retracted"))
+
+
+@click.command()
+@click.argument("query", required=False)
+@click.option("--subject", "subjects", multiple=True, help="Only this subject (repeatable).")
+@click.option("--level", "levels", multiple=True, type=click.Choice(list(_LEVELS)),
+              help="Only this grade level (repeatable).")
+@click.option("--language", help="Only this language (zh matches zh-CN).")
+@click.option("--type", "rtype", type=click.Choice(_TYPES), help="Only this resource type.")
+@click.option("--school", help="Only this school (school id or name).")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@json_option
+@pass_ctx
+def search(obj: Context, query: str | None, subjects: tuple[str, ...], levels: tuple[str, ...],
+           language: str | None, rtype: str | None, school: str | None, limit: int,
+           as_json: bool) -> None:
+    """Search the library (titles, descriptions, keywords, subjects; Chinese too)."""
+    from node import catalog
+    rows = catalog.search(obj.home().conn, query, subject=list(subjects), level=list(levels),
+                          language=language, rtype=rtype, school=school, limit=limit)
+
+    def human(rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            click.echo("no resources found")
+        for r in rows:
+            extra = ", ".join(filter(None, [r["type"], r["language"], *r["levels"]]))
+            click.echo(f"{r['resource_id']}  {r['title']}  [{extra}]  "
+                       f"{r['school'] or r['school_id']}")
+    emit(rows, as_json, human)
+
+
+@click.command()
+@click.argument("resource_id")
+@json_option
+@pass_ctx
+def show(obj: Context, resource_id: str, as_json: bool) -> None:
+    """Show a resource: metadata, files, versions, lineage and signature status."""
+    from node import library
+    d = library.show(obj.home(), resource_id)
+
+    def human(d: dict[str, Any]) -> None:
+        m = d["meta"]
+        click.echo(f"{m['title']}  ({d['resource_id']}, version {d['version']})")
+        if d["retracted"]:
+            click.echo(f"RETRACTED: {d['retract_reason'] or 'no reason given'}")
+        click.echo(f"school: {d['school'] or ''} {d['school_id']}")
+        for k in ("description", "inLanguage", "about", "educationalLevel",
+                  "learningResourceType", "license", "creator", "keywords", "timeRequired",
+                  "supply", "classroom"):
+            if k in m:
+                v = m[k]
+                click.echo(f"{k}: {', '.join(v) if isinstance(v, list) else v}")
+        click.echo(f"content: {d['content_cid']}  (local: {'yes' if d['local'] else 'no'})")
+        for f in d["files"]:
+            click.echo(f"  {f['path']}  {f['size']} bytes")
+        for v in d["versions"]:
+            click.echo(f"version {v['version']}: {v['content_cid']}  signature {v['signature']}")
+        for b in d["lineage"]["based_on"]:
+            click.echo(f"based on: {b['resource_id']} {b['title'] or '(not in this library)'}")
+        for a in d["lineage"]["adaptations"]:
+            click.echo(f"adapted as: {a['resource_id']} {a['title']}")
+    emit(d, as_json, human)
+
+
+@click.command()
+@click.argument("target", metavar="RESOURCE_ID|CID")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Folder to write the files into (created if missing).")
+@click.option("--overwrite", is_flag=True, help="Replace files that already exist there.")
+@json_option
+@pass_ctx
+def get(obj: Context, target: str, output: Path, overwrite: bool, as_json: bool) -> None:
+    """Write a resource's files (verified) from the local library into a folder."""
+    from node import library
+    home = obj.home()
+    with progress_bar("writing", None) as prog:
+        d = library.get(home, target, output, overwrite=overwrite, progress=prog)
+    emit(d, as_json, lambda d: click.echo(
+        f"wrote {len(d['files'])} file(s), {sum(f['size'] for f in d['files'])} bytes, "
+        f"to {d['output']}"))
+
+
+@click.command()
+@json_option
+@pass_ctx
+def verify(obj: Context, as_json: bool) -> None:
+    """Re-hash every kept block and re-check every signature and feed chain.
+
+    Exits 0 only if everything is sound; otherwise lists each problem and exits 1.
+    """
+    from node import library
+    d = library.verify(obj.home())
+
+    def human(d: dict[str, Any]) -> None:
+        click.echo(f"checked {d['entries_checked']} feed entries and {d['blocks_checked']} "
+                   f"blocks ({d['unreferenced_blocks']} unreferenced blocks kept)")
+        for p in d["problems"]:
+            click.echo(f"PROBLEM: {p}")
+        click.echo("all sound" if d["ok"] else f"{len(d['problems'])} problem(s) found")
+    emit(d, as_json, human)
+    if not d["ok"]:
+        raise click.exceptions.Exit(EXIT_ERROR)
+
+
+@click.command()
+@click.argument("school_id", required=False)
+@json_option
+@pass_ctx
+def feed(obj: Context, school_id: str | None, as_json: bool) -> None:
+    """List a school's signed feed entries (default: this school's)."""
+    from node import library
+    rows = library.feed_entries(obj.home(), school_id)
+
+    def human(rows: list[dict[str, Any]]) -> None:
+        for e in rows:
+            what = e["body"].get("resource") or e["body"].get("meta", {}).get("title") \
+                or e["body"].get("name", "")
+            click.echo(f"{e['seq']:>5}  {e['kind']:<18} {what}  {e['hash'][:16]}")
+    emit(rows, as_json, human)
+
+
+def register(group: click.Group) -> None:
+    for cmd in (publish, update, retract, search, show, get, verify, feed):
+        group.add_command(cmd)

@@ -1,0 +1,188 @@
+"""Content-addressed block store: one file per block, sharded like go-ipfs flatfs.
+
+Layout: ``blocks/<2 chars>/<base32 multihash-ish name>``; the shard is the next-to-last two
+characters of the name (flatfs ``next-to-last/2``), which spreads blocks evenly.
+
+Durability: a block is written to ``blocks/tmp/``, then renamed into place.  Inside a
+:meth:`BlockStore.batch` nothing is fsynced per file (one fsync per small file is what limits
+throughput on these disks); ``commit`` makes the whole batch durable with one ``syncfs(2)``
+(per-file fsync where that is unavailable) before the caller commits the database rows that
+make the blocks visible.  A crash before that leaves only unreferenced files, never a
+referenced block that is missing.
+"""
+
+from __future__ import annotations
+
+import base64
+import ctypes
+import ctypes.util
+import errno
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from crypto import BadCID, cid_to_str, verify_block
+
+from .errors import CorruptBlock, NotFound, StoreError
+
+try:
+    _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    _syncfs = _libc.syncfs
+    # Start writeback of a big block at once, so the final sync has little left to wait for.
+    _sync_file_range = _libc.sync_file_range
+    _sync_file_range.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+except (OSError, AttributeError):
+    _syncfs = _sync_file_range = None
+_SYNC_FILE_RANGE_WRITE = 2
+_EARLY_WRITEBACK_MIN = 256 * 1024
+
+
+def _name(cid: bytes) -> str:
+    return base64.b32encode(cid).decode("ascii").rstrip("=").lower()
+
+
+def _cid_of_name(name: str) -> bytes:
+    pad = "=" * (-len(name) % 8)
+    return base64.b32decode(name.upper() + pad)
+
+
+class Batch:
+    """Blocks written but not yet durable; see :meth:`BlockStore.batch`."""
+
+    def __init__(self, store: BlockStore) -> None:
+        self.store = store
+        self.written: list[Path] = []
+        self.dirs: set[Path] = set()
+        self.bytes_written = 0
+
+    def put(self, cid: bytes, data: bytes) -> bool:
+        """Store a block (verified against ``cid``); False if it was already there."""
+        verify_block(cid, data)  # never store what does not match its CID
+        return self.store._put(cid, data, self)
+
+    def put_trusted(self, cid: bytes, data: bytes) -> bool:
+        """Store a block whose CID the caller has just computed from these very bytes."""
+        return self.store._put(cid, data, self)
+
+    def commit(self) -> None:
+        """Make every block of the batch durable."""
+        if not self.written:
+            return
+        if _syncfs is not None and len(self.written) > 1:
+            fd = os.open(self.store.root, os.O_RDONLY)
+            try:
+                if _syncfs(fd) != 0:
+                    err = ctypes.get_errno()
+                    raise StoreError(f"syncfs failed: {os.strerror(err)}")
+            finally:
+                os.close(fd)
+        else:
+            for path in self.written:
+                _fsync_path(path)
+            for d in self.dirs:
+                _fsync_path(d)
+        self.written.clear()
+        self.dirs.clear()
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class BlockStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.tmp = self.root / "tmp"
+
+    def create(self) -> None:
+        self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def clean_tmp(self) -> int:
+        """Remove temp files left by a crash; returns how many."""
+        n = 0
+        if self.tmp.is_dir():
+            for p in self.tmp.iterdir():
+                try:
+                    p.unlink()
+                    n += 1
+                except FileNotFoundError:
+                    pass
+        return n
+
+    def path(self, cid: bytes) -> Path:
+        name = _name(cid)
+        return self.root / name[-3:-1] / name
+
+    def has(self, cid: bytes) -> bool:
+        return self.path(cid).exists()
+
+    @contextmanager
+    def batch(self) -> Iterator[Batch]:
+        """Write blocks; on normal exit they are durable. On error, nothing is referenced yet,
+        so written blocks are left for garbage collection (they are valid, just unpinned)."""
+        b = Batch(self)
+        yield b
+        b.commit()
+
+    def put(self, cid: bytes, data: bytes) -> bool:
+        with self.batch() as b:
+            return b.put(cid, data)
+
+    def _put(self, cid: bytes, data: bytes, batch: Batch) -> bool:
+        path = self.path(cid)
+        if path.exists():
+            return False
+        tmp = self.tmp / f"{path.name}.{os.getpid()}.tmp"
+        try:
+            path.parent.mkdir(exist_ok=True)
+            with open(tmp, "wb") as f:
+                f.write(data)
+                if _sync_file_range is not None and len(data) >= _EARLY_WRITEBACK_MIN:
+                    f.flush()
+                    _sync_file_range(f.fileno(), 0, 0, _SYNC_FILE_RANGE_WRITE)
+            os.replace(tmp, path)
+        except OSError as exc:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+            if exc.errno == errno.ENOSPC:
+                raise StoreError("the disk is full: free some space and try again") from exc
+            raise StoreError(f"cannot write block {path.name}: {exc.strerror}") from exc
+        batch.written.append(path)
+        batch.dirs.add(path.parent)
+        batch.bytes_written += len(data)
+        return True
+
+    def get(self, cid: bytes, *, verify: bool = True) -> bytes:
+        try:
+            data = self.path(cid).read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"block {cid_to_str(cid)} is not in the local store") from None
+        except OSError as exc:
+            raise StoreError(f"cannot read block {cid_to_str(cid)}: {exc.strerror}") from exc
+        if verify:
+            try:
+                verify_block(cid, data)
+            except BadCID:
+                raise CorruptBlock(
+                    f"block {cid_to_str(cid)} is corrupted on disk (run 'schoolmesh verify')"
+                ) from None
+        return data
+
+    def __iter__(self) -> Iterator[bytes]:
+        """Every stored CID (unordered)."""
+        for shard in self.root.iterdir():
+            if shard.name == "tmp" or not shard.is_dir():
+                continue
+            for p in shard.iterdir():
+                try:
+                    yield _cid_of_name(p.name)
+                except ValueError:
+                    continue
+

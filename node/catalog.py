@@ -1,0 +1,187 @@
+"""Catalog: resources indexed from feed entries, searchable with FTS5.
+
+Chinese has no spaces between words, so FTS5's tokenizers see a whole sentence as one token.
+Like Lucene's CJK analyzer we index runs of CJK characters as overlapping bigrams (so any word
+of two or more characters is found as a phrase of its bigrams) and, in a separate column, as
+single characters (so one-character queries work).  Other scripts go to FTS5 unchanged
+(unicode61 + Porter stemming for English).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from typing import Any
+
+from crypto import cid_to_str
+from protocol import records
+from protocol.records import FeedEntry
+
+# CJK Unified Ideographs (+ext A, compatibility), Hiragana/Katakana, Hangul syllables.
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]+")
+
+
+def cjk_bigrams(text: str) -> str:
+    """Replace each run of CJK characters by its overlapping bigrams, space separated."""
+    def repl(m: re.Match[str]) -> str:
+        run = m.group(0)
+        if len(run) == 1:
+            return f" {run} "
+        return " " + " ".join(run[i:i + 2] for i in range(len(run) - 1)) + " "
+    return _CJK.sub(repl, text)
+
+
+def cjk_chars(text: str) -> str:
+    return " ".join("".join(_CJK.findall(text)))
+
+
+def fts_query(query: str) -> str | None:
+    """Turn what a teacher typed into an FTS5 query: every term must match (AND).
+
+    Each whitespace-separated term becomes a quoted phrase (so FTS5 operators in user text are
+    inert); a CJK term of two or more characters becomes the phrase of its bigrams, a single CJK
+    character is looked up in the ``chars`` column.
+    """
+    parts = []
+    for term in query.split():
+        pieces = []
+        pos = 0
+        for m in _CJK.finditer(term):
+            if m.start() > pos:
+                pieces.append(("text", term[pos:m.start()]))
+            pieces.append(("cjk", m.group(0)))
+            pos = m.end()
+        if pos < len(term):
+            pieces.append(("text", term[pos:]))
+        for kind, piece in pieces:
+            if kind == "cjk" and len(piece) == 1:
+                parts.append(f'chars : "{piece}"')
+            elif kind == "cjk":
+                parts.append('"' + cjk_bigrams(piece).strip() + '"')
+            else:
+                cleaned = piece.replace('"', " ").strip()
+                if cleaned and any(c.isalnum() for c in cleaned):
+                    parts.append(f'"{cleaned}"')
+    return " AND ".join(parts) if parts else None
+
+
+def apply_entry(conn: sqlite3.Connection, entry: FeedEntry) -> None:
+    """Index one verified, chained entry (inside the caller's write transaction)."""
+    body = entry.body
+    if entry.kind == records.KIND_PROFILE:
+        conn.execute("UPDATE feeds SET name = ?, role = ? WHERE feed = ?",
+                     (body["name"], body["role"], entry.feed))
+    elif entry.kind == records.KIND_PUBLISH:
+        _index_version(conn, entry, records.resource_id_of(entry), new=True)
+    elif entry.kind == records.KIND_UPDATE:
+        _index_version(conn, entry, body["resource"], new=False)
+    elif entry.kind == records.KIND_RETRACT:
+        row = conn.execute("SELECT id FROM resources WHERE resource_id = ? AND feed = ?",
+                           (body["resource"], entry.feed)).fetchone()
+        if row is not None:  # retracting something unknown is harmless
+            conn.execute("UPDATE resources SET retracted = 1, retract_reason = ?, updated = ? "
+                         "WHERE id = ?", (body.get("reason"), entry.time, row[0]))
+            conn.execute("DELETE FROM catalog_fts WHERE rowid = ?", (row[0],))
+            conn.execute("DELETE FROM pins WHERE reason = 'own' AND ref = ?",
+                         (body["resource"],))
+
+
+def _index_version(conn: sqlite3.Connection, entry: FeedEntry, rid: str, *, new: bool) -> None:
+    body = entry.body
+    meta = body["meta"]
+    files = [{"path": f["path"], "cid": cid_to_str(f["cid"]), "size": f["size"]}
+             for f in body["files"]]
+    row = conn.execute("SELECT id, feed, version, retracted FROM resources "
+                       "WHERE resource_id = ?", (rid,)).fetchone()
+    if new:
+        if row is not None:
+            return  # already indexed (idempotent)
+    else:
+        # An update must come from the resource's own feed and move the version forward.
+        if row is None or row[1] != entry.feed or row[3] or body["version"] != row[2] + 1:
+            return
+    values = (
+        meta["title"], meta["inLanguage"], meta.get("learningResourceType"), meta["license"],
+        body["content"], json.dumps(meta, ensure_ascii=False, sort_keys=True),
+        json.dumps(files, ensure_ascii=False), entry.seq, body["version"], entry.time,
+    )
+    if row is None:
+        cur = conn.execute(
+            "INSERT INTO resources (title, language, type, license, content, meta, files, seq,"
+            " version, updated, resource_id, feed, school_id, first_seq, created)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            values + (rid, entry.feed, entry.school_id, entry.seq, entry.time))
+        res = cur.lastrowid
+    else:
+        res = row[0]
+        conn.execute(
+            "UPDATE resources SET title=?, language=?, type=?, license=?, content=?, meta=?,"
+            " files=?, seq=?, version=?, updated=? WHERE id = ?", values + (res,))
+        conn.execute("DELETE FROM facets WHERE res = ?", (res,))
+        conn.execute("DELETE FROM catalog_fts WHERE rowid = ?", (res,))
+        conn.execute("DELETE FROM lineage WHERE res = ?", (rid,))
+    conn.execute("INSERT OR IGNORE INTO resource_versions VALUES (?,?,?,?,?)",
+                 (rid, body["version"], entry.seq, body["content"], entry.time))
+    facet_rows = [(res, "about", s.casefold()) for s in meta.get("about", [])]
+    facet_rows += [(res, "level", lv) for lv in meta.get("educationalLevel", [])]
+    conn.executemany("INSERT OR IGNORE INTO facets VALUES (?,?,?)", facet_rows)
+    conn.executemany("INSERT OR IGNORE INTO lineage VALUES (?,?)",
+                     [(rid, b) for b in meta.get("isBasedOn", [])])
+    text = {
+        "title": meta["title"], "description": meta.get("description", ""),
+        "keywords": " ".join(meta.get("keywords", [])),
+        "subjects": " ".join(meta.get("about", [])),
+    }
+    conn.execute(
+        "INSERT INTO catalog_fts(rowid, title, description, keywords, subjects, chars)"
+        " VALUES (?,?,?,?,?,?)",
+        (res, *(cjk_bigrams(v) for v in text.values()), cjk_chars(" ".join(text.values()))))
+
+
+def search(conn: sqlite3.Connection, query: str | None = None, *, subject: list[str] = (),
+           level: list[str] = (), language: str | None = None, rtype: str | None = None,
+           school: str | None = None, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
+    where = ["r.retracted = 0"]
+    args: list[Any] = []
+    for s in subject:
+        where.append("r.id IN (SELECT res FROM facets WHERE facet = 'about' AND value = ?)")
+        args.append(s.casefold())
+    for lv in level:
+        where.append("r.id IN (SELECT res FROM facets WHERE facet = 'level' AND value = ?)")
+        args.append(lv)
+    if language:
+        where.append("(r.language = ? OR r.language LIKE ? ESCAPE '\\')")
+        args += [language, language.replace("%", "\\%").replace("_", "\\_") + "-%"]
+    if rtype:
+        where.append("r.type = ?")
+        args.append(rtype)
+    if school:
+        where.append("(r.school_id = ? OR r.feed IN (SELECT feed FROM feeds WHERE name = ?))")
+        args += [school, school]
+    cols = ("r.resource_id, r.school_id, f.name, r.version, r.title, r.language, r.type,"
+            " r.license, r.content, r.meta, r.updated")
+    q = fts_query(query) if query else None
+    if query and q is None:
+        return []
+    if q:
+        sql = (f"SELECT {cols} FROM catalog_fts JOIN resources r ON r.id = catalog_fts.rowid"
+               f" LEFT JOIN feeds f ON f.feed = r.feed WHERE catalog_fts MATCH ? AND "
+               + " AND ".join(where)
+               + " ORDER BY bm25(catalog_fts, 10.0, 2.0, 5.0, 5.0, 1.0), r.updated DESC"
+               " LIMIT ? OFFSET ?")
+        args = [q, *args]
+    else:
+        sql = (f"SELECT {cols} FROM resources r LEFT JOIN feeds f ON f.feed = r.feed WHERE "
+               + " AND ".join(where) + " ORDER BY r.updated DESC LIMIT ? OFFSET ?")
+    rows = conn.execute(sql, (*args, limit, offset)).fetchall()
+    out = []
+    for rid, sid, name, ver, title, lang, rtype_, lic, content, meta, updated in rows:
+        m = json.loads(meta)
+        out.append({
+            "resource_id": rid, "school_id": sid, "school": name, "version": ver,
+            "title": title, "language": lang, "type": rtype_, "license": lic,
+            "subjects": m.get("about", []), "levels": m.get("educationalLevel", []),
+            "content_cid": cid_to_str(content), "updated": updated,
+        })
+    return out

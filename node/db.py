@@ -1,0 +1,125 @@
+"""The node's one SQLite database (WAL): feeds, catalog (FTS5), pins, settings.
+
+Schema changes are numbered migrations applied in order (``PRAGMA user_version``).
+Writers use ``BEGIN IMMEDIATE`` so two processes never interleave a read-modify-write of a
+feed head; readers never block (WAL).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import HomeError
+
+BUSY_TIMEOUT_MS = 30_000  # another schoolmesh process may hold the write lock this long
+
+MIGRATIONS: list[str] = [
+    # 1: feeds, catalog, pins
+    """
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE feeds (
+        feed BLOB PRIMARY KEY,           -- author's Ed25519 public key
+        school_id TEXT NOT NULL UNIQUE,
+        name TEXT, role TEXT,
+        head_seq INTEGER NOT NULL DEFAULT 0,
+        head_hash BLOB,
+        flagged TEXT                     -- why we stopped trusting it (equivocation), or NULL
+    );
+    CREATE TABLE entries (
+        feed BLOB NOT NULL, seq INTEGER NOT NULL, hash BLOB NOT NULL, kind TEXT NOT NULL,
+        time INTEGER NOT NULL, raw BLOB NOT NULL,
+        PRIMARY KEY (feed, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE resources (
+        id INTEGER PRIMARY KEY,
+        resource_id TEXT NOT NULL UNIQUE,
+        feed BLOB NOT NULL, school_id TEXT NOT NULL,
+        version INTEGER NOT NULL, first_seq INTEGER NOT NULL, seq INTEGER NOT NULL,
+        title TEXT NOT NULL, language TEXT NOT NULL, type TEXT, license TEXT NOT NULL,
+        content BLOB NOT NULL, meta TEXT NOT NULL, files TEXT NOT NULL,
+        created INTEGER NOT NULL, updated INTEGER NOT NULL,
+        retracted INTEGER NOT NULL DEFAULT 0, retract_reason TEXT
+    );
+    CREATE INDEX resources_updated ON resources(updated DESC);
+    CREATE INDEX resources_school ON resources(school_id);
+    CREATE TABLE resource_versions (
+        resource_id TEXT NOT NULL, version INTEGER NOT NULL, seq INTEGER NOT NULL,
+        content BLOB NOT NULL, time INTEGER NOT NULL,
+        PRIMARY KEY (resource_id, version)
+    ) WITHOUT ROWID;
+    CREATE TABLE facets (
+        res INTEGER NOT NULL REFERENCES resources(id) ON DELETE CASCADE,
+        facet TEXT NOT NULL, value TEXT NOT NULL,
+        PRIMARY KEY (facet, value, res)
+    ) WITHOUT ROWID;
+    CREATE INDEX facets_res ON facets(res);
+    CREATE TABLE lineage (
+        res TEXT NOT NULL, based_on TEXT NOT NULL, PRIMARY KEY (res, based_on)
+    ) WITHOUT ROWID;
+    CREATE INDEX lineage_based_on ON lineage(based_on);
+    CREATE VIRTUAL TABLE catalog_fts USING fts5(
+        title, description, keywords, subjects, chars,
+        tokenize = 'porter unicode61 remove_diacritics 2'
+    );
+    CREATE TABLE pins (
+        cid BLOB NOT NULL, reason TEXT NOT NULL, ref TEXT NOT NULL, created INTEGER NOT NULL,
+        PRIMARY KEY (cid, reason, ref)
+    ) WITHOUT ROWID;
+    """,
+]
+
+
+def connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
+    if not create and not Path(path).exists():
+        raise HomeError(f"no schoolmesh database at {path}")
+    try:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        _migrate(conn)
+    except sqlite3.DatabaseError as exc:
+        raise HomeError(f"cannot open the database {path}: {exc}") from exc
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version > len(MIGRATIONS):
+        raise HomeError("this home was written by a newer schoolmesh; upgrade schoolmesh")
+    if version == len(MIGRATIONS):
+        return
+    with write(conn):
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        for i in range(version, len(MIGRATIONS)):
+            for stmt in MIGRATIONS[i].split(";"):
+                if stmt.strip():
+                    conn.execute(stmt)
+            conn.execute(f"PRAGMA user_version = {i + 1}")
+
+
+@contextmanager
+def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction, taken eagerly (BEGIN IMMEDIATE); rolled back on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def get_setting(conn: sqlite3.Connection, key: str, default: str | None = None) -> str | None:
+    row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else default
+
+
+def set_setting(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute("INSERT INTO settings(key, value) VALUES (?, ?) "
+                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))

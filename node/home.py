@@ -1,0 +1,123 @@
+"""A node's home folder: the school key, the block store and the database.
+
+    HOME/key.pem        PKCS#8 Ed25519 key, mode 0600, optionally passphrase-encrypted
+    HOME/schoolmesh.db  SQLite (WAL): feeds, catalog, pins, settings
+    HOME/blocks/        content-addressed blocks
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+from crypto import SchoolKey, load_key, save_key
+from crypto.keys import BadKeyFile
+from protocol import records
+
+from . import db, feeds
+from .blockstore import BlockStore
+from .errors import HomeError
+
+KEY_FILE = "key.pem"
+DB_FILE = "schoolmesh.db"
+BLOCKS_DIR = "blocks"
+
+
+def default_home() -> Path:
+    env = os.environ.get("SCHOOLMESH_HOME")
+    return Path(env) if env else Path(platformdirs.user_data_dir("schoolmesh"))
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class Home:
+    path: Path
+    conn: sqlite3.Connection
+    blocks: BlockStore
+    passphrase: bytes | None = None
+    _key: SchoolKey | None = field(default=None, repr=False)
+
+    @property
+    def school_id(self) -> str:
+        return db.get_setting(self.conn, "school_id") or ""
+
+    @property
+    def name(self) -> str:
+        return db.get_setting(self.conn, "name") or ""
+
+    @property
+    def role(self) -> str:
+        return db.get_setting(self.conn, "role") or "school"
+
+    @property
+    def feed(self) -> bytes:
+        return bytes.fromhex(db.get_setting(self.conn, "feed") or "")
+
+    def key(self) -> SchoolKey:
+        """The private key, loaded (and decrypted) on first use only: reading needs no key."""
+        if self._key is None:
+            try:
+                self._key = load_key(self.path / KEY_FILE, self.passphrase)
+            except BadKeyFile as exc:
+                raise HomeError(str(exc)) from exc
+            if self._key.school_id != self.school_id:
+                raise HomeError("key.pem does not belong to this home's school")
+        return self._key
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def init_home(path: Path, name: str, role: str, passphrase: bytes | None = None,
+              language: str = "zh-CN") -> Home:
+    """Create a new home; refuse one that exists and is not empty. All or nothing."""
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise HomeError(f"{path} already exists and is not empty; "
+                        "refusing to touch an existing home")
+    if role not in records.ROLES:
+        raise HomeError(f"role must be one of {', '.join(records.ROLES)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.init-{os.getpid()}"
+    key = SchoolKey.generate()
+    try:
+        tmp.mkdir(mode=0o700)
+        save_key(tmp / KEY_FILE, key, passphrase)
+        BlockStore(tmp / BLOCKS_DIR).create()
+        conn = db.connect(tmp / DB_FILE, create=True)
+        try:
+            with db.write(conn):
+                for k, v in (("school_id", key.school_id), ("name", name), ("role", role),
+                             ("feed", key.public.raw.hex()), ("language", language)):
+                    db.set_setting(conn, k, v)
+                entry = records.sign_entry(key, seq=1, prev=None, time=now_ms(),
+                                           kind=records.KIND_PROFILE,
+                                           body={"name": name, "role": role})
+                feeds.append(conn, entry)
+        finally:
+            conn.close()
+        if path.exists():
+            path.rmdir()  # empty, checked above
+        os.rename(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return open_home(path, passphrase)
+
+
+def open_home(path: Path, passphrase: bytes | None = None) -> Home:
+    path = Path(path)
+    if not (path / DB_FILE).exists():
+        raise HomeError(f"no schoolmesh home at {path} (create one with 'schoolmesh init')")
+    conn = db.connect(path / DB_FILE)
+    store = BlockStore(path / BLOCKS_DIR)
+    return Home(path=path, conn=conn, blocks=store, passphrase=passphrase)

@@ -1,0 +1,361 @@
+"""Library operations on a home: publish, update, retract, show, get, verify.
+
+Order of work in publish/update (specs/records.md §6): validate metadata and paths, load the
+key, write and sync every block, and only then — in one SQLite transaction — sign the entry,
+append it and index it.  A crash at any point leaves either the old state or the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crypto import CID_DAG_PB, BadCID, cid_codec, cid_from_str, cid_to_str
+from protocol import records, unixfs
+from protocol.errors import LocalProtocolError, ProtocolError
+from protocol.paths import BadPath, normalise
+from protocol.records import FeedEntry
+
+from . import db, feeds
+from .errors import CorruptBlock, NodeError, NotFound, StoreError
+from .home import Home, now_ms
+
+READ_SIZE = unixfs.CHUNK_SIZE
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    path: str        # canonical path inside the resource
+    disk: Path
+    size: int
+
+
+def collect_files(paths: list[Path]) -> list[SourceFile]:
+    """Resolve CLI paths into resource files (specs/content.md §5).
+
+    A file argument contributes itself under its own name; a directory argument contributes
+    its contents with their tree (hidden entries skipped, as ipfs-car does).  Symbolic links are
+    refused, so a folder can never publish files from outside itself.
+    """
+    if not paths:
+        raise NodeError("give at least one file or folder to publish")
+    out: dict[str, SourceFile] = {}
+
+    def add(rel: str, disk: Path, st: os.stat_result) -> None:
+        try:
+            canon = normalise(rel)
+        except BadPath as exc:
+            raise NodeError(f"{disk}: {exc}") from None
+        if canon in out:
+            raise NodeError(f"two files would both be called {canon!r} in the resource")
+        out[canon] = SourceFile(canon, disk, st.st_size)
+
+    for p in paths:
+        p = Path(p)
+        try:
+            st = p.lstat()
+        except FileNotFoundError:
+            raise NodeError(f"{p}: no such file or folder") from None
+        except OSError as exc:
+            raise NodeError(f"{p}: {exc.strerror}") from None
+        if stat.S_ISLNK(st.st_mode):
+            raise NodeError(f"{p} is a symbolic link; publish the file it points to instead")
+        if stat.S_ISREG(st.st_mode):
+            _check_readable(p)
+            add(p.resolve().name, p, st)
+        elif stat.S_ISDIR(st.st_mode):
+            _walk(p, p, add)
+        else:
+            raise NodeError(f"{p} is not a regular file or folder")
+    if not out:
+        raise NodeError("nothing to publish: the folders hold no (non-hidden) files")
+    return [out[k] for k in sorted(out, key=lambda s: s.encode("utf-8"))]
+
+
+def _check_readable(p: Path) -> None:
+    if not os.access(p, os.R_OK):
+        raise NodeError(f"{p}: permission denied")
+
+
+def _walk(root: Path, d: Path, add: Any) -> None:
+    try:
+        children = sorted(os.scandir(d), key=lambda e: e.name)
+    except OSError as exc:
+        raise NodeError(f"{d}: {exc.strerror}") from None
+    for e in children:
+        if e.name.startswith("."):
+            continue
+        p = Path(e.path)
+        st = p.lstat()
+        if stat.S_ISLNK(st.st_mode):
+            raise NodeError(f"{p} is a symbolic link; schoolmesh publishes regular files only")
+        if stat.S_ISDIR(st.st_mode):
+            _walk(root, p, add)
+        elif stat.S_ISREG(st.st_mode):
+            _check_readable(p)
+            add(p.relative_to(root).as_posix(), p, st)
+
+
+def _store_files(home: Home, files: list[SourceFile], progress: Any = None
+                 ) -> tuple[bytes, list[dict[str, Any]]]:
+    """Chunk, hash and store every file and the directory tree; return root and file list."""
+    links: dict[str, unixfs.DagLink] = {}
+    with home.blocks.batch() as batch:
+        for f in files:
+            fb = unixfs.FileBuilder()
+            size = 0
+            try:
+                with open(f.disk, "rb") as fh:
+                    while chunk := fh.read(READ_SIZE):
+                        size += len(chunk)
+                        for b in fb.feed(chunk):
+                            batch.put_trusted(b.cid, b.data)
+                        if progress:
+                            progress(len(chunk))
+            except OSError as exc:
+                raise NodeError(f"{f.disk}: {exc.strerror}") from None
+            root, rest = fb.finish()
+            for b in rest:
+                batch.put_trusted(b.cid, b.data)
+            links[f.path] = root
+        try:
+            dir_root, dir_blocks = unixfs.directory_dag(links)
+        except LocalProtocolError as exc:
+            raise NodeError(str(exc)) from None
+        for b in dir_blocks:
+            batch.put_trusted(b.cid, b.data)
+    file_list = [{"path": p, "cid": link.cid, "size": link.content_size}
+                 for p, link in sorted(links.items(), key=lambda kv: kv[0].encode("utf-8"))]
+    return dir_root.cid, file_list
+
+
+def _append_own(home: Home, kind: str, body: dict[str, Any],
+                pin_ref: str | None = None) -> FeedEntry:
+    key = home.key()
+    with db.write(home.conn) as conn:
+        seq, prev = feeds.head(conn, key.public.raw)
+        entry = records.sign_entry(key, seq=seq + 1, prev=prev, time=now_ms(), kind=kind,
+                                   body=body)
+        feeds.append(conn, entry)
+        ref = pin_ref or (records.resource_id_of(entry) if kind == records.KIND_PUBLISH else None)
+        if ref and "content" in body:
+            conn.execute("INSERT OR IGNORE INTO pins VALUES (?, 'own', ?, ?)",
+                         (body["content"], ref, entry.time))
+    return entry
+
+
+def _result(rid: str, body: dict[str, Any]) -> dict[str, Any]:
+    return {"resource_id": rid, "version": body["version"],
+            "content_cid": cid_to_str(body["content"]),
+            "files": [{"path": f["path"], "cid": cid_to_str(f["cid"]), "size": f["size"]}
+                      for f in body["files"]]}
+
+
+def publish(home: Home, paths: list[Path], meta: dict[str, Any], progress: Any = None
+            ) -> dict[str, Any]:
+    meta = {"inLanguage": db.get_setting(home.conn, "language", "zh-CN"), **meta}
+    _check_meta(meta)
+    home.key()  # fail on a missing passphrase before doing any work
+    files = collect_files(paths)
+    content, file_list = _store_files(home, files, progress)
+    body = {"version": 1, "content": content, "files": file_list, "meta": meta}
+    entry = _append_own(home, records.KIND_PUBLISH, body)
+    return _result(records.resource_id_of(entry), body)
+
+
+def update(home: Home, rid: str, paths: list[Path], changes: dict[str, Any],
+           progress: Any = None) -> dict[str, Any]:
+    """New version of one of our own resources: new files if given, metadata merged."""
+    row = _own_resource(home, rid)
+    meta = json.loads(row["meta"])
+    for k, v in changes.items():
+        if v is None or v == []:
+            meta.pop(k, None)
+        else:
+            meta[k] = v
+    _check_meta(meta)
+    home.key()
+    if paths:
+        content, file_list = _store_files(home, collect_files(paths), progress)
+    else:
+        content = row["content"]
+        file_list = [{"path": f["path"], "cid": cid_from_str(f["cid"]), "size": f["size"]}
+                     for f in json.loads(row["files"])]
+    body = {"resource": rid, "version": row["version"] + 1, "content": content,
+            "files": file_list, "meta": meta}
+    _append_own(home, records.KIND_UPDATE, body, pin_ref=rid)
+    return _result(rid, body)
+
+
+def retract(home: Home, rid: str, reason: str | None) -> dict[str, Any]:
+    row = _own_resource(home, rid)
+    body: dict[str, Any] = {"resource": rid}
+    if reason:
+        body["reason"] = reason
+    try:
+        entry = _append_own(home, records.KIND_RETRACT, body)
+    except LocalProtocolError as exc:
+        raise NodeError(str(exc)) from None
+    return {"resource_id": rid, "retracted": True, "version": row["version"], "seq": entry.seq}
+
+
+def _check_meta(meta: dict[str, Any]) -> None:
+    try:
+        records.validate_meta(meta)
+    except LocalProtocolError as exc:
+        raise NodeError(str(exc)) from None
+
+
+def _resource_row(home: Home, rid: str) -> dict[str, Any]:
+    cur = home.conn.execute(
+        "SELECT r.*, f.name AS school FROM resources r LEFT JOIN feeds f ON f.feed = r.feed "
+        "WHERE r.resource_id = ?", (rid,))
+    row = cur.fetchone()
+    if row is None:
+        raise NotFound(f"no resource {rid!r} in this library")
+    return dict(zip([d[0] for d in cur.description], row))
+
+
+def _own_resource(home: Home, rid: str) -> dict[str, Any]:
+    row = _resource_row(home, rid)
+    if row["feed"] != home.feed:
+        raise NodeError(f"{rid} was published by another school; adapt it with "
+                        f"'publish --based-on {rid}' instead")
+    if row["retracted"]:
+        raise NodeError(f"{rid} has been retracted")
+    return row
+
+
+def show(home: Home, rid: str) -> dict[str, Any]:
+    row = _resource_row(home, rid)
+    versions = []
+    sig_ok = True
+    for version, seq, content, t in home.conn.execute(
+            "SELECT version, seq, content, time FROM resource_versions WHERE resource_id = ? "
+            "ORDER BY version", (rid,)):
+        raw = home.conn.execute("SELECT raw FROM entries WHERE feed = ? AND seq = ?",
+                                (row["feed"], seq)).fetchone()
+        try:
+            records.decode_entry(raw[0])
+            status = "valid"
+        except ProtocolError as exc:
+            status, sig_ok = f"INVALID: {exc}", False
+        versions.append({"version": version, "seq": seq, "content_cid": cid_to_str(content),
+                         "time": t, "signature": status})
+    meta = json.loads(row["meta"])
+    based_on = [_lineage_item(home, b) for b in meta.get("isBasedOn", [])]
+    adaptations = [_lineage_item(home, r) for (r,) in home.conn.execute(
+        "SELECT res FROM lineage WHERE based_on = ? ORDER BY res", (rid,))]
+    return {
+        "resource_id": rid, "school_id": row["school_id"], "school": row["school"],
+        "version": row["version"], "content_cid": cid_to_str(row["content"]),
+        "meta": meta, "files": json.loads(row["files"]), "versions": versions,
+        "retracted": bool(row["retracted"]), "retract_reason": row["retract_reason"],
+        "lineage": {"based_on": based_on, "adaptations": adaptations},
+        "signature": "valid" if sig_ok else "INVALID",
+        "local": all(home.blocks.has(cid_from_str(f["cid"]))
+                     for f in json.loads(row["files"])),
+    }
+
+
+def _lineage_item(home: Home, rid: str) -> dict[str, Any]:
+    row = home.conn.execute("SELECT title, school_id FROM resources WHERE resource_id = ?",
+                            (rid,)).fetchone()
+    return {"resource_id": rid, "title": row[0] if row else None,
+            "school_id": row[1] if row else None, "known": row is not None}
+
+
+def feed_entries(home: Home, school_id: str | None) -> list[dict[str, Any]]:
+    row = home.conn.execute("SELECT feed FROM feeds WHERE school_id = ?",
+                            (school_id or home.school_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no feed for school {school_id!r} in this library")
+    try:
+        return [records.entry_to_json(e) for e in feeds.entries(home.conn, row[0])]
+    except ProtocolError as exc:
+        raise NodeError(f"the stored feed is damaged: {exc} (run 'schoolmesh verify')") from None
+
+
+def resolve_root(home: Home, target: str) -> tuple[bytes, str | None]:
+    """RESOURCE_ID or CID → (content root CID, resource id or None)."""
+    if records.is_resource_id(target):
+        row = _resource_row(home, target)
+        return row["content"], target
+    try:
+        return cid_from_str(target), None
+    except BadCID:
+        raise NodeError(f"{target!r} is neither a resource id (r...) nor a CID") from None
+
+
+def _get_block(home: Home):
+    def get(cid: bytes) -> bytes:
+        return home.blocks.get(cid)
+    return get
+
+
+def get(home: Home, target: str, out: Path, *, overwrite: bool = False,
+        progress: Any = None) -> dict[str, Any]:
+    """Write a resource's (or CID's) files into ``out`` from the local store."""
+    from .extract import write_files
+    root, rid = resolve_root(home, target)
+    getb = _get_block(home)
+    try:
+        if cid_codec(root) == CID_DAG_PB and \
+                unixfs.dagpb.decode_node(getb(root)).unixfs.type == unixfs.dagpb.DIRECTORY:
+            files = unixfs.list_directory(root, getb)
+        else:
+            files = {cid_to_str(root): root}
+    except ProtocolError as exc:
+        raise NodeError(f"cannot read {target}: {exc}") from None
+    written = write_files(home, files, Path(out), overwrite=overwrite, progress=progress)
+    return {"resource_id": rid, "content_cid": cid_to_str(root), "output": str(out),
+            "files": written}
+
+
+def verify(home: Home) -> dict[str, Any]:
+    """Re-check every stored entry (signature, chain, head) and every pinned block."""
+    problems: list[str] = []
+    n_entries = 0
+    for feed, sid, head_seq, head_hash in home.conn.execute(
+            "SELECT feed, school_id, head_seq, head_hash FROM feeds").fetchall():
+        prev = None
+        for seq, raw in home.conn.execute(
+                "SELECT seq, raw FROM entries WHERE feed = ? ORDER BY seq", (feed,)):
+            n_entries += 1
+            try:
+                e = records.decode_entry(raw)
+                if e.feed != feed or e.seq != seq:
+                    raise ProtocolError("entry stored under the wrong feed or seq")
+                records.check_chain(prev, e)
+                prev = e
+            except ProtocolError as exc:
+                problems.append(f"feed {sid} entry {seq}: {exc}")
+                prev = None
+                break
+        else:
+            if (prev.seq if prev else 0) != head_seq or (prev.hash if prev else None) != head_hash:
+                problems.append(f"feed {sid}: recorded head does not match the entries")
+    checked: set[bytes] = set()
+    missing = corrupt = 0
+    for cid, reason, ref in home.conn.execute("SELECT cid, reason, ref FROM pins").fetchall():
+        try:
+            for c in unixfs.iter_dag_cids(cid, _get_block(home)):
+                if c not in checked:
+                    checked.add(c)
+                    home.blocks.get(c)  # verifies the hash
+        except CorruptBlock as exc:
+            corrupt += 1
+            problems.append(f"{reason} pin {ref}: {exc}")
+        except NotFound as exc:
+            missing += 1
+            problems.append(f"{reason} pin {ref}: {exc}")
+        except (ProtocolError, StoreError) as exc:
+            problems.append(f"{reason} pin {ref}: {exc}")
+    stored = sum(1 for _ in home.blocks)
+    return {"ok": not problems, "entries_checked": n_entries, "blocks_checked": len(checked),
+            "blocks_stored": stored, "unreferenced_blocks": max(0, stored - len(checked)),
+            "problems": problems}

@@ -1,0 +1,70 @@
+"""Metadata vocabularies (specs/records.md §5). Values are the identifiers stored in records."""
+
+from __future__ import annotations
+
+import re
+
+from .errors import LocalProtocolError
+
+# Kolibri's grade-level vocabulary (le_utils.constants.labels.levels), as kebab-case names;
+# the value is Kolibri's own id, kept for export to Kolibri channels.
+LEVELS = {
+    "preschool": "b#GEd",
+    "lower-primary": "by0beT",
+    "upper-primary": "bSQdiJ",
+    "lower-secondary": "svpsy",
+    "upper-secondary": "dn4KHz",
+    "tertiary": "b&jDyf",
+    "professional": "dnezU7",
+    "work-skills": "dp73Sn",
+    "basic-skills": "chRJoI",
+}
+
+# Kolibri's resource types (le_utils.constants.labels.resource_type) plus three that schools
+# publish most and Kolibri lacks: worksheet, courseware and micro-lecture (short video lesson).
+RESOURCE_TYPES = (
+    "lesson-plan", "lesson", "worksheet", "exercise", "courseware", "micro-lecture", "media",
+    "textbook", "book", "tutorial", "activity", "game", "guide",
+)
+
+# SPDX identifiers of the licences schools use for open educational resources.
+LICENSES = (
+    "CC-BY-4.0", "CC-BY-SA-4.0", "CC-BY-NC-4.0", "CC-BY-NC-SA-4.0", "CC-BY-ND-4.0",
+    "CC-BY-NC-ND-4.0", "CC0-1.0", "CC-PDDC", "GFDL-1.3-or-later", "MIT", "Apache-2.0",
+    "LicenseRef-All-Rights-Reserved",
+)
+DEFAULT_LICENSE = "CC-BY-4.0"
+
+# Who pays for / provides the material (the seed's supply models).
+SUPPLY = ("government", "market", "public-welfare", "school")
+# How the material reaches a classroom (the seed's three classroom forms).
+CLASSROOM = ("specialised-delivery", "master-teacher", "elite-school")
+
+# RFC 5646 well-formed tag, without grandfathered/private-use-only forms.
+_BCP47 = re.compile(
+    r"^[A-Za-z]{2,3}(-[A-Za-z]{3}){0,3}(-[A-Za-z]{4})?(-([A-Za-z]{2}|[0-9]{3}))?"
+    r"(-([A-Za-z0-9]{5,8}|[0-9][A-Za-z0-9]{3}))*(-[A-WY-Za-wy-z0-9](-[A-Za-z0-9]{2,8})+)*"
+    r"(-[xX](-[A-Za-z0-9]{1,8})+)?$")
+# ISO 8601 duration as used by LRMI timeRequired, e.g. PT40M, PT1H30M, P2D.
+_DURATION = re.compile(r"^P(?!$)(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$")
+
+
+def check_choice(field: str, value: str, allowed: tuple[str, ...] | dict[str, str]) -> str:
+    if value not in allowed:
+        raise LocalProtocolError(
+            f"unknown {field} {value!r}; allowed: {', '.join(allowed)}")
+    return value
+
+
+def check_language(tag: str) -> str:
+    if not _BCP47.match(tag):
+        raise LocalProtocolError(
+            f"language {tag!r} is not a BCP 47 tag (examples: zh-CN, en, bo, ug-Arab-CN)")
+    return tag
+
+
+def check_duration(text: str) -> str:
+    if not _DURATION.match(text):
+        raise LocalProtocolError(
+            f"time required {text!r} is not an ISO 8601 duration (examples: PT40M, PT1H30M)")
+    return text
