@@ -15,11 +15,6 @@ from .main import EXIT_ERROR, Context, emit, json_option
 pass_ctx = click.make_pass_decorator(Context)
 
 
-def _vocab() -> Any:
-    from protocol import vocab
-    return vocab
-
-
 @contextlib.contextmanager
 def progress_bar(label: str, total: int | None) -> Iterator[Callable[[int], None] | None]:
     """A rich progress bar on stderr when it is a terminal; nothing otherwise."""
@@ -99,10 +94,7 @@ def _meta(kw: dict[str, Any], *, update: bool) -> dict[str, Any]:
         "isBasedOn": list(kw["based_on"]) or None, "supply": kw["supply"],
         "classroom": kw["classroom"],
     }
-    m = {k: v for k, v in m.items() if v is not None}
-    if not update:
-        m.setdefault("license", _vocab().DEFAULT_LICENSE)
-    return m
+    return {k: v for k, v in m.items() if v is not None}
 
 
 def _print_result(d: dict[str, Any]) -> None:

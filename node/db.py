@@ -33,6 +33,10 @@ MIGRATIONS: list[str] = [
         time INTEGER NOT NULL, raw BLOB NOT NULL,
         PRIMARY KEY (feed, seq)
     ) WITHOUT ROWID;
+    CREATE TABLE conflicts (             -- equivocation evidence: a second entry at a seq
+        feed BLOB NOT NULL, seq INTEGER NOT NULL, hash BLOB NOT NULL, raw BLOB NOT NULL,
+        PRIMARY KEY (feed, seq, hash)
+    ) WITHOUT ROWID;
     CREATE TABLE resources (
         id INTEGER PRIMARY KEY,
         resource_id TEXT NOT NULL UNIQUE,

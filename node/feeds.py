@@ -7,6 +7,7 @@ exactly one place.
 
 from __future__ import annotations
 
+import enum
 import sqlite3
 
 from crypto import PublicKey
@@ -23,22 +24,32 @@ def head(conn: sqlite3.Connection, feed: bytes) -> tuple[int, bytes | None]:
     return (row[0], row[1]) if row else (0, None)
 
 
-def append(conn: sqlite3.Connection, entry: FeedEntry) -> bool:
+class Appended(enum.Enum):
+    ADDED = "added"
+    DUPLICATE = "duplicate"          # the very same entry was already stored
+    EQUIVOCATION = "equivocation"    # a different valid entry at a stored seq: feed flagged
+
+
+def append(conn: sqlite3.Connection, entry: FeedEntry) -> Appended:
     """Store a verified entry after the feed's head (inside a write transaction).
 
-    Returns False if the very same entry is already stored.  Raises RemoteProtocolError for a
-    gap, a broken chain, or a different entry at a stored seq (equivocation: both are kept as
-    evidence and the feed is flagged).
+    Raises RemoteProtocolError for a gap, a broken chain, or a feed we no longer trust.  A
+    different entry at a stored seq is equivocation: it is kept as evidence, the feed is flagged
+    and EQUIVOCATION returned (not raised, so the caller's commit keeps the evidence).
     """
     row = conn.execute("SELECT hash FROM entries WHERE feed = ? AND seq = ?",
                        (entry.feed, entry.seq)).fetchone()
     if row is not None:
         if row[0] == entry.hash:
-            return False
+            return Appended.DUPLICATE
+        conn.execute("INSERT OR IGNORE INTO conflicts VALUES (?,?,?,?)",
+                     (entry.feed, entry.seq, entry.hash, entry.raw))
         conn.execute("UPDATE feeds SET flagged = ? WHERE feed = ?",
-                     (f"equivocation at seq {entry.seq}", entry.feed))
-        raise RemoteProtocolError(
-            f"feed {entry.school_id} signed two different entries {entry.seq}")
+                     (f"signed two different entries {entry.seq}", entry.feed))
+        return Appended.EQUIVOCATION
+    flagged = conn.execute("SELECT flagged FROM feeds WHERE feed = ?", (entry.feed,)).fetchone()
+    if flagged and flagged[0]:
+        raise RemoteProtocolError(f"feed {entry.school_id} is not trusted: {flagged[0]}")
     seq, hash_ = head(conn, entry.feed)
     if entry.seq != seq + 1:
         raise RemoteProtocolError(f"gap in feed: expected entry {seq + 1}, got {entry.seq}")
@@ -52,7 +63,7 @@ def append(conn: sqlite3.Connection, entry: FeedEntry) -> bool:
     conn.execute("UPDATE feeds SET head_seq = ?, head_hash = ? WHERE feed = ?",
                  (entry.seq, entry.hash, entry.feed))
     catalog.apply_entry(conn, entry)
-    return True
+    return Appended.ADDED
 
 
 def entries(conn: sqlite3.Connection, feed: bytes, after: int = 0) -> list[FeedEntry]:

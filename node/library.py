@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from crypto import CID_DAG_PB, BadCID, cid_codec, cid_from_str, cid_to_str
-from protocol import records, unixfs
+from protocol import records, unixfs, vocab
 from protocol.errors import LocalProtocolError, ProtocolError
 from protocol.paths import BadPath, normalise
 from protocol.records import FeedEntry
@@ -157,7 +157,8 @@ def _result(rid: str, body: dict[str, Any]) -> dict[str, Any]:
 
 def publish(home: Home, paths: list[Path], meta: dict[str, Any], progress: Any = None
             ) -> dict[str, Any]:
-    meta = {"inLanguage": db.get_setting(home.conn, "language", "zh-CN"), **meta}
+    meta = {"inLanguage": db.get_setting(home.conn, "language", "zh-CN"),
+            "license": vocab.DEFAULT_LICENSE, **meta}
     _check_meta(meta)
     home.key()  # fail on a missing passphrase before doing any work
     files = collect_files(paths)

@@ -1,0 +1,131 @@
+"""Generate specs/vectors/records.json (kept in the repo, not run in CI).
+
+    .venv/bin/python specs/vectors/gen_records.py > specs/vectors/records.json
+
+Ed25519 signatures are deterministic, so the output is stable for the fixed seeds below.
+Negative cases are built by hand so each breaks exactly one rule (and, where the rule is not
+about the signature, carry a valid signature so the decoder must catch the rule itself).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import msgpack
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from crypto import CID_DAG_PB, CID_RAW, SchoolKey, cid_to_str, make_cid  # noqa: E402
+from protocol import codec, records  # noqa: E402
+
+SEED_A = bytes(range(32))
+SEED_B = bytes([0xA5] * 32)
+T0 = 1_763_900_000_000
+
+
+def resign(key: SchoolKey, m: dict) -> bytes:
+    """Sign an arbitrary (possibly invalid) unsigned map and encode it canonically."""
+    unsigned = {k: v for k, v in m.items() if k != "sig"}
+    sig = key.sign(records.ENTRY_DOMAIN, codec.encode(unsigned))
+    return msgpack.packb(codec._canonical({**unsigned, "sig": sig}), use_bin_type=True)
+
+
+def main() -> None:
+    a = SchoolKey.from_seed(SEED_A)
+    b = SchoolKey.from_seed(SEED_B)
+    out: dict = {"generator": "specs/vectors/gen_records.py", "spec": "specs/records.md"}
+    out["keys"] = [{"seed": k.seed.hex(), "public": k.public.raw.hex(), "school_id": k.school_id}
+                   for k in (a, b)]
+    msg = b"hello schools"
+    out["signatures"] = [
+        {"seed": a.seed.hex(), "record_type": rt, "message": msg.hex(),
+         "signed_bytes": (b"schoolmesh/v1/" + rt.encode() + b"\0" + msg).hex(),
+         "signature": a.sign(rt, msg).hex()}
+        for rt in ("feed-entry", "wants")]
+    out["canonical"] = [
+        {"value_json": v, "hex": codec.encode(v).hex()}
+        for v in ({"b": 1, "a": [1, 2], "é": "文"}, {"n": 2**32, "m": -1, "z": 127, "y": 128},
+                  {"empty": {}, "t": True, "nil": None})]
+    out["non_canonical"] = [
+        {"why": "keys not sorted", "hex": (b"\x82\xa1b\x01\xa1a\x02").hex()},
+        {"why": "duplicate key", "hex": (b"\x82\xa1a\x01\xa1a\x02").hex()},
+        {"why": "integer not minimal (uint8 for 1)", "hex": (b"\x81\xa1a\xcc\x01").hex()},
+        {"why": "str8 where fixstr fits", "hex": (b"\x81\xd9\x01a\x01").hex()},
+        {"why": "float", "hex": msgpack.packb({"a": 1.5}).hex()},
+        {"why": "trailing bytes", "hex": (codec.encode({"a": 1}) + b"\x00").hex()},
+        {"why": "extension type", "hex": (b"\x81\xa1a\xd4\x01\x00").hex()},
+    ]
+    # A valid chain: profile, publish, update, retract.
+    content = make_cid(CID_DAG_PB, b"directory node")
+    f1 = make_cid(CID_RAW, b"lesson")
+    meta = {"title": "分数的初步认识", "inLanguage": "zh-CN", "license": "CC-BY-4.0",
+            "about": ["数学"], "educationalLevel": ["lower-primary"],
+            "learningResourceType": "lesson-plan", "timeRequired": "PT40M"}
+    e1 = records.sign_entry(a, seq=1, prev=None, time=T0, kind="profile",
+                            body={"name": "青山小学", "role": "school"})
+    e2 = records.sign_entry(a, seq=2, prev=e1.hash, time=T0 + 1000, kind="resource.publish",
+                            body={"version": 1, "content": content,
+                                  "files": [{"path": "教案.md", "cid": f1, "size": 6}],
+                                  "meta": meta})
+    rid = records.resource_id_of(e2)
+    e3 = records.sign_entry(a, seq=3, prev=e2.hash, time=T0 + 2000, kind="resource.update",
+                            body={"resource": rid, "version": 2, "content": content,
+                                  "files": [{"path": "教案.md", "cid": f1, "size": 6}],
+                                  "meta": {**meta, "title": "分数（修订）"}})
+    e4 = records.sign_entry(a, seq=4, prev=e3.hash, time=T0 + 3000, kind="resource.retract",
+                            body={"resource": rid, "reason": "replaced"})
+    out["entries"] = [{"raw": e.raw.hex(), "hash": e.hash.hex(), "seq": e.seq, "kind": e.kind,
+                       "school_id": e.school_id} for e in (e1, e2, e3, e4)]
+    out["resource_id"] = {"entry_seq": 2, "resource_id": rid}
+    out["content_cid"] = cid_to_str(content)
+
+    base = codec.decode(e2.raw)
+    bad = []
+
+    def add(why: str, raw: bytes, rule: str) -> None:
+        bad.append({"why": why, "rule": rule, "raw": raw.hex()})
+
+    flipped = dict(base, sig=bytes([base["sig"][0] ^ 1]) + base["sig"][1:])
+    add("signature does not verify (one bit flipped)", codec.encode(flipped), "signature")
+    add("signed by another key than feed", resign(b, base), "signature")
+    tampered = dict(base, body=dict(base["body"], meta=dict(meta, title="changed")))
+    add("body changed after signing", codec.encode(tampered), "signature")
+    add("unknown version 2", resign(a, dict(base, v=2)), "version")
+    add("missing field time", resign(a, {k: v for k, v in base.items() if k != "time"}),
+        "fields")
+    add("extra field", resign(a, dict(base, extra=1)), "fields")
+    add("prev on entry 1", resign(a, dict(base, seq=1)), "chain-field")
+    add("prev missing on entry 2", resign(a, dict(base, prev=None)), "chain-field")
+    add("unknown license", resign(a, dict(base, body=dict(base["body"],
+        meta=dict(meta, license="WTFPL")))), "body")
+    add("file path escapes", resign(a, dict(base, body=dict(base["body"], files=[
+        {"path": "../etc/passwd", "cid": f1, "size": 6}]))), "body")
+    add("publish with version 2", resign(a, dict(base, body=dict(base["body"], version=2))),
+        "body")
+    raw_unsorted = msgpack.packb({**{k: base[k] for k in reversed(sorted(base))}},
+                                 use_bin_type=True)
+    add("keys not sorted", raw_unsorted, "canonical")
+    add("oversize record", b"\xc6" + (2 * 1024 * 1024).to_bytes(4, "big") + b"\0" * 16,
+        "size")
+    out["bad_entries"] = bad
+    # Chain-level failures: individually valid entries that do not follow each other.
+    e2_wrong_prev = records.sign_entry(a, seq=2, prev=bytes(32), time=T0, kind="profile",
+                                       body={"name": "x", "role": "school"})
+    e3_gap = records.sign_entry(a, seq=3, prev=e1.hash, time=T0, kind="profile",
+                                body={"name": "x", "role": "school"})
+    e2_fork = records.sign_entry(a, seq=2, prev=e1.hash, time=T0 + 5, kind="profile",
+                                 body={"name": "other", "role": "school"})
+    out["bad_chains"] = [
+        {"why": "prev does not match entry 1", "entries": [e1.raw.hex(), e2_wrong_prev.raw.hex()]},
+        {"why": "gap: entry 3 after entry 1", "entries": [e1.raw.hex(), e3_gap.raw.hex()]},
+    ]
+    out["equivocation"] = {"why": "two different valid entries 2 of one feed",
+                           "entries": [e1.raw.hex(), e2.raw.hex(), e2_fork.raw.hex()]}
+    json.dump(out, sys.stdout, ensure_ascii=False, indent=1)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

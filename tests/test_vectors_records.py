@@ -1,0 +1,137 @@
+"""Keys, signatures, canonical encoding and feed entries against specs/vectors/records.json."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from crypto import BadSignature, PublicKey, SchoolKey
+from node import db, feeds
+from protocol import codec, records
+from protocol.errors import RemoteProtocolError
+
+V = json.loads((Path(__file__).parents[1] / "specs/vectors/records.json").read_text("utf-8"))
+
+
+@pytest.mark.parametrize("k", V["keys"])
+def test_key_and_school_id(k):
+    key = SchoolKey.from_seed(bytes.fromhex(k["seed"]))
+    assert key.public.raw.hex() == k["public"]
+    assert key.school_id == k["school_id"]
+    assert PublicKey.from_school_id(k["school_id"]).raw.hex() == k["public"]
+
+
+def test_school_id_is_the_libp2p_peer_id():
+    from libp2p.crypto.ed25519 import Ed25519PrivateKey
+    from libp2p.peer.id import ID
+    for k in V["keys"]:
+        lk = Ed25519PrivateKey.new(bytes.fromhex(k["seed"]))
+        assert ID.from_pubkey(lk.get_public_key()).to_base58() == k["school_id"]
+
+
+@pytest.mark.parametrize("bad", ["", "12D3KooW", "QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N",
+                                 "not base58 0OIl"])
+def test_from_school_id_rejects(bad):
+    with pytest.raises(ValueError):
+        PublicKey.from_school_id(bad)
+
+
+@pytest.mark.parametrize("s", V["signatures"])
+def test_signatures(s):
+    key = SchoolKey.from_seed(bytes.fromhex(s["seed"]))
+    msg = bytes.fromhex(s["message"])
+    sig = key.sign(s["record_type"], msg)
+    assert sig.hex() == s["signature"]
+    key.public.verify(s["record_type"], msg, sig)
+    with pytest.raises(BadSignature):
+        key.public.verify(s["record_type"] + "x", msg, sig)  # domain separation
+    with pytest.raises(BadSignature):
+        key.public.verify(s["record_type"], msg + b"!", sig)
+
+
+@pytest.mark.parametrize("c", V["canonical"])
+def test_canonical_encoding(c):
+    assert codec.encode(c["value_json"]).hex() == c["hex"]
+    assert codec.decode(bytes.fromhex(c["hex"])) == c["value_json"]
+
+
+@pytest.mark.parametrize("c", V["non_canonical"], ids=lambda c: c["why"])
+def test_non_canonical_rejected(c):
+    with pytest.raises(RemoteProtocolError):
+        codec.decode(bytes.fromhex(c["hex"]))
+
+
+def test_valid_chain_decodes_and_links():
+    prev = None
+    for e in V["entries"]:
+        entry = records.decode_entry(bytes.fromhex(e["raw"]))
+        assert entry.hash.hex() == e["hash"]
+        assert (entry.seq, entry.kind, entry.school_id) == (e["seq"], e["kind"], e["school_id"])
+        records.check_chain(prev, entry)
+        prev = entry
+    pub = records.decode_entry(bytes.fromhex(V["entries"][1]["raw"]))
+    assert records.resource_id_of(pub) == V["resource_id"]["resource_id"]
+    assert records.is_resource_id(V["resource_id"]["resource_id"])
+
+
+@pytest.mark.parametrize("b", V["bad_entries"], ids=lambda b: b["why"])
+def test_bad_entries_rejected(b):
+    with pytest.raises(RemoteProtocolError):
+        records.decode_entry(bytes.fromhex(b["raw"]))
+
+
+def _conn(tmp_path):
+    return db.connect(tmp_path / "t.db", create=True)
+
+
+@pytest.mark.parametrize("c", V["bad_chains"], ids=lambda c: c["why"])
+def test_bad_chains_rejected_and_nothing_stored(tmp_path, c):
+    conn = _conn(tmp_path)
+    first, second = (records.decode_entry(bytes.fromhex(r)) for r in c["entries"])
+    with db.write(conn):
+        feeds.append(conn, first)
+    with pytest.raises(RemoteProtocolError):
+        records.check_chain(first, second)
+    with pytest.raises(RemoteProtocolError), db.write(conn):
+        feeds.append(conn, second)
+    assert feeds.head(conn, first.feed) == (1, first.hash)
+
+
+def test_equivocation_is_kept_as_evidence_and_feed_flagged(tmp_path):
+    conn = _conn(tmp_path)
+    e1, e2, fork = (records.decode_entry(bytes.fromhex(r)) for r in V["equivocation"]["entries"])
+    with db.write(conn):
+        assert feeds.append(conn, e1) is feeds.Appended.ADDED
+        assert feeds.append(conn, e2) is feeds.Appended.ADDED
+        assert feeds.append(conn, e2) is feeds.Appended.DUPLICATE
+        assert feeds.append(conn, fork) is feeds.Appended.EQUIVOCATION
+    (flag,) = conn.execute("SELECT flagged FROM feeds").fetchone()
+    assert "two different entries 2" in flag
+    assert conn.execute("SELECT raw FROM conflicts").fetchone()[0] == fork.raw
+    # no new entries are trusted from a flagged feed
+    e3 = records.decode_entry(bytes.fromhex(V["entries"][2]["raw"]))
+    with pytest.raises(RemoteProtocolError, match="not trusted"), db.write(conn):
+        feeds.append(conn, e3)
+
+
+def test_sign_entry_refuses_invalid_bodies():
+    key = SchoolKey.from_seed(bytes(32))
+    from protocol.errors import LocalProtocolError
+    with pytest.raises(LocalProtocolError):
+        records.sign_entry(key, seq=1, prev=None, time=0, kind="profile",
+                           body={"name": "x", "role": "king"})
+    with pytest.raises(LocalProtocolError):
+        records.sign_entry(key, seq=1, prev=None, time=0, kind="made.up", body={})
+    with pytest.raises(LocalProtocolError):
+        records.sign_entry(key, seq=2, prev=None, time=0, kind="profile",
+                           body={"name": "x", "role": "school"})
+
+
+def test_unknown_kind_from_outside_is_stored_not_interpreted():
+    """A newer school may use kinds we do not know; the chain must still replicate."""
+    key = SchoolKey.from_seed(bytes(32))
+    m = {"v": 1, "feed": key.public.raw, "seq": 1, "prev": None, "time": 5,
+         "kind": "future.kind", "body": {"x": 1}}
+    sig = key.sign(records.ENTRY_DOMAIN, codec.encode(m))
+    e = records.decode_entry(codec.encode({**m, "sig": sig}))
+    assert e.kind == "future.kind"
