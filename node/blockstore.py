@@ -86,6 +86,16 @@ class Batch:
         self.dirs.clear()
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _fsync_path(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -103,15 +113,25 @@ class BlockStore:
         self.tmp.mkdir(parents=True, exist_ok=True)
 
     def clean_tmp(self) -> int:
-        """Remove temp files left by a crash; returns how many."""
+        """Remove temp files left by a crashed writer; returns how many.
+
+        Temp names end in ``.<pid>.tmp``; files of a process that is still running (another
+        schoolmesh command publishing right now) are left alone.
+        """
         n = 0
-        if self.tmp.is_dir():
-            for p in self.tmp.iterdir():
-                try:
-                    p.unlink()
-                    n += 1
-                except FileNotFoundError:
-                    pass
+        try:
+            entries = list(self.tmp.iterdir())
+        except FileNotFoundError:
+            return 0
+        for p in entries:
+            parts = p.name.rsplit(".", 2)
+            if len(parts) == 3 and parts[1].isdigit() and _alive(int(parts[1])):
+                continue
+            try:
+                p.unlink()
+                n += 1
+            except FileNotFoundError:
+                pass
         return n
 
     def path(self, cid: bytes) -> Path:
@@ -125,6 +145,7 @@ class BlockStore:
     def batch(self) -> Iterator[Batch]:
         """Write blocks; on normal exit they are durable. On error, nothing is referenced yet,
         so written blocks are left for garbage collection (they are valid, just unpinned)."""
+        self.clean_tmp()
         b = Batch(self)
         yield b
         b.commit()

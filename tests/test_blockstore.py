@@ -1,0 +1,55 @@
+import os
+
+import pytest
+
+from crypto import CID_RAW, BadCID, make_cid
+from node.blockstore import BlockStore
+from node.errors import CorruptBlock, NotFound
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = BlockStore(tmp_path / "blocks")
+    s.create()
+    return s
+
+
+def test_put_get_and_dedupe(store):
+    cid = make_cid(CID_RAW, b"hello")
+    assert store.put(cid, b"hello") is True
+    assert store.put(cid, b"hello") is False
+    assert store.get(cid) == b"hello"
+    assert list(store) == [cid]
+
+
+def test_put_refuses_bytes_that_do_not_match(store):
+    cid = make_cid(CID_RAW, b"hello")
+    with pytest.raises(BadCID):
+        store.put(cid, b"HELLO")
+    assert not store.has(cid)
+
+
+def test_corruption_detected_on_read(store):
+    cid = make_cid(CID_RAW, b"hello")
+    store.put(cid, b"hello")
+    store.path(cid).write_bytes(b"hellO")
+    with pytest.raises(CorruptBlock):
+        store.get(cid)
+    with pytest.raises(NotFound):
+        store.get(make_cid(CID_RAW, b"other"))
+
+
+def test_batch_writes_many_blocks_and_leaves_no_temp_files(store):
+    with store.batch() as b:
+        for i in range(50):
+            data = os.urandom(100 + i)
+            b.put(make_cid(CID_RAW, data), data)
+    assert len(list(store)) == 50
+    assert list(store.tmp.iterdir()) == []
+
+
+def test_stale_temp_files_are_cleaned_but_live_ones_kept(store):
+    (store.tmp / "a.999999999.tmp").write_bytes(b"x")      # no such process
+    (store.tmp / f"b.{os.getpid()}.tmp").write_bytes(b"x")  # a live writer (us)
+    assert store.clean_tmp() == 1
+    assert [p.name for p in store.tmp.iterdir()] == [f"b.{os.getpid()}.tmp"]
