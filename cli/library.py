@@ -48,7 +48,8 @@ def metadata_options(update: bool) -> Callable[[Any], Any]:
     """The metadata options shared by publish and update (LRMI / Dublin Core names)."""
     def deco(f: Any) -> Any:
         opts = [
-            click.option("--title", required=not update, help="Title (required)."),
+            click.option("--title", required=not update,
+                         help="New title." if update else "Title (required)."),
             click.option("--description", help="What the resource is and how to use it."),
             click.option("--subject", "subjects", multiple=True,
                          help="Subject, e.g. 数学 or mathematics (repeatable)."),
@@ -162,7 +163,8 @@ def retract(obj: Context, resource_id: str, reason: str | None, as_json: bool) -
 @click.option("--language", help="Only this language (zh matches zh-CN).")
 @click.option("--type", "rtype", type=click.Choice(_TYPES), help="Only this resource type.")
 @click.option("--school", help="Only this school (school id or name).")
-@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True,
+              help="Show at most this many results.")
 @json_option
 @pass_ctx
 def search(obj: Context, query: str | None, subjects: tuple[str, ...], levels: tuple[str, ...],

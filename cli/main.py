@@ -70,6 +70,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (NodeError, ProtocolError, BadCID, BadKeyFile, OSError)
 
 
+def _one_line(message: str) -> str:
+    """Errors are one line: control characters (e.g. a newline in a file name) are escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+
+
 class SchoolmeshGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -84,9 +89,9 @@ class SchoolmeshGroup(click.Group):
                 message = str(exc)
                 if isinstance(exc, OSError) and exc.strerror:
                     message = f"{exc.filename or ''}: {exc.strerror}".lstrip(": ")
-                click.echo(f"error: {message}", err=True)
+                click.echo(f"error: {_one_line(message)}", err=True)
                 ctx.exit(EXIT_ERROR)
-            click.echo(f"error: unexpected {type(exc).__name__}: {exc} "
+            click.echo(f"error: unexpected {type(exc).__name__}: {_one_line(str(exc))} "
                        "(run again with --debug and report it)", err=True)
             ctx.exit(EXIT_ERROR)
 

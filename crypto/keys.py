@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from dataclasses import dataclass
@@ -148,6 +149,8 @@ def save_key(path: Path, key: SchoolKey, passphrase: bytes | None = None) -> Non
     path = Path(path)
     if path.exists():
         raise FileExistsError(f"a key already exists at {path}")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "its folder does not exist", str(path))
     data = key.to_pem(passphrase)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".key-", suffix=".tmp")
     try:

@@ -151,7 +151,8 @@ def search(conn: sqlite3.Connection, query: str | None = None, *, subject: list[
         where.append("r.id IN (SELECT res FROM facets WHERE facet = 'level' AND value = ?)")
         args.append(lv)
     if language:
-        where.append("(r.language = ? OR r.language LIKE ? ESCAPE '\\')")
+        # BCP 47 tags compare case-insensitively; "zh" also matches "zh-CN".
+        where.append("(lower(r.language) = lower(?) OR r.language LIKE ? ESCAPE '\\')")
         args += [language, language.replace("%", "\\%").replace("_", "\\_") + "-%"]
     if rtype:
         where.append("r.type = ?")

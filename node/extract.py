@@ -48,8 +48,15 @@ def write_files(home: Any, files: dict[str, bytes], out: Path, *, overwrite: boo
         raise NodeError(f"{out} is not a folder")
     # Check every target first so a refusal leaves the folder untouched.
     for path in files:
-        check_path(path)
-        target = out.joinpath(*path.split("/"))
+        parts = check_path(path).split("/")
+        d = out
+        for name in parts[:-1]:
+            d = d / name
+            if d.is_symlink():
+                raise NodeError(f"{d} is a symbolic link; refusing to write through it")
+            if d.exists() and not d.is_dir():
+                raise NodeError(f"{d} exists and is not a folder")
+        target = d / parts[-1]
         if target.is_symlink():
             raise NodeError(f"{target} is a symbolic link; refusing to write through it")
         if target.exists() and not overwrite:

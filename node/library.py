@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,10 +135,13 @@ def _store_files(home: Home, files: list[SourceFile], progress: Any = None
     return dir_root.cid, file_list
 
 
-def _append_own(home: Home, kind: str, body: dict[str, Any],
-                pin_ref: str | None = None) -> FeedEntry:
+def _append_own(home: Home, kind: str, make_body: Callable[[sqlite3.Connection], dict[str, Any]],
+                pin_ref: str | None = None) -> tuple[FeedEntry, dict[str, Any]]:
+    """Sign and append one entry of ours. ``make_body`` runs inside the write transaction, so
+    anything it reads (the head, a resource's current version) cannot change under it."""
     key = home.key()
     with db.write(home.conn) as conn:
+        body = make_body(conn)
         seq, prev = feeds.head(conn, key.public.raw)
         entry = records.sign_entry(key, seq=seq + 1, prev=prev, time=now_ms(), kind=kind,
                                    body=body)
@@ -145,7 +150,7 @@ def _append_own(home: Home, kind: str, body: dict[str, Any],
         if ref and "content" in body:
             conn.execute("INSERT OR IGNORE INTO pins VALUES (?, 'own', ?, ?)",
                          (body["content"], ref, entry.time))
-    return entry
+    return entry, body
 
 
 def _result(rid: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -164,14 +169,11 @@ def publish(home: Home, paths: list[Path], meta: dict[str, Any], progress: Any =
     files = collect_files(paths)
     content, file_list = _store_files(home, files, progress)
     body = {"version": 1, "content": content, "files": file_list, "meta": meta}
-    entry = _append_own(home, records.KIND_PUBLISH, body)
+    entry, _ = _append_own(home, records.KIND_PUBLISH, lambda conn: body)
     return _result(records.resource_id_of(entry), body)
 
 
-def update(home: Home, rid: str, paths: list[Path], changes: dict[str, Any],
-           progress: Any = None) -> dict[str, Any]:
-    """New version of one of our own resources: new files if given, metadata merged."""
-    row = _own_resource(home, rid)
+def _merge_meta(row: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     meta = json.loads(row["meta"])
     for k, v in changes.items():
         if v is None or v == []:
@@ -179,29 +181,47 @@ def update(home: Home, rid: str, paths: list[Path], changes: dict[str, Any],
         else:
             meta[k] = v
     _check_meta(meta)
+    return meta
+
+
+def update(home: Home, rid: str, paths: list[Path], changes: dict[str, Any],
+           progress: Any = None) -> dict[str, Any]:
+    """New version of one of our own resources: new files if given, metadata merged."""
+    _merge_meta(_own_resource(home.conn, home.feed, rid), changes)  # fail fast, before I/O
     home.key()
+    new_files = None
     if paths:
-        content, file_list = _store_files(home, collect_files(paths), progress)
-    else:
-        content = row["content"]
-        file_list = [{"path": f["path"], "cid": cid_from_str(f["cid"]), "size": f["size"]}
-                     for f in json.loads(row["files"])]
-    body = {"resource": rid, "version": row["version"] + 1, "content": content,
-            "files": file_list, "meta": meta}
-    _append_own(home, records.KIND_UPDATE, body, pin_ref=rid)
+        new_files = _store_files(home, collect_files(paths), progress)
+
+    def make_body(conn: sqlite3.Connection) -> dict[str, Any]:
+        row = _own_resource(conn, home.feed, rid)  # the current version, under the lock
+        if new_files is not None:
+            content, file_list = new_files
+        else:
+            content = row["content"]
+            file_list = [{"path": f["path"], "cid": cid_from_str(f["cid"]), "size": f["size"]}
+                         for f in json.loads(row["files"])]
+        return {"resource": rid, "version": row["version"] + 1, "content": content,
+                "files": file_list, "meta": _merge_meta(row, changes)}
+
+    _, body = _append_own(home, records.KIND_UPDATE, make_body, pin_ref=rid)
     return _result(rid, body)
 
 
 def retract(home: Home, rid: str, reason: str | None) -> dict[str, Any]:
-    row = _own_resource(home, rid)
+    _own_resource(home.conn, home.feed, rid)
     body: dict[str, Any] = {"resource": rid}
     if reason:
         body["reason"] = reason
+
+    def make_body(conn: sqlite3.Connection) -> dict[str, Any]:
+        _own_resource(conn, home.feed, rid)
+        return body
     try:
-        entry = _append_own(home, records.KIND_RETRACT, body)
+        entry, _ = _append_own(home, records.KIND_RETRACT, make_body)
     except LocalProtocolError as exc:
         raise NodeError(str(exc)) from None
-    return {"resource_id": rid, "retracted": True, "version": row["version"], "seq": entry.seq}
+    return {"resource_id": rid, "retracted": True, "seq": entry.seq}
 
 
 def _check_meta(meta: dict[str, Any]) -> None:
@@ -211,8 +231,8 @@ def _check_meta(meta: dict[str, Any]) -> None:
         raise NodeError(str(exc)) from None
 
 
-def _resource_row(home: Home, rid: str) -> dict[str, Any]:
-    cur = home.conn.execute(
+def _resource_row(conn: sqlite3.Connection, rid: str) -> dict[str, Any]:
+    cur = conn.execute(
         "SELECT r.*, f.name AS school FROM resources r LEFT JOIN feeds f ON f.feed = r.feed "
         "WHERE r.resource_id = ?", (rid,))
     row = cur.fetchone()
@@ -221,9 +241,9 @@ def _resource_row(home: Home, rid: str) -> dict[str, Any]:
     return dict(zip([d[0] for d in cur.description], row))
 
 
-def _own_resource(home: Home, rid: str) -> dict[str, Any]:
-    row = _resource_row(home, rid)
-    if row["feed"] != home.feed:
+def _own_resource(conn: sqlite3.Connection, feed: bytes, rid: str) -> dict[str, Any]:
+    row = _resource_row(conn, rid)
+    if row["feed"] != feed:
         raise NodeError(f"{rid} was published by another school; adapt it with "
                         f"'publish --based-on {rid}' instead")
     if row["retracted"]:
@@ -232,7 +252,7 @@ def _own_resource(home: Home, rid: str) -> dict[str, Any]:
 
 
 def show(home: Home, rid: str) -> dict[str, Any]:
-    row = _resource_row(home, rid)
+    row = _resource_row(home.conn, rid)
     versions = []
     sig_ok = True
     for version, seq, content, t in home.conn.execute(
@@ -284,7 +304,7 @@ def feed_entries(home: Home, school_id: str | None) -> list[dict[str, Any]]:
 def resolve_root(home: Home, target: str) -> tuple[bytes, str | None]:
     """RESOURCE_ID or CID → (content root CID, resource id or None)."""
     if records.is_resource_id(target):
-        row = _resource_row(home, target)
+        row = _resource_row(home.conn, target)
         return row["content"], target
     try:
         return cid_from_str(target), None
@@ -303,6 +323,8 @@ def get(home: Home, target: str, out: Path, *, overwrite: bool = False,
     """Write a resource's (or CID's) files into ``out`` from the local store."""
     from .extract import write_files
     root, rid = resolve_root(home, target)
+    if not home.blocks.has(root):
+        raise NotFound(f"{target} is not in the local library")
     getb = _get_block(home)
     try:
         if cid_codec(root) == CID_DAG_PB and \
