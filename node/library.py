@@ -324,7 +324,7 @@ def get(home: Home, target: str, out: Path, *, overwrite: bool = False,
     from .extract import write_files
     root, rid = resolve_root(home, target)
     if not home.blocks.has(root):
-        raise NotFound(f"{target} is not in the local library")
+        raise NotFound(f"{target} is not in the local store")
     getb = _get_block(home)
     try:
         if cid_codec(root) == CID_DAG_PB and \
