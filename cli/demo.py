@@ -37,6 +37,25 @@ def run(home: Path, *args: str, json_out: bool = False) -> object:
     return res.stdout
 
 
+def _flip_one_bit(home: Path, cid_text: str) -> None:
+    """Damage one stored block the way a failing disk would (it may live in small.db)."""
+    import sqlite3
+
+    from crypto import cid_from_str
+    from node.blockstore import BlockStore
+    store = BlockStore(home / "blocks")
+    cid = cid_from_str(cid_text)
+    data = bytearray(store.get(cid))
+    data[0] ^= 0xFF
+    if store.is_small(cid):
+        with sqlite3.connect(home / "blocks" / "small.db") as db:
+            db.execute("UPDATE small SET data = ? WHERE cid = ?", (bytes(data), cid))
+    else:
+        store.path(cid).write_bytes(bytes(data))
+    store.close()
+    print(f"(changed one byte of block {cid_text})")
+
+
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="schoolmesh-demo-"))
     home = work / "qingshan-village-school"
@@ -96,11 +115,7 @@ def main() -> None:
         run(home, "verify")
 
         step("10. Tampering is caught: one byte of a stored block is changed on disk")
-        victim = next(p for p in (home / "blocks").rglob("*")
-                      if p.is_file() and p.parent.name != "tmp")
-        data = bytearray(victim.read_bytes())
-        data[0] ^= 0xFF
-        victim.write_bytes(bytes(data))
+        _flip_one_bit(home, water["files"][0]["cid"])
         res = subprocess.run([str(EXE), "--home", str(home), "verify"], capture_output=True,
                              text=True, timeout=120)
         print(res.stdout.rstrip())

@@ -19,8 +19,10 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
+from functools import lru_cache
+
+import base58
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from multiformats import multibase
 
 DOMAIN_PREFIX = b"schoolmesh/v1/"
 # libp2p crypto.proto: KeyType Ed25519 = 1; field 1 (Type, varint), field 2 (Data, bytes).
@@ -62,15 +64,14 @@ class PublicKey:
     @property
     def school_id(self) -> str:
         """The libp2p peer id string ("12D3KooW...")."""
-        mh = _IDENTITY_MULTIHASH_PREFIX + _LIBP2P_ED25519_PUBKEY_PREFIX + self.raw
-        return multibase.encode(mh, "base58btc")[1:]  # peer ids are bare base58btc, no 'z'
+        return _peer_id(self.raw)
 
     @classmethod
     def from_school_id(cls, school_id: str) -> PublicKey:
         """Recover the public key from a peer id; raises ValueError if it is not an Ed25519 id."""
         try:
-            mh = multibase.decode("z" + school_id)
-        except Exception as exc:  # multiformats raises several types for bad base58
+            mh = base58.b58decode(school_id.encode("ascii"))
+        except ValueError as exc:  # bad base58 characters (UnicodeEncodeError is one too)
             raise ValueError(f"not a school id: {school_id!r}") from exc
         prefix = _IDENTITY_MULTIHASH_PREFIX + _LIBP2P_ED25519_PUBKEY_PREFIX
         if len(mh) != len(prefix) + PUBLIC_KEY_SIZE or not mh.startswith(prefix):
@@ -86,6 +87,13 @@ class PublicKey:
             key.verify(signature, _signed_message(record_type, data))
         except InvalidSignature:
             raise BadSignature(f"bad {record_type} signature") from None
+
+
+@lru_cache(maxsize=4096)
+def _peer_id(raw: bytes) -> str:
+    # peer ids are bare base58btc (no multibase 'z') of the identity multihash
+    mh = _IDENTITY_MULTIHASH_PREFIX + _LIBP2P_ED25519_PUBKEY_PREFIX + raw
+    return base58.b58encode(mh).decode("ascii")
 
 
 class SchoolKey:

@@ -74,6 +74,7 @@ class Home:
         return self._key
 
     def close(self) -> None:
+        self.blocks.close()
         self.conn.close()
 
 
@@ -92,7 +93,9 @@ def init_home(path: Path, name: str, role: str, passphrase: bytes | None = None,
     try:
         tmp.mkdir(mode=0o700)
         save_key(tmp / KEY_FILE, key, passphrase)
-        BlockStore(tmp / BLOCKS_DIR).create()
+        store = BlockStore(tmp / BLOCKS_DIR)
+        store.create()
+        store.close()
         conn = db.connect(tmp / DB_FILE, create=True)
         try:
             with db.write(conn):

@@ -62,9 +62,11 @@ class FileBuilder:
     def feed(self, data: bytes) -> list[Block]:
         if self._done:
             raise LocalProtocolError("FileBuilder already finished")
-        self._buf += data
         out: list[Block] = []
         cs = self.chunk_size
+        if not self._buf and len(data) == cs:  # the common case: one read = one chunk
+            return self._add_leaf(bytes(data))
+        self._buf += data
         if len(self._buf) >= cs:
             view = memoryview(self._buf)
             n = len(self._buf) // cs

@@ -59,8 +59,7 @@ class Cli:
 
     def state(self) -> dict[str, Any]:
         """Everything stored in the home: key bytes, every block file's hash, every DB row."""
-        blocks = {p.relative_to(self.home).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-                  for p in sorted((self.home / "blocks").rglob("*")) if p.is_file()}
+        blocks = block_digests(self.home)
         with contextlib.closing(sqlite3.connect(self.home / "schoolmesh.db")) as conn:
             tables = [t for (t,) in conn.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
@@ -86,3 +85,52 @@ def home(cli: Cli) -> Path:
 def cli_at() -> type[Cli]:
     """``cli_at(path)``: a CLI bound to any home folder (for module-scoped or extra homes)."""
     return Cli
+
+
+# -- the block store as tests see it: blocks live in files or in small.db --------------------
+
+def block_digests(home: Path) -> dict[str, str]:
+    """{CID string: sha256 of the stored bytes} for every block, read without verification."""
+    from crypto import cid_to_str
+    from node.blockstore import BlockStore
+    store = BlockStore(home / "blocks")
+    try:
+        return {cid_to_str(c): hashlib.sha256(store.get(c, verify=False)).hexdigest()
+                for c in store}
+    finally:
+        store.close()
+
+
+def corrupt_block(home: Path, cid: str) -> None:
+    """Flip one bit in the middle of a stored block, wherever it is kept."""
+    from crypto import cid_from_str
+    from node.blockstore import BlockStore
+    store = BlockStore(home / "blocks")
+    try:
+        c = cid_from_str(cid)
+        data = bytearray(store.get(c, verify=False))
+        data[len(data) // 2] ^= 0x01
+        if store.is_small(c):
+            with contextlib.closing(sqlite3.connect(home / "blocks" / "small.db")) as db:
+                db.execute("UPDATE small SET data = ? WHERE cid = ?", (bytes(data), c))
+                db.commit()
+        else:
+            store.path(c).write_bytes(bytes(data))
+    finally:
+        store.close()
+
+
+def remove_block(home: Path, cid: str) -> None:
+    from crypto import cid_from_str
+    from node.blockstore import BlockStore
+    store = BlockStore(home / "blocks")
+    try:
+        c = cid_from_str(cid)
+        if store.is_small(c):
+            with contextlib.closing(sqlite3.connect(home / "blocks" / "small.db")) as db:
+                db.execute("DELETE FROM small WHERE cid = ?", (c,))
+                db.commit()
+        else:
+            store.path(c).unlink()
+    finally:
+        store.close()

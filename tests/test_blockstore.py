@@ -3,7 +3,7 @@ import os
 import pytest
 
 from crypto import CID_RAW, BadCID, make_cid
-from node.blockstore import BlockStore
+from node.blockstore import SMALL_BLOCK_MAX, BlockStore
 from node.errors import CorruptBlock, NotFound
 
 
@@ -29,12 +29,28 @@ def test_put_refuses_bytes_that_do_not_match(store):
     assert not store.has(cid)
 
 
-def test_corruption_detected_on_read(store):
-    cid = make_cid(CID_RAW, b"hello")
-    store.put(cid, b"hello")
-    store.path(cid).write_bytes(b"hellO")
+def test_small_blocks_go_to_the_pack_and_big_ones_to_files(store):
+    small, big = b"s" * 1000, os.urandom(SMALL_BLOCK_MAX + 1)
+    for data in (small, big):
+        store.put(make_cid(CID_RAW, data), data)
+    assert store.is_small(make_cid(CID_RAW, small))
+    assert not store.path(make_cid(CID_RAW, small)).exists()
+    assert store.path(make_cid(CID_RAW, big)).read_bytes() == big
+    assert set(store) == {make_cid(CID_RAW, small), make_cid(CID_RAW, big)}
+
+
+def test_corruption_detected_on_read(store, tmp_path):
+    big = os.urandom(SMALL_BLOCK_MAX + 1)
+    cid = make_cid(CID_RAW, big)
+    store.put(cid, big)
+    store.path(cid).write_bytes(b"x" + big[1:])
     with pytest.raises(CorruptBlock):
         store.get(cid)
+    small = make_cid(CID_RAW, b"hello")
+    store.put(small, b"hello")
+    store._small_db().execute("UPDATE small SET data = ? WHERE cid = ?", (b"hellO", small))
+    with pytest.raises(CorruptBlock):
+        store.get(small)
     with pytest.raises(NotFound):
         store.get(make_cid(CID_RAW, b"other"))
 

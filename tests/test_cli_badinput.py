@@ -14,6 +14,7 @@ import pytest
 
 from crypto import CID_RAW, cid_from_str, cid_to_str, make_cid
 from node import db, feeds
+from conftest import corrupt_block, remove_block
 from node.blockstore import BlockStore
 from node.errors import NotFound
 from protocol import vocab
@@ -28,10 +29,6 @@ def write(path: Path, data: bytes | str) -> Path:
 def tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes()
             for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()}
-
-
-def block_path(home: Path, cid: str) -> Path:
-    return BlockStore(home / "blocks").path(cid_from_str(cid))
 
 
 @pytest.fixture
@@ -301,11 +298,8 @@ def test_corrupted_block(cli, home, published, tmp_path):
     other = cli.json("publish", write(tmp_path / "other.txt", "other resource"),
                      "--title", "Other")
     bad_cid = next(f["cid"] for f in published["files"] if f["path"] == "sub/b.txt")
-    bad = block_path(home, bad_cid)
     blocks_before = cli.state()["blocks"]
-    data = bytearray(bad.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    bad.write_bytes(bytes(data))
+    corrupt_block(home, bad_cid)
     result = cli.run("verify")
     assert result.exit_code == 1
     problems = [line for line in result.stdout.splitlines() if line.startswith("PROBLEM:")]
@@ -327,13 +321,13 @@ def test_corrupted_block(cli, home, published, tmp_path):
     assert tree(tmp_path / "good") == {"other.txt": b"other resource"}
     blocks_after = cli.state()["blocks"]
     changed = {k for k in blocks_before if blocks_before[k] != blocks_after.get(k)}
-    assert changed == {bad.relative_to(home).as_posix()}  # nothing repaired or deleted
+    assert changed == {bad_cid}  # nothing repaired or deleted
     assert set(blocks_after) == set(blocks_before)
 
 
 def test_missing_block(cli, home, published, tmp_path):
     gone_cid = next(f["cid"] for f in published["files"] if f["path"] == "a.txt")
-    block_path(home, gone_cid).unlink()
+    remove_block(home, gone_cid)
     result = cli.run("verify")
     assert result.exit_code == 1
     problems = [line for line in result.stdout.splitlines() if line.startswith("PROBLEM:")]

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from conftest import block_digests
 from crypto import CID_RAW, make_cid
 from node.blockstore import BlockStore
 
@@ -65,8 +66,8 @@ def write(path: Path, data: bytes) -> Path:
     return path
 
 
-def stored_blocks(home: Path) -> list[Path]:
-    return [p for p in (home / "blocks").glob("??/*") if p.is_file()]
+def stored_blocks(home: Path) -> list[str]:
+    return list(block_digests(home))
 
 
 def wait_until(condition: Any, procs: list[subprocess.Popen[str]], what: str) -> None:

@@ -12,6 +12,7 @@ import click
 import pytest
 
 from cli.main import main
+from conftest import block_digests
 from crypto import CID_DAG_PB, CID_RAW, cid_codec, cid_from_str, load_key
 from protocol import vocab
 
@@ -33,8 +34,8 @@ def tree(root: Path) -> dict[str, bytes]:
 
 
 def block_files(home: Path) -> set[str]:
-    return {p.relative_to(home / "blocks").as_posix()
-            for p in (home / "blocks").glob("??/*") if p.is_file()}
+    """CIDs of every stored block (files and small.db)."""
+    return set(block_digests(home))
 
 
 def publish(cli: Any, *args: Any) -> dict[str, Any]:
