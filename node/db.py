@@ -65,7 +65,7 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX lineage_based_on ON lineage(based_on);
     CREATE VIRTUAL TABLE catalog_fts USING fts5(
-        title, description, keywords, subjects, chars,
+        title, description, keywords, subjects, chars, facets,
         tokenize = 'porter unicode61 remove_diacritics 2'
     );
     CREATE TABLE pins (
