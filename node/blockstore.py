@@ -23,7 +23,9 @@ import ctypes.util
 import errno
 import os
 import sqlite3
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -43,6 +45,9 @@ _SYNC_FILE_RANGE_WRITE = 2
 _EARLY_WRITEBACK_MIN = 256 * 1024
 SMALL_BLOCK_MAX = 256 * 1024 - 1     # blocks up to this size live in small.db
 _SMALL_FLUSH_BYTES = 8 * 1024 * 1024  # write pending small blocks in transactions of ~8 MiB
+# File blocks are written by one helper thread while the caller hashes the next chunk (both
+# release the GIL); at most this many wait in memory (8 MiB with 1 MiB chunks).
+_MAX_PENDING_WRITES = 8
 _SMALL_SCHEMA = ("CREATE TABLE IF NOT EXISTS small (id INTEGER PRIMARY KEY, "
                  "cid BLOB NOT NULL UNIQUE, data BLOB NOT NULL)")
 
@@ -66,6 +71,40 @@ class Batch:
         self.bytes_written = 0
         self.small: dict[bytes, bytes] = {}
         self.small_bytes = 0
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: deque[Future[str | None]] = deque()
+
+    def _queue_file(self, cid: bytes, data: bytes) -> None:
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="schoolmesh-blocks")
+        self._pending.append(self._writer.submit(self.store._write_file, cid, data))
+        while len(self._pending) > _MAX_PENDING_WRITES:
+            self._collect(self._pending.popleft())
+
+    def _collect(self, fut: Future[str | None]) -> None:
+        path = fut.result()  # re-raises StoreError from the writer thread
+        if path is not None:
+            self.written.append(Path(path))
+            self.dirs.add(Path(path).parent)
+
+    def drain(self) -> None:
+        """Wait for every queued file write; raise the first error."""
+        try:
+            while self._pending:
+                self._collect(self._pending.popleft())
+        finally:
+            if self._writer is not None and not self._pending:
+                self._writer.shutdown(wait=True)
+                self._writer = None
+
+    def abort(self) -> None:
+        """Stop after an error: wait for the writer thread, ignore its results."""
+        for fut in self._pending:
+            fut.cancel()
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
+        self._pending.clear()
 
     def put(self, cid: bytes, data: bytes) -> bool:
         """Store a block (verified against ``cid``); False if it was already there."""
@@ -85,6 +124,7 @@ class Batch:
 
     def commit(self) -> None:
         """Make every block of the batch durable."""
+        self.drain()
         self.flush_small()
         if not self.written:
             return
@@ -213,8 +253,12 @@ class BlockStore:
         so written blocks are left for garbage collection (they are valid, just unpinned)."""
         self.clean_tmp()
         b = Batch(self)
-        yield b
-        b.commit()
+        try:
+            yield b
+            b.commit()
+        except BaseException:
+            b.abort()
+            raise
 
     def put(self, cid: bytes, data: bytes) -> bool:
         with self.batch() as b:
@@ -229,11 +273,19 @@ class BlockStore:
             if batch.small_bytes >= _SMALL_FLUSH_BYTES:
                 batch.flush_small()
             return True
+        if self.path(cid).exists():
+            return False
+        batch._queue_file(cid, data)
+        return True
+
+    def _write_file(self, cid: bytes, data: bytes) -> str | None:
+        """Write one file block (temp + rename); its path, or None if it was already there.
+        Runs in the batch's writer thread."""
         name = _name(cid)
         shard = f"{self.root}/{name[-3:-1]}"
         path = f"{shard}/{name}"
         if os.path.exists(path):
-            return False
+            return None
         tmp = self._tmp_prefix + name + self._tmp_suffix
         try:
             if shard not in self._shards:
@@ -257,10 +309,7 @@ class BlockStore:
             if exc.errno == errno.ENOSPC:
                 raise StoreError("the disk is full: free some space and try again") from exc
             raise StoreError(f"cannot write block {name}: {exc.strerror}") from exc
-        batch.written.append(Path(path))
-        batch.dirs.add(Path(shard))
-        batch.bytes_written += len(data)
-        return True
+        return path
 
     def get(self, cid: bytes, *, verify: bool = True) -> bytes:
         try:
