@@ -73,6 +73,15 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (cid, reason, ref)
     ) WITHOUT ROWID;
     """,
+    # 2: network: schools we follow, peers we have seen
+    """
+    CREATE TABLE follows (
+        feed BLOB PRIMARY KEY, school_id TEXT NOT NULL UNIQUE, created INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE peers (
+        peer_id TEXT PRIMARY KEY, addrs TEXT NOT NULL, last_seen INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]
 
 
