@@ -1,0 +1,139 @@
+"""start, status, peers, connect, follow, unfollow: the running node and its network."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .main import Context, emit, json_option
+
+pass_ctx = click.make_pass_decorator(Context)
+CALL_TIMEOUT = 60.0  # seconds for one control call (a connect may take a dial timeout)
+
+
+def daemon_info(home_path: Path) -> dict[str, Any] | None:
+    from node.control import read_control_file
+    return read_control_file(home_path)
+
+
+def call(home_path: Path, name: str, **args: Any) -> Any:
+    """Call the running node's control API; NodeError if it is not running or refuses."""
+    import httpx
+
+    from node.errors import NodeError
+    info = daemon_info(home_path)
+    if info is None:
+        raise NodeError("the node is not running (start it with 'schoolmesh start')")
+    headers = {"authorization": f"Bearer {info['token']}"}
+    try:
+        if args:
+            r = httpx.post(f"{info['url']}/v1/{name}", json=args, headers=headers,
+                           timeout=CALL_TIMEOUT)
+        else:
+            r = httpx.get(f"{info['url']}/v1/{name}", headers=headers, timeout=CALL_TIMEOUT)
+    except httpx.HTTPError as exc:
+        raise NodeError(f"cannot reach the running node: {exc}") from None
+    body = r.json()
+    if r.status_code != 200:
+        raise NodeError(body.get("error", f"control API answered {r.status_code}"))
+    return body
+
+
+def _setup_logging(debug: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # py-libp2p logs many ERROR/WARNING lines in normal operation (FACTS.md)
+    logging.getLogger("libp2p").setLevel(logging.DEBUG if debug else logging.CRITICAL)
+    for noisy in ("hypercorn", "httpx", "zeroconf", "multiaddr"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@click.command()
+@click.option("--listen", "listen", multiple=True, metavar="MULTIADDR",
+              help="Where to accept peers (repeatable; default /ip4/0.0.0.0/tcp/4004).")
+@click.option("--bootstrap", multiple=True, metavar="MULTIADDR",
+              help="A peer to keep connected to, e.g. the demonstration school (repeatable; "
+                   "…/p2p/<school id>).")
+@click.option("--mdns/--no-mdns", default=True, show_default=True,
+              help="Find other schoolmesh nodes on the school LAN.")
+@click.option("--control", default="127.0.0.1:0", show_default=True, metavar="HOST:PORT",
+              help="Where the local control API listens (port 0: any free port).")
+@pass_ctx
+def start(obj: Context, listen: tuple[str, ...], bootstrap: tuple[str, ...], mdns: bool,
+          control: str) -> None:
+    """Run the node in the foreground until Ctrl-C / SIGTERM."""
+    import trio
+
+    from node.daemon import Options, run
+    from node.errors import NodeError
+    if daemon_info(obj.home_path) is not None:
+        raise NodeError(f"a node is already running for {obj.home_path}")
+    _setup_logging(obj.debug)
+    options = Options(listen=list(listen) or Options().listen, bootstrap=list(bootstrap),
+                      mdns=mdns, control=control)
+    home = obj.home_with_key()
+    trio.run(run, home, options)
+
+
+@click.command()
+@json_option
+@pass_ctx
+def status(obj: Context, as_json: bool) -> None:
+    """Show the running node: school id, listen addresses, peers."""
+    d = call(obj.home_path, "status")
+    emit(d, as_json, lambda d: click.echo(
+        f"{d['name']} ({d['role']}) {d['school_id']}\npeers: {d['peers']}, following: "
+        f"{d['following']}, feed at entry {d['feed_seq']}\n" + "\n".join(
+            f"listening on {a}" for a in d["listen"])))
+
+
+@click.command()
+@json_option
+@pass_ctx
+def peers(obj: Context, as_json: bool) -> None:
+    """List connected peers."""
+    rows = call(obj.home_path, "peers")
+    emit(rows, as_json, lambda rows: click.echo(
+        "\n".join(f"{r['peer_id']}  {' '.join(r['addrs'])}" for r in rows) or "no peers"))
+
+
+@click.command()
+@click.argument("multiaddr")
+@json_option
+@pass_ctx
+def connect(obj: Context, multiaddr: str, as_json: bool) -> None:
+    """Connect to a peer now (MULTIADDR ends with /p2p/<school id>)."""
+    d = call(obj.home_path, "connect", addr=multiaddr)
+    emit(d, as_json, lambda d: click.echo(f"connected to {d['peer_id']}"))
+
+
+@click.command()
+@click.argument("school_id")
+@json_option
+@pass_ctx
+def follow(obj: Context, school_id: str, as_json: bool) -> None:
+    """Replicate a school's catalog (its feed) from any peer that has it."""
+    from node import daemon
+    d = daemon.follow(obj.home(), school_id)
+    if daemon_info(obj.home_path) is not None:
+        call(obj.home_path, "sync", now=True)
+    emit(d, as_json, lambda d: click.echo(f"following {d['following']}"))
+
+
+@click.command()
+@click.argument("school_id")
+@json_option
+@pass_ctx
+def unfollow(obj: Context, school_id: str, as_json: bool) -> None:
+    """Stop replicating a school's feed (what was already received is kept)."""
+    from node import daemon
+    d = daemon.unfollow(obj.home(), school_id)
+    emit(d, as_json, lambda d: click.echo(f"no longer following {d['unfollowed']}"))
+
+
+def register(group: click.Group) -> None:
+    for cmd in (start, status, peers, connect, follow, unfollow):
+        group.add_command(cmd)

@@ -1,0 +1,230 @@
+"""The running node: one trio task tree owning the libp2p host, feed sync, gossip and the
+local control API. ``schoolmesh start`` runs :func:`run` until SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from crypto import PublicKey
+from protocol import feedsync
+from protocol.errors import ProtocolError
+
+from . import control, db, feeds
+from .errors import NodeError
+from .home import Home, now_ms
+from .p2p import host as p2p
+from .p2p.gossip import Gossip
+from .sync import FeedSync
+
+log = logging.getLogger("schoolmesh.node")
+
+SYNC_INTERVAL = 30.0        # seconds between full catch-up rounds with every connected peer
+HEAD_POLL_INTERVAL = 1.0    # how often the daemon looks for entries written by CLI commands
+REDIAL_INTERVAL = 15.0      # bootstrap peers are redialled this often while disconnected
+
+
+@dataclass
+class Options:
+    listen: list[str] = field(default_factory=lambda: ["/ip4/0.0.0.0/tcp/4004"])
+    bootstrap: list[str] = field(default_factory=list)
+    mdns: bool = False
+    control: str = "127.0.0.1:0"
+
+
+class Node:
+    def __init__(self, home: Home, options: Options) -> None:
+        self.home = home
+        self.options = options
+        self.host: Any = None
+        self.sync: FeedSync | None = None
+        self.gossip: Gossip | None = None
+        self._wake = trio.Event()
+        self._announced = 0
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        key = self.home.key()
+        self.host = p2p.make_host(key.seed, self.options.listen)
+        async with p2p.run_host(self.host, self.options.listen):
+            self.sync = FeedSync(self.home, self.host)
+            self.sync.register()
+            self.gossip = Gossip(self.host, self._accept_head)
+            async with self.gossip.running(), trio.open_nursery() as nursery:
+                sub = await self.gossip.subscribe()
+                token = control.new_token()
+                app = control.make_app(self, token)
+                (url,) = await nursery.start(control.serve, app, self.options.control)
+                control.write_control_file(self.home.path, url, token, os.getpid())
+                nursery.start_soon(self._heads_from_gossip, sub)
+                nursery.start_soon(self._announce_loop)
+                nursery.start_soon(self._sync_loop)
+                for addr in self.options.bootstrap:
+                    nursery.start_soon(self._keep_dialling, addr)
+                log.info("node %s listening on %s; control API %s", self.home.school_id,
+                         ", ".join(p2p.listen_addrs(self.host)), url)
+                task_status.started(self)
+                try:
+                    await trio.sleep_forever()
+                finally:
+                    control.remove_control_file(self.home.path)
+                    nursery.cancel_scope.cancel()
+
+    # -- gossip ---------------------------------------------------------------------------
+
+    def _accept_head(self, head: feedsync.SignedHead) -> str | None:
+        """Validator: only heads of feeds we follow (or hold) that are ahead of ours."""
+        row = self.home.conn.execute(
+            "SELECT head_seq, flagged FROM feeds WHERE feed = ?", (head.feed,)).fetchone()
+        followed = self.home.conn.execute("SELECT 1 FROM follows WHERE feed = ?",
+                                          (head.feed,)).fetchone()
+        if head.feed == self.home.feed:
+            return None  # our own announcement on its way out
+        if row is None and followed is None:
+            return "unknown feed"
+        if row is not None and row[1]:
+            return f"feed flagged: {row[1]}"
+        if row is not None and head.seq <= row[0]:
+            return "stale"
+        return None
+
+    async def _heads_from_gossip(self, sub: Any) -> None:
+        while True:
+            head, source = await Gossip.next_head(sub)
+            if head is None or head.feed == self.home.feed:
+                continue
+            self.wake()
+
+    async def _announce_loop(self) -> None:
+        """Announce our head whenever it moves (CLI commands write the DB directly)."""
+        while True:
+            seq, hash_ = feeds.head(self.home.conn, self.home.feed)
+            if seq != self._announced and hash_ is not None:
+                head = feedsync.sign_head(self.home.key(), seq=seq, hash=hash_, time=now_ms())
+                try:
+                    await self.gossip.publish(head)
+                    self._announced = seq
+                except Exception as exc:  # no peers yet, etc.: retry next round
+                    log.debug("gossip: publish failed: %s", exc)
+            await trio.sleep(HEAD_POLL_INTERVAL)
+
+    # -- sync -----------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _sync_loop(self) -> None:
+        while True:
+            await self.sync_now()
+            with trio.move_on_after(SYNC_INTERVAL):
+                await self._wake.wait()
+            self._wake = trio.Event()
+
+    def followed(self) -> list[bytes]:
+        return [f for (f,) in self.home.conn.execute("SELECT feed FROM follows")]
+
+    async def sync_now(self) -> dict[str, int]:
+        """Ask every connected peer for the heads of the feeds we follow; pull what is new."""
+        wanted = self.followed()
+        added: dict[str, int] = {}
+        if not wanted:
+            return added
+        for peer in list(self.host.get_network().connections.keys()):
+            try:
+                heads = await self.sync.heads(peer, wanted)
+                for h in heads:
+                    ours, _ = feeds.head(self.home.conn, h.feed)
+                    if h.seq > ours:
+                        n = await self.sync.pull(peer, h.feed)
+                        sid = PublicKey(h.feed).school_id
+                        added[sid] = added.get(sid, 0) + n
+                        if n:
+                            log.info("sync: %d new entries of %s from %s", n, sid, peer)
+            except (ProtocolError, trio.TooSlowError, OSError) as exc:
+                log.warning("sync: with %s: %s", peer, exc)
+            except Exception as exc:  # py-libp2p raises many stream/connection error types
+                log.warning("sync: with %s: %s: %s", peer, type(exc).__name__, exc)
+        return added
+
+    async def _keep_dialling(self, addr: str) -> None:
+        while True:
+            try:
+                pid = await p2p.connect(self.host, addr)
+                log.info("connected to bootstrap peer %s", pid)
+                self.wake()
+            except Exception as exc:
+                log.warning("bootstrap %s: %s", addr, exc)
+            while self._connected_to(addr):
+                await trio.sleep(REDIAL_INTERVAL)
+
+    def _connected_to(self, addr: str) -> bool:
+        pid = addr.rsplit("/p2p/", 1)[-1]
+        return any(p.to_string() == pid for p in self.host.get_network().connections)
+
+    # -- control API (``api_<name>`` is served as /v1/<name>) -----------------------------
+
+    async def api_status(self) -> dict[str, Any]:
+        return {"school_id": self.home.school_id, "name": self.home.name, "role": self.home.role,
+                "listen": p2p.listen_addrs(self.host),
+                "peers": len(self.host.get_network().connections),
+                "following": len(self.followed()),
+                "feed_seq": feeds.head(self.home.conn, self.home.feed)[0]}
+
+    async def api_peers(self) -> list[dict[str, Any]]:
+        out = []
+        for pid in self.host.get_network().connections:
+            addrs = [str(a) for a in self.host.get_peerstore().addrs(pid)]
+            out.append({"peer_id": pid.to_string(), "addrs": addrs})
+        return out
+
+    async def api_connect(self, addr: str) -> dict[str, Any]:
+        try:
+            pid = await p2p.connect(self.host, addr)
+        except trio.TooSlowError:
+            raise NodeError(f"no answer from {addr} within {p2p.DIAL_TIMEOUT:.0f} s") from None
+        except Exception as exc:
+            raise NodeError(f"cannot connect to {addr}: {exc}") from None
+        self.wake()
+        return {"peer_id": pid}
+
+    async def api_sync(self, now: bool = True) -> dict[str, Any]:
+        return {"added": await self.sync_now()}
+
+
+async def run(home: Home, options: Options) -> None:
+    """Run until SIGINT/SIGTERM, then shut down cleanly."""
+    async with trio.open_nursery() as nursery:
+        node = await nursery.start(Node(home, options).serve)
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                log.info("received %s: stopping", signal.Signals(signum).name)
+                break
+        nursery.cancel_scope.cancel()
+    del node
+
+
+def follow(home: Home, school_id: str) -> dict[str, Any]:
+    try:
+        feed = PublicKey.from_school_id(school_id).raw
+    except ValueError as exc:
+        raise NodeError(str(exc)) from None
+    if feed == home.feed:
+        raise NodeError("a school does not need to follow itself")
+    with db.write(home.conn) as conn:
+        conn.execute("INSERT OR IGNORE INTO follows VALUES (?, ?, ?)", (feed, school_id, now_ms()))
+    return {"following": school_id}
+
+
+def unfollow(home: Home, school_id: str) -> dict[str, Any]:
+    with db.write(home.conn) as conn:
+        n = conn.execute("DELETE FROM follows WHERE school_id = ?", (school_id,)).rowcount
+    if not n:
+        raise NodeError(f"not following {school_id}")
+    return {"unfollowed": school_id}

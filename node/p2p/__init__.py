@@ -1,0 +1,1 @@
+"""Everything that touches py-libp2p lives here, so its quirks stay in one room (FACTS.md)."""

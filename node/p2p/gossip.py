@@ -1,0 +1,79 @@
+"""Gossipsub carrying signed feed heads, with settings fit for schools (FACTS.md).
+
+py-libp2p's defaults are harmful here: a 120 s heartbeat (we use 1 s), spam protection that
+silently drops more than 10 messages/s per peer and topic (a school publishing a burst of
+resources would lose heads — we allow 200/s; heads are tiny and validated), and a subscription
+queue of 32 that drops when full (``Gossip.messages`` is drained by a dedicated task).
+Heads are idempotent, so a lost message only delays sync until the periodic pull.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+
+from protocol import feedsync
+from protocol.errors import RemoteProtocolError
+
+log = logging.getLogger("schoolmesh.gossip")
+
+HEADS_TOPIC = "/schoolmesh/heads/1"
+HEARTBEAT_S = 1
+MAX_MESSAGES_PER_TOPIC_PER_S = 200.0
+
+
+class Gossip:
+    def __init__(self, host: Any, accept: Callable[[feedsync.SignedHead], str | None]) -> None:
+        """``accept(head)`` returns None to accept a validated head, or why it is rejected."""
+        self.host = host
+        self.accept = accept
+        self.pubsub: Any = None
+        self.rejected = 0
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Gossip]:
+        from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, GossipSub
+        from libp2p.pubsub.pubsub import Pubsub
+        from libp2p.tools.anyio_service import background_trio_service
+
+        router = GossipSub(protocols=[PROTOCOL_ID_V11], degree=6, degree_low=4, degree_high=12,
+                           heartbeat_interval=HEARTBEAT_S, heartbeat_initial_delay=0.1,
+                           max_messages_per_topic_per_second=MAX_MESSAGES_PER_TOPIC_PER_S)
+        self.pubsub = Pubsub(self.host, router)
+        self.pubsub.set_topic_validator(HEADS_TOPIC, self._validate, False)
+        async with background_trio_service(self.pubsub), background_trio_service(router):
+            await self.pubsub.wait_until_ready()
+            yield self
+
+    def _validate(self, peer_id: Any, msg: Any) -> bool:
+        try:
+            head = feedsync.decode_head(msg.data)
+        except RemoteProtocolError as exc:
+            self.rejected += 1
+            log.warning("gossip: rejected head from %s: %s", peer_id, exc)
+            return False
+        why = self.accept(head)
+        if why is not None:
+            self.rejected += 1
+            log.info("gossip: ignored head of %s from %s: %s", head.feed.hex()[:16], peer_id, why)
+            return False
+        return True
+
+    async def subscribe(self) -> Any:
+        """Subscribe to heads; read the result with ``next_head`` promptly (32-slot queue)."""
+        return await self.pubsub.subscribe(HEADS_TOPIC)
+
+    @staticmethod
+    async def next_head(sub: Any) -> tuple[feedsync.SignedHead | None, Any]:
+        msg = await sub.get()
+        try:
+            return feedsync.decode_head(msg.data), msg.from_id
+        except RemoteProtocolError:
+            return None, msg.from_id  # our own messages skip validation
+
+    async def publish(self, head: feedsync.SignedHead) -> None:
+        await self.pubsub.publish(HEADS_TOPIC, head.raw)

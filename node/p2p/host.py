@@ -1,0 +1,70 @@
+"""A libp2p host configured the way schoolmesh needs it (see ../shared/FACTS.md).
+
+* The host key is the school key (school id = peer id), so Noise authenticates the school.
+* Security: Noise only. py-libp2p's default also offers TLS, SECIO and *plaintext*.
+* Muxer: Yamux.
+* ``max_connections_per_peer=1`` removes the fixed 250 ms happy-eyeballs wait on every dial.
+* ``run_host`` always closes the host on exit (leaving ``host.run()`` alone leaks the listener).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import multiaddr
+import trio
+
+DIAL_TIMEOUT = 10.0  # seconds for one dial (TCP + Noise + Yamux)
+
+
+def make_host(seed: bytes, listen: Sequence[str] = ()) -> Any:
+    """Build (not start) a host on the school's Ed25519 seed."""
+    from libp2p import new_host
+    from libp2p.crypto.ed25519 import Ed25519PrivateKey
+    from libp2p.crypto.keys import KeyPair
+    from libp2p.crypto.x25519 import create_new_key_pair as new_x25519
+    from libp2p.network.config import ConnectionConfig
+    from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_ID
+    from libp2p.security.noise.transport import Transport as NoiseTransport
+
+    priv = Ed25519PrivateKey.new(seed)
+    key_pair = KeyPair(priv, priv.get_public_key())
+    noise = NoiseTransport(key_pair, noise_privkey=new_x25519().private_key)
+    return new_host(
+        key_pair=key_pair,
+        sec_opt={NOISE_ID: noise},
+        muxer_preference="YAMUX",
+        listen_addrs=[multiaddr.Multiaddr(a) for a in listen],
+        connection_config=ConnectionConfig(max_connections_per_peer=1,
+                                           dial_timeout=DIAL_TIMEOUT),
+        enable_mDNS=False,
+    )
+
+
+@asynccontextmanager
+async def run_host(host: Any, listen: Sequence[str]) -> AsyncIterator[Any]:
+    """Listen, yield the running host, and always close it (listeners and connections)."""
+    async with host.run([multiaddr.Multiaddr(a) for a in listen]):
+        try:
+            yield host
+        finally:
+            with trio.CancelScope(shield=True):
+                with trio.move_on_after(10):
+                    await host.close()
+
+
+def listen_addrs(host: Any) -> list[str]:
+    """The host's dialable addresses, each with /p2p/<peer id>."""
+    pid = host.get_id().to_string()
+    return [f"{a}/p2p/{pid}" if "/p2p/" not in str(a) else str(a) for a in host.get_addrs()]
+
+
+async def connect(host: Any, addr: str) -> str:
+    """Dial a full multiaddr (…/p2p/<id>); return the peer id string."""
+    from libp2p.peer.peerinfo import info_from_p2p_addr
+    info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
+    with trio.fail_after(DIAL_TIMEOUT):
+        await host.connect(info)
+    return info.peer_id.to_string()

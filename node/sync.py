@@ -1,0 +1,172 @@
+"""Feed replication over ``/schoolmesh/feed/1.0.0``: serve our stored feeds, pull others'.
+
+Any peer that has a feed can serve it (not only its author): entries are verified by
+signature and chain on arrival (``records.decode_entry`` + ``feeds.append``), so the server is
+never trusted. Problems with a peer are logged in one line and never stop the node.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import trio
+
+from protocol import feedsync, records
+from protocol.errors import ProtocolError, RemoteProtocolError
+
+from . import db, feeds
+from .home import Home
+
+log = logging.getLogger("schoolmesh.sync")
+
+READ_SIZE = 64 * 1024
+REQUEST_TIMEOUT = 15.0     # seconds for one request/response exchange
+
+
+async def read_message(stream: Any, decoder: feedsync.FrameDecoder) -> dict[str, Any]:
+    """Read until one whole frame has arrived (RemoteProtocolError on EOF or garbage)."""
+    from libp2p.network.stream.exceptions import StreamEOF
+    while True:
+        try:
+            data = await stream.read(READ_SIZE)
+        except StreamEOF:
+            data = b""
+        if not data:
+            raise RemoteProtocolError("stream closed before a whole message arrived")
+        msgs = decoder.feed(data)
+        if msgs:
+            if len(msgs) > 1 or decoder.pending:
+                raise RemoteProtocolError("one message per stream direction")
+            return msgs[0]
+
+
+class FeedSync:
+    """Owns the feed protocol handler of one node."""
+
+    def __init__(self, home: Home, host: Any) -> None:
+        self.home = home
+        self.host = host
+        self.changed = trio.Event()  # set whenever new entries were stored
+
+    def register(self) -> None:
+        self.host.set_stream_handler(feedsync.PROTOCOL_ID, self._handle)
+
+    # -- serving --------------------------------------------------------------------------
+
+    async def _handle(self, stream: Any) -> None:
+        peer = stream.muxed_conn.peer_id.to_string()
+        try:
+            with trio.fail_after(REQUEST_TIMEOUT):
+                msg = feedsync.parse(await read_message(stream, feedsync.FrameDecoder()))
+                reply = self.answer(msg)
+                await stream.write(feedsync.encode_frame(reply.to_msg()))
+        except (ProtocolError, trio.TooSlowError) as exc:
+            log.warning("feed sync: bad request from %s: %s", peer, exc)
+            await _reset(stream)
+            return
+        except Exception as exc:  # a broken stream must not take the node down
+            log.warning("feed sync: stream with %s failed: %s", peer, exc)
+            await _reset(stream)
+            return
+        await _close(stream)
+
+    def answer(self, msg: feedsync.Message) -> feedsync.Message:
+        conn = self.home.conn
+        if isinstance(msg, feedsync.HeadsRequest):
+            if msg.feeds:
+                rows = [conn.execute("SELECT feed, head_seq, head_hash FROM feeds WHERE feed = ?"
+                                     " AND head_seq > 0 AND flagged IS NULL", (f,)).fetchone()
+                        for f in msg.feeds]
+                rows = [r for r in rows if r]
+            else:
+                rows = conn.execute("SELECT feed, head_seq, head_hash FROM feeds WHERE head_seq"
+                                    " > 0 AND flagged IS NULL LIMIT ?",
+                                    (feedsync.MAX_FEEDS_PER_REQUEST,)).fetchall()
+            return feedsync.Heads(heads=tuple(feedsync.Head(feed=f, seq=s, hash=h)
+                                              for f, s, h in rows))
+        if isinstance(msg, feedsync.EntriesRequest):
+            out, size = [], 0
+            rows = conn.execute("SELECT raw FROM entries WHERE feed = ? AND seq > ? ORDER BY seq"
+                                " LIMIT ?", (msg.feed, msg.after, msg.limit + 1)).fetchall()
+            for (raw,) in rows[:msg.limit]:
+                if out and size + len(raw) > feedsync.RESPONSE_SOFT_BYTES:
+                    break
+                out.append(raw)
+                size += len(raw)
+            more = len(out) < len(rows)
+            return feedsync.Entries(feed=msg.feed, entries=tuple(out), more=more)
+        return feedsync.Error(code="bad-request", message="expected heads? or entries?")
+
+    # -- pulling --------------------------------------------------------------------------
+
+    async def request(self, peer_id: Any, msg: feedsync.Message) -> feedsync.Message:
+        with trio.fail_after(REQUEST_TIMEOUT):
+            stream = await self.host.new_stream(peer_id, [feedsync.PROTOCOL_ID])
+            try:
+                await stream.write(feedsync.encode_frame(msg.to_msg()))
+                reply = feedsync.parse(await read_message(stream, feedsync.FrameDecoder()))
+            except BaseException:
+                await _reset(stream)
+                raise
+            await _close(stream)
+        if isinstance(reply, feedsync.Error):
+            raise RemoteProtocolError(f"peer refused: {reply.code}: {reply.message}")
+        return reply
+
+    async def heads(self, peer_id: Any, feeds_: list[bytes]) -> list[feedsync.Head]:
+        reply = await self.request(peer_id, feedsync.HeadsRequest(feeds=tuple(feeds_)))
+        if not isinstance(reply, feedsync.Heads):
+            raise RemoteProtocolError("expected heads")
+        return list(reply.heads)
+
+    async def pull(self, peer_id: Any, feed: bytes) -> int:
+        """Fetch and store every entry of ``feed`` the peer has after our head; returns how
+        many were added. Stops at the first invalid entry (nothing after it is stored)."""
+        added = 0
+        while True:
+            after, _ = feeds.head(self.home.conn, feed)
+            reply = await self.request(peer_id, feedsync.EntriesRequest(feed=feed, after=after))
+            if not isinstance(reply, feedsync.Entries) or reply.feed != feed:
+                raise RemoteProtocolError("expected entries of the feed asked for")
+            if not reply.entries:
+                break
+            n, problem = 0, None
+            with db.write(self.home.conn) as conn:
+                for raw in reply.entries:
+                    try:
+                        e = records.decode_entry(raw)
+                        if e.feed != feed:
+                            raise RemoteProtocolError("entry of another feed in the reply")
+                        result = feeds.append(conn, e)
+                    except RemoteProtocolError as exc:
+                        problem = exc  # keep what came before it, store nothing after it
+                        break
+                    if result is feeds.Appended.EQUIVOCATION:
+                        log.warning("feed sync: %s equivocated at seq %d; feed flagged",
+                                    e.school_id, e.seq)
+                        break
+                    n += result is feeds.Appended.ADDED
+            added += n
+            if n:
+                self.changed.set()
+                self.changed = trio.Event()
+            if problem is not None:
+                raise problem
+            if not reply.more or n == 0:
+                break
+        return added
+
+
+async def _close(stream: Any) -> None:
+    try:
+        await stream.close()
+    except Exception:
+        pass
+
+
+async def _reset(stream: Any) -> None:
+    try:
+        await stream.reset()
+    except Exception:
+        pass
