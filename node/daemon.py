@@ -28,6 +28,8 @@ log = logging.getLogger("schoolmesh.node")
 SYNC_INTERVAL = 30.0        # seconds between full catch-up rounds with every connected peer
 HEAD_POLL_INTERVAL = 1.0    # how often the daemon looks for entries written by CLI commands
 REDIAL_INTERVAL = 15.0      # bootstrap peers are redialled this often while disconnected
+RETRY_INTERVAL = 1.0        # a gossiped head we have not reached yet is retried this often...
+RETRY_ATTEMPTS = 20         # ...this many times (peers may still be pulling it themselves)
 
 
 @dataclass
@@ -36,6 +38,7 @@ class Options:
     bootstrap: list[str] = field(default_factory=list)
     mdns: bool = False
     control: str = "127.0.0.1:0"
+    request_timeout: float = 15.0   # one feed-sync exchange with a peer
 
 
 class Node:
@@ -47,6 +50,7 @@ class Node:
         self.gossip: Gossip | None = None
         self._wake = trio.Event()
         self._announced = 0
+        self._behind: dict[bytes, tuple[int, int]] = {}  # feed -> (gossiped seq, retries left)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -54,7 +58,7 @@ class Node:
         key = self.home.key()
         self.host = p2p.make_host(key.seed, self.options.listen)
         async with p2p.run_host(self.host, self.options.listen):
-            self.sync = FeedSync(self.home, self.host)
+            self.sync = FeedSync(self.home, self.host, self.options.request_timeout)
             self.sync.register()
             self.gossip = Gossip(self.host, self._accept_head)
             async with self.gossip.running(), trio.open_nursery() as nursery:
@@ -100,6 +104,8 @@ class Node:
             head, source = await Gossip.next_head(sub)
             if head is None or head.feed == self.home.feed:
                 continue
+            seq, _ = self._behind.get(head.feed, (0, 0))
+            self._behind[head.feed] = (max(seq, head.seq), RETRY_ATTEMPTS)
             self.wake()
 
     async def _announce_loop(self) -> None:
@@ -123,9 +129,19 @@ class Node:
     async def _sync_loop(self) -> None:
         while True:
             await self.sync_now()
-            with trio.move_on_after(SYNC_INTERVAL):
+            wait = RETRY_INTERVAL if self._still_behind() else SYNC_INTERVAL
+            with trio.move_on_after(wait):
                 await self._wake.wait()
             self._wake = trio.Event()
+
+    def _still_behind(self) -> bool:
+        """Forget gossiped heads we reached or gave up on; True if one remains."""
+        for feed, (seq, left) in list(self._behind.items()):
+            if feeds.head(self.home.conn, feed)[0] >= seq or left <= 0:
+                del self._behind[feed]
+            else:
+                self._behind[feed] = (seq, left - 1)
+        return bool(self._behind)
 
     def followed(self) -> list[bytes]:
         return [f for (f,) in self.home.conn.execute("SELECT feed FROM follows")]

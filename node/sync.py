@@ -44,9 +44,10 @@ async def read_message(stream: Any, decoder: feedsync.FrameDecoder) -> dict[str,
 class FeedSync:
     """Owns the feed protocol handler of one node."""
 
-    def __init__(self, home: Home, host: Any) -> None:
+    def __init__(self, home: Home, host: Any, timeout: float = REQUEST_TIMEOUT) -> None:
         self.home = home
         self.host = host
+        self.timeout = timeout
         self.changed = trio.Event()  # set whenever new entries were stored
 
     def register(self) -> None:
@@ -57,7 +58,7 @@ class FeedSync:
     async def _handle(self, stream: Any) -> None:
         peer = stream.muxed_conn.peer_id.to_string()
         try:
-            with trio.fail_after(REQUEST_TIMEOUT):
+            with trio.fail_after(self.timeout):
                 msg = feedsync.parse(await read_message(stream, feedsync.FrameDecoder()))
                 reply = self.answer(msg)
                 await stream.write(feedsync.encode_frame(reply.to_msg()))
@@ -101,7 +102,7 @@ class FeedSync:
     # -- pulling --------------------------------------------------------------------------
 
     async def request(self, peer_id: Any, msg: feedsync.Message) -> feedsync.Message:
-        with trio.fail_after(REQUEST_TIMEOUT):
+        with trio.fail_after(self.timeout):
             stream = await self.host.new_stream(peer_id, [feedsync.PROTOCOL_ID])
             try:
                 await stream.write(feedsync.encode_frame(msg.to_msg()))
