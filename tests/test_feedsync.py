@@ -80,3 +80,34 @@ def test_signed_head():
     wrong = codec.encode({**unsigned, "sig": KEY.sign("feed-entry", codec.encode(unsigned))})
     with pytest.raises(RemoteProtocolError):
         feedsync.decode_head(wrong)
+
+
+# -- vectors ---------------------------------------------------------------------------------
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+V = json.loads((Path(__file__).parents[1] / "specs/vectors/feedsync.json").read_text())
+
+
+@pytest.mark.parametrize("f", V["frames"], ids=lambda f: f["t"])
+def test_vector_frames(f):
+    (m,) = feedsync.FrameDecoder().feed(bytes.fromhex(f["hex"]))
+    msg = feedsync.parse(m)
+    assert feedsync.encode_frame(msg.to_msg()).hex() == f["hex"]
+
+
+@pytest.mark.parametrize("f", V["bad_frames"], ids=lambda f: f["why"])
+def test_vector_bad_frames(f):
+    with pytest.raises(RemoteProtocolError):
+        for m in feedsync.FrameDecoder().feed(bytes.fromhex(f["hex"])):
+            feedsync.parse(m)
+
+
+def test_vector_heads():
+    key = SchoolKey.from_seed(bytes.fromhex(V["seed"]))
+    h = feedsync.decode_head(bytes.fromhex(V["head"]["hex"]))
+    assert (h.feed, h.seq, h.time) == (key.public.raw, V["head"]["seq"], V["head"]["time"])
+    assert feedsync.sign_head(key, seq=h.seq, hash=h.hash, time=h.time).raw == h.raw
+    for bad in V["bad_heads"]:
+        with pytest.raises(RemoteProtocolError):
+            feedsync.decode_head(bytes.fromhex(bad["hex"]))
