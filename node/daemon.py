@@ -21,6 +21,7 @@ from .errors import NodeError
 from .home import Home, now_ms
 from .p2p import host as p2p
 from .p2p.gossip import Gossip
+from .p2p.routing import ContentRouting
 from .sync import FeedSync
 
 log = logging.getLogger("schoolmesh.node")
@@ -48,6 +49,7 @@ class Node:
         self.host: Any = None
         self.sync: FeedSync | None = None
         self.gossip: Gossip | None = None
+        self.routing: ContentRouting | None = None
         self._wake = trio.Event()
         self._announced = 0
         self._behind: dict[bytes, tuple[int, int]] = {}  # feed -> (gossiped seq, retries left)
@@ -56,12 +58,14 @@ class Node:
 
     async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         key = self.home.key()
-        self.host = p2p.make_host(key.seed, self.options.listen)
+        self.host = p2p.make_host(key.seed, self.options.listen, mdns=self.options.mdns)
         async with p2p.run_host(self.host, self.options.listen):
             self.sync = FeedSync(self.home, self.host, self.options.request_timeout)
             self.sync.register()
             self.gossip = Gossip(self.host, self._accept_head)
-            async with self.gossip.running(), trio.open_nursery() as nursery:
+            self.routing = ContentRouting(self.host, self.pinned_roots)
+            async with self.gossip.running(), self.routing.running(), \
+                    trio.open_nursery() as nursery:
                 sub = await self.gossip.subscribe()
                 token = control.new_token()
                 app = control.make_app(self, token)
@@ -72,6 +76,8 @@ class Node:
                 nursery.start_soon(self._sync_loop)
                 for addr in self.options.bootstrap:
                     nursery.start_soon(self._keep_dialling, addr)
+                if self.options.mdns:
+                    nursery.start_soon(self._dial_lan_peers)
                 log.info("node %s listening on %s; control API %s", self.home.school_id,
                          ", ".join(p2p.listen_addrs(self.host)), url)
                 task_status.started(self)
@@ -143,6 +149,9 @@ class Node:
                 self._behind[feed] = (seq, left - 1)
         return bool(self._behind)
 
+    def pinned_roots(self) -> list[bytes]:
+        return [c for (c,) in self.home.conn.execute("SELECT DISTINCT cid FROM pins")]
+
     def followed(self) -> list[bytes]:
         return [f for (f,) in self.home.conn.execute("SELECT feed FROM follows")]
 
@@ -179,6 +188,28 @@ class Node:
                 log.warning("bootstrap %s: %s", addr, exc)
             while self._connected_to(addr):
                 await trio.sleep(REDIAL_INTERVAL)
+
+    async def _dial_lan_peers(self) -> None:
+        """Connect to schoolmesh nodes that mDNS put in the peerstore (school LAN)."""
+        from libp2p.peer.peerinfo import PeerInfo
+        tried: set[Any] = set()
+        while True:
+            store = self.host.get_peerstore()
+            me = self.host.get_id()
+            connected = set(self.host.get_network().connections)
+            for pid in store.peers_with_addrs():
+                if pid == me or pid in connected or pid in tried:
+                    continue
+                tried.add(pid)
+                try:
+                    with trio.fail_after(p2p.DIAL_TIMEOUT):
+                        await self.host.connect(PeerInfo(pid, store.addrs(pid)))
+                    log.info("connected to LAN peer %s", pid)
+                    self.wake()
+                except Exception as exc:
+                    log.info("LAN peer %s not reachable: %s", pid, exc)
+            tried -= connected  # a peer that was connected is retried if it drops later
+            await trio.sleep(2.0)
 
     def _connected_to(self, addr: str) -> bool:
         pid = addr.rsplit("/p2p/", 1)[-1]

@@ -182,3 +182,15 @@ async def test_oversized_and_garbage_requests_are_refused_and_node_keeps_serving
     # A still answers a well-formed request
     heads = await b.sync.heads(a.host.get_id(), [a.home.feed])
     assert heads and heads[0].feed == a.home.feed
+
+
+async def test_pinned_roots_are_provided_in_the_dht(start_node, tmp_path):
+    a, b = await start_node("a"), await start_node("b")
+    r = publish(a, tmp_path, "Provided")
+    await b.api_connect(p2p.listen_addrs(a.host)[0])
+    from crypto import cid_from_str
+    root = cid_from_str(r["content_cid"])
+    await wait_for(lambda: a.routing.provided(root), "A announced its root")
+    with trio.fail_after(DEADLINE):
+        providers = await b.routing.find_providers(root)
+    assert a.host.get_id() in [p.peer_id for p in providers]

@@ -19,8 +19,10 @@ import trio
 DIAL_TIMEOUT = 10.0  # seconds for one dial (TCP + Noise + Yamux)
 
 
-def make_host(seed: bytes, listen: Sequence[str] = ()) -> Any:
-    """Build (not start) a host on the school's Ed25519 seed."""
+def make_host(seed: bytes, listen: Sequence[str] = (), *, mdns: bool = False) -> Any:
+    """Build (not start) a host on the school's Ed25519 seed. With ``mdns`` the host announces
+    itself and discovers peers on the LAN (zeroconf, every interface): found peers land in the
+    peerstore and must be dialled by the caller."""
     from libp2p import new_host
     from libp2p.crypto.ed25519 import Ed25519PrivateKey
     from libp2p.crypto.keys import KeyPair
@@ -39,7 +41,7 @@ def make_host(seed: bytes, listen: Sequence[str] = ()) -> Any:
         listen_addrs=[multiaddr.Multiaddr(a) for a in listen],
         connection_config=ConnectionConfig(max_connections_per_peer=1,
                                            dial_timeout=DIAL_TIMEOUT),
-        enable_mDNS=False,
+        enable_mDNS=mdns,
     )
 
 

@@ -1,0 +1,88 @@
+"""Content routing: kad-dht provider records for the content roots this node keeps.
+
+py-libp2p's DHT does not bootstrap itself and never re-announces (FACTS.md): connected peers
+are added to the routing table as they appear, and every pinned root is (re-)provided when it
+is new and then every :data:`REPROVIDE_INTERVAL`. Keys are the CID's multihash, the same as
+IPFS, so kubo/Helia nodes in the same DHT see our providers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+
+from crypto import cid_to_str
+
+log = logging.getLogger("schoolmesh.routing")
+
+REPROVIDE_INTERVAL = 12 * 3600.0   # provider records expire after 24 h in the IPFS DHT
+PEER_POLL_INTERVAL = 1.0           # how often new connections are added to the routing table
+FIND_TIMEOUT = 10.0
+
+
+class ContentRouting:
+    def __init__(self, host: Any, pinned_roots: Any) -> None:
+        """``pinned_roots()`` returns the binary CIDs to provide (called from the event loop)."""
+        self.host = host
+        self.pinned_roots = pinned_roots
+        self.dht: Any = None
+        self._known_peers: set[Any] = set()
+        self._provided: dict[bytes, float] = {}
+        self.wake = trio.Event()
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[ContentRouting]:
+        from libp2p.kad_dht.kad_dht import DHTMode, KadDHT
+        from libp2p.tools.anyio_service import background_trio_service
+        self.dht = KadDHT(self.host, DHTMode.SERVER)
+        async with background_trio_service(self.dht), trio.open_nursery() as nursery:
+            nursery.start_soon(self._peers_loop)
+            nursery.start_soon(self._provide_loop)
+            try:
+                yield self
+            finally:
+                nursery.cancel_scope.cancel()
+
+    async def _peers_loop(self) -> None:
+        while True:
+            current = set(self.host.get_network().connections)
+            for peer in current - self._known_peers:
+                try:
+                    await self.dht.add_peer(peer)
+                except Exception as exc:  # a peer without the DHT protocol is fine
+                    log.debug("dht: cannot add %s: %s", peer, exc)
+            if current - self._known_peers:
+                self.wake.set()  # new peers: providing may now reach someone
+            self._known_peers = current
+            await trio.sleep(PEER_POLL_INTERVAL)
+
+    async def _provide_loop(self) -> None:
+        while True:
+            now = trio.current_time()
+            for cid in self.pinned_roots():
+                last = self._provided.get(cid)
+                if last is not None and now - last < REPROVIDE_INTERVAL:
+                    continue
+                if not self._known_peers:
+                    break
+                try:
+                    if await self.dht.provide(cid_to_str(cid)):
+                        self._provided[cid] = now
+                except Exception as exc:
+                    log.warning("dht: provide %s failed: %s", cid_to_str(cid), exc)
+            with trio.move_on_after(PEER_POLL_INTERVAL * 5):
+                await self.wake.wait()
+            self.wake = trio.Event()
+
+    def provided(self, cid: bytes) -> bool:
+        return cid in self._provided
+
+    async def find_providers(self, cid: bytes, count: int = 20) -> list[Any]:
+        """Peer infos of providers of ``cid`` (possibly empty)."""
+        with trio.move_on_after(FIND_TIMEOUT):
+            return list(await self.dht.find_providers(cid_to_str(cid), count))
+        return []
