@@ -13,7 +13,7 @@ from typing import Any
 import trio
 
 from crypto import PublicKey
-from protocol import feedsync
+from protocol import feedsync, records
 from protocol.errors import ProtocolError
 
 from . import control, db, feeds
@@ -27,10 +27,10 @@ from .sync import FeedSync
 log = logging.getLogger("schoolmesh.node")
 
 SYNC_INTERVAL = 30.0        # seconds between full catch-up rounds with every connected peer
-HEAD_POLL_INTERVAL = 1.0    # how often the daemon looks for entries written by CLI commands
+HEAD_POLL_INTERVAL = 0.25   # how often the daemon looks for entries written by CLI commands
 REDIAL_INTERVAL = 15.0      # bootstrap peers are redialled this often while disconnected
-RETRY_INTERVAL = 1.0        # a gossiped head we have not reached yet is retried this often...
-RETRY_ATTEMPTS = 20         # ...this many times (peers may still be pulling it themselves)
+RETRY_INTERVAL = 0.25       # a gossiped head we have not reached yet is retried this often...
+RETRY_ATTEMPTS = 80         # ...for 20 s (peers may still be pulling it themselves)
 
 
 @dataclass
@@ -110,16 +110,34 @@ class Node:
             head, source = await Gossip.next_head(sub)
             if head is None or head.feed == self.home.feed:
                 continue
+            if head.entry is not None and self._append_carried(head):
+                continue
             seq, _ = self._behind.get(head.feed, (0, 0))
             self._behind[head.feed] = (max(seq, head.seq), RETRY_ATTEMPTS)
             self.wake()
+
+    def _append_carried(self, head: feedsync.SignedHead) -> bool:
+        """Append the entry a head carries if it is exactly our next one; True if stored."""
+        if feeds.head(self.home.conn, head.feed)[0] != head.seq - 1:
+            return False
+        try:
+            entry = records.decode_entry(head.entry)
+            with db.write(self.home.conn) as conn:
+                result = feeds.append(conn, entry)
+        except ProtocolError as exc:
+            log.warning("gossip: carried entry of %s rejected: %s", head.feed.hex()[:16], exc)
+            return False
+        return result is feeds.Appended.ADDED
 
     async def _announce_loop(self) -> None:
         """Announce our head whenever it moves (CLI commands write the DB directly)."""
         while True:
             seq, hash_ = feeds.head(self.home.conn, self.home.feed)
             if seq != self._announced and hash_ is not None:
-                head = feedsync.sign_head(self.home.key(), seq=seq, hash=hash_, time=now_ms())
+                (raw,) = self.home.conn.execute("SELECT raw FROM entries WHERE feed = ? AND "
+                                                "seq = ?", (self.home.feed, seq)).fetchone()
+                head = feedsync.sign_head(self.home.key(), seq=seq, hash=hash_, time=now_ms(),
+                                          entry=raw)
                 try:
                     await self.gossip.publish(head)
                     self._announced = seq

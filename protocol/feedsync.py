@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from crypto import BadSignature, PublicKey, SchoolKey
+from crypto import BadSignature, PublicKey, SchoolKey, sha256
 
 from . import codec
 from .errors import LocalProtocolError, RemoteProtocolError
@@ -21,6 +21,7 @@ MAX_FRAME = 4 * 1024 * 1024        # one frame; an entry is at most codec.MAX_RE
 MAX_ENTRIES_PER_RESPONSE = 256
 RESPONSE_SOFT_BYTES = 2 * 1024 * 1024  # servers stop adding entries past this (always >= 1)
 MAX_FEEDS_PER_REQUEST = 1024
+MAX_HEAD_ENTRY = 32 * 1024         # a head carries its entry only up to this size
 
 
 def _uvarint(n: int) -> bytes:
@@ -208,20 +209,35 @@ class SignedHead:
     hash: bytes
     time: int
     raw: bytes
+    entry: bytes | None = None  # the entry at ``seq`` itself (hash-checked), if small
 
 
-def sign_head(key: SchoolKey, *, seq: int, hash: bytes, time: int) -> SignedHead:
+_HEAD_FIELDS = {"v", "feed", "seq", "hash", "time", "sig"}
+
+
+def sign_head(key: SchoolKey, *, seq: int, hash: bytes, time: int,
+              entry: bytes | None = None) -> SignedHead:
+    """Sign a head; ``entry`` (the entry at ``seq``) rides along when at most MAX_HEAD_ENTRY
+    bytes, so a follower one entry behind needs no round trip."""
     unsigned = {"v": 1, "feed": key.public.raw, "seq": seq, "hash": hash, "time": time}
     sig = key.sign(HEAD_DOMAIN, codec.encode(unsigned))
-    raw = codec.encode({**unsigned, "sig": sig})
-    return SignedHead(feed=key.public.raw, seq=seq, hash=hash, time=time, raw=raw)
+    carried = entry if entry is not None and len(entry) <= MAX_HEAD_ENTRY else None
+    msg = {**unsigned, "sig": sig}
+    if carried is not None:
+        msg["entry"] = carried
+    return SignedHead(feed=key.public.raw, seq=seq, hash=hash, time=time,
+                      raw=codec.encode(msg), entry=carried)
 
 
 def decode_head(data: bytes) -> SignedHead:
-    """Verify a head announcement; RemoteProtocolError unless well-formed and signed by feed."""
-    m = codec.decode(data, max_size=1024)
-    if not isinstance(m, dict) or set(m) != {"v", "feed", "seq", "hash", "time", "sig"}:
-        raise RemoteProtocolError("a head has exactly v, feed, seq, hash, time, sig")
+    """Verify a head announcement; RemoteProtocolError unless well-formed and signed by feed.
+
+    A carried entry is only checked to hash to ``hash``; its own signature and chain are
+    checked when it is appended (records.decode_entry, feeds.append)."""
+    m = codec.decode(data, max_size=MAX_HEAD_ENTRY + 1024)
+    if not isinstance(m, dict) or set(m) - {"entry"} != _HEAD_FIELDS:
+        raise RemoteProtocolError("a head has exactly v, feed, seq, hash, time, sig "
+                                  "(and optionally entry)")
     if m["v"] != 1:
         raise RemoteProtocolError("unknown head version")
     feed = _key(m["feed"], "feed")
@@ -231,9 +247,14 @@ def decode_head(data: bytes) -> SignedHead:
     sig = m["sig"]
     if not isinstance(sig, bytes):
         raise RemoteProtocolError("sig must be bytes")
-    unsigned = {k: v for k, v in m.items() if k != "sig"}
+    unsigned = {k: v for k, v in m.items() if k not in ("sig", "entry")}
     try:
         PublicKey(feed).verify(HEAD_DOMAIN, codec.encode(unsigned), sig)
     except BadSignature:
         raise RemoteProtocolError("head signature does not verify") from None
-    return SignedHead(feed=feed, seq=seq, hash=hash_, time=time, raw=bytes(data))
+    entry = m.get("entry")
+    if entry is not None:
+        if not isinstance(entry, bytes) or len(entry) > MAX_HEAD_ENTRY or \
+                sha256(entry) != hash_:
+            raise RemoteProtocolError("carried entry does not match the head hash")
+    return SignedHead(feed=feed, seq=seq, hash=hash_, time=time, raw=bytes(data), entry=entry)

@@ -108,6 +108,24 @@ def test_vector_heads():
     h = feedsync.decode_head(bytes.fromhex(V["head"]["hex"]))
     assert (h.feed, h.seq, h.time) == (key.public.raw, V["head"]["seq"], V["head"]["time"])
     assert feedsync.sign_head(key, seq=h.seq, hash=h.hash, time=h.time).raw == h.raw
+    carried = feedsync.decode_head(bytes.fromhex(V["head_with_entry"]["hex"]))
+    assert carried.entry == bytes.fromhex(V["head_with_entry"]["entry"])
     for bad in V["bad_heads"]:
         with pytest.raises(RemoteProtocolError):
             feedsync.decode_head(bytes.fromhex(bad["hex"]))
+
+
+def test_head_may_carry_its_entry():
+    from protocol import records
+    e = records.sign_entry(KEY, seq=1, prev=None, time=1, kind="profile",
+                           body={"name": "x", "role": "school"})
+    h = feedsync.decode_head(feedsync.sign_head(KEY, seq=1, hash=e.hash, time=2,
+                                                entry=e.raw).raw)
+    assert h.entry == e.raw
+    # the carried bytes must hash to the signed head hash
+    m = codec.decode(h.raw)
+    with pytest.raises(RemoteProtocolError, match="does not match"):
+        feedsync.decode_head(codec.encode({**m, "entry": e.raw + b"x"}))
+    # too big to carry: announced without it
+    big = b"x" * (feedsync.MAX_HEAD_ENTRY + 1)
+    assert feedsync.sign_head(KEY, seq=1, hash=bytes(32), time=0, entry=big).entry is None

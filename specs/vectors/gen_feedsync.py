@@ -27,6 +27,10 @@ def main() -> None:
     ]
     head = feedsync.sign_head(key, seq=4, hash=bytes(range(32)), time=1_763_900_000_000)
     m = codec.decode(head.raw)
+    from protocol import records
+    e1 = records.sign_entry(key, seq=1, prev=None, time=1, kind="profile",
+                            body={"name": "x", "role": "school"})
+    carrying = feedsync.sign_head(key, seq=1, hash=e1.hash, time=2, entry=e1.raw)
     out = {
         "generator": "specs/vectors/gen_feedsync.py", "spec": "specs/feedsync.md",
         "seed": key.seed.hex(),
@@ -41,10 +45,13 @@ def main() -> None:
                 {"t": "entries?", "feed": f, "after": 0, "limit": 257}).hex()},
         ],
         "head": {"hex": head.raw.hex(), "seq": 4, "time": 1_763_900_000_000},
+        "head_with_entry": {"hex": carrying.raw.hex(), "entry": e1.raw.hex()},
         "bad_heads": [
             {"why": "seq changed after signing", "hex": codec.encode({**m, "seq": 5}).hex()},
             {"why": "unknown version", "hex": codec.encode({**m, "v": 2}).hex()},
             {"why": "extra field", "hex": codec.encode({**m, "x": 1}).hex()},
+            {"why": "carried entry does not hash to the head",
+             "hex": codec.encode({**codec.decode(carrying.raw), "entry": b"forged"}).hex()},
         ],
     }
     json.dump(out, sys.stdout, indent=1)
