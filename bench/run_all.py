@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["publish_large.py", "publish_small.py", "search.py"]
+BENCHES = ["publish_large.py", "publish_small.py", "search.py", "bundle.py"]
 
 
 def main() -> None:
@@ -68,6 +68,12 @@ def main() -> None:
               f"{r['queries']} queries: p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms, "
               f"p99 {r['p99_ms']} ms (SELECT 1 p50 {r['select1_p50_ms']} ms); "
               f"{r['sql_share_pct']}% of query time inside SQLite")
+    if "bundle" in by:
+        r = by["bundle"]
+        print(f"bundle         {r['library_mib']} MiB library: write+fsync {r['baseline_mib_s']} "
+              f"MiB/s, export {r['export_mib_s']} MiB/s (ratio {r['export_ratio']}), import "
+              f"{r['import_mib_s']} MiB/s (ratio {r['import_ratio']}); peak RSS "
+              f"{r['export_rss_mb']} / {r['import_rss_mb']} MB")
     print()
     for r in results:
         for target, ok in r["targets"].items():

@@ -1,0 +1,164 @@
+"""export, import, wants: carrying a library on a USB stick (specs/bundles.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .library import _LEVELS, progress_bar
+from .main import EXIT_ERROR, Context, _one_line, emit, json_option
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+class SizeParam(click.ParamType):
+    name = "SIZE"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        if isinstance(value, int):
+            return value
+        from node.bundle import parse_size
+        try:
+            size = parse_size(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+        if size < 1:
+            self.fail("must be more than 0 bytes", param, ctx)
+        return size
+
+
+@click.command("export")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The bundle to write (FILE.car; with --max-size FILE.part1.car, ...).")
+@click.option("--resource", "resources", multiple=True, metavar="RESOURCE_ID",
+              help="Export this resource (repeatable).")
+@click.option("--school", "schools", multiple=True, metavar="SCHOOL_ID|NAME",
+              help="Export this school's feed and resources (repeatable).")
+@click.option("--wants", "wants_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The receiving school's wants file: pack only what it lacks and asks for.")
+@click.option("--max-size", type=SizeParam(), metavar="SIZE",
+              help="Split into parts of at most SIZE (e.g. 4000M for FAT32 sticks, 700MB).")
+@click.option("--overwrite", is_flag=True, help="Replace a bundle of the same name.")
+@json_option
+@pass_ctx
+def export(obj: Context, output: Path, resources: tuple[str, ...], schools: tuple[str, ...],
+           wants_file: Path | None, max_size: int | None, overwrite: bool,
+           as_json: bool) -> None:
+    """Write a CAR bundle of signed feed entries and content, for another school.
+
+    Without --resource/--school everything this library holds is exported. The bundle is a
+    standard CARv1: `ipfs-car unpack FILE.car --root <first root> -o DIR` unpacks every
+    resource into DIR without schoolmesh.
+    """
+    from node import bundle
+    home = obj.home_with_key()
+    wants = bundle.read_wants(wants_file) if wants_file else None
+    plan = bundle.plan_export(home, resources=list(resources), schools=list(schools),
+                              wants=wants, max_size=max_size)
+    with progress_bar("exporting", plan.estimated_bytes) as prog:
+        result = bundle.write_export(home, plan, output, overwrite=overwrite, progress=prog)
+
+    def human(d: dict[str, Any]) -> None:
+        click.echo(f"wrote {', '.join(d['output'])} ({d['bytes']} bytes)")
+        click.echo(f"{d['resources']} resource(s), {d['entries']} feed entr"
+                   f"{'y' if d['entries'] == 1 else 'ies'}, {d['blocks']} block(s)"
+                   + (f", for school {d['for_school']}" if d["for_school"] else ""))
+        click.echo(f"library folder: {d['library_folder']}")
+        for s in d["skipped"]:
+            click.echo(f"skipped {s.get('resource_id') or s.get('school_id')}: {s['reason']}")
+    emit(result, as_json, human)
+
+
+@click.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path),
+                metavar="FILE.car...")
+@click.option("--content-only", is_flag=True,
+              help="Import plain IPFS content (e.g. from ipfs-car pack): store the blocks "
+                   "under the CAR's roots and pin them, without feeds or catalog.")
+@json_option
+@pass_ctx
+def import_(obj: Context, files: tuple[Path, ...], content_only: bool, as_json: bool) -> None:
+    """Verify and import CAR bundles (several parts in any order).
+
+    Every block is checked against its CID and every feed entry against its signature and
+    chain; what is valid is stored and indexed, the rest is listed. Exits 1 if anything was
+    invalid. Importing the same bundle again changes nothing.
+    """
+    from node.bundle_import import plan_import, run_import
+    home = obj.home()
+    with progress_bar("checking", _total_size(files)) as prog:
+        plan = plan_import(home, list(files), content_only=content_only, progress=prog)
+    with plan, progress_bar("importing", plan.bytes_needed) as prog:
+        result = run_import(plan, prog)
+
+    def human(d: dict[str, Any]) -> None:
+        click.echo(f"added {d['blocks_added']} block(s) ({d['bytes_added']} bytes), skipped "
+                   f"{d['blocks_skipped']}; added {d['entries_added']} feed entr"
+                   f"{'y' if d['entries_added'] == 1 else 'ies'}")
+        for p in d["pinned"]:
+            click.echo(f"  {p.get('resource_id', p['content_cid'])}  complete")
+        for p in d["incomplete"]:
+            click.echo(f"  {p.get('resource_id', p['content_cid'])}  incomplete "
+                       "(import the other parts)")
+        for problem in d["invalid"]:
+            click.echo(f"INVALID: {problem}")
+    emit(result, as_json, human)
+    if result["invalid"]:
+        n = len(result["invalid"])
+        click.echo(f"error: {n} problem{'s' if n > 1 else ''} in the bundle, the rest was "
+                   f"imported: {_one_line(result['invalid'][0])}", err=True)
+        raise click.exceptions.Exit(EXIT_ERROR)
+
+
+@click.command("wants")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the signed wants file.")
+@click.option("--subject", "subjects", multiple=True,
+              help="Ask for resources of this subject (repeatable).")
+@click.option("--level", "levels", multiple=True, type=click.Choice(list(_LEVELS)),
+              help="Ask for resources of this grade level (repeatable).")
+@click.option("--all", "all_", is_flag=True, help="Ask for all content.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing wants file.")
+@json_option
+@pass_ctx
+def wants(obj: Context, output: Path, subjects: tuple[str, ...], levels: tuple[str, ...],
+          all_: bool, overwrite: bool, as_json: bool) -> None:
+    """Write a signed list of what this school has and what it asks for.
+
+    Give it to the school that will export for you (export --wants FILE). Without --all,
+    --subject or --level only new catalog entries are asked for, no content.
+    """
+    from node import bundle
+    from protocol.bundle import Asks
+    from protocol.errors import LocalProtocolError
+    if all_ and (subjects or levels):
+        raise click.UsageError("--all cannot be combined with --subject or --level")
+    try:
+        asks = Asks(all=all_, subjects=tuple(dict.fromkeys(subjects)),
+                    levels=tuple(dict.fromkeys(levels)))
+    except LocalProtocolError as exc:
+        raise click.BadParameter(str(exc), param_hint="--subject") from None
+    result = bundle.make_wants(obj.home_with_key(), output, asks, overwrite=overwrite)
+
+    def human(d: dict[str, Any]) -> None:
+        a = d["asks"]
+        what = ("all content" if a["all"] else
+                "content about " + ", ".join(a["subjects"] + a["levels"])
+                if a["subjects"] or a["levels"] else "new catalog entries only")
+        click.echo(f"wrote {d['output']}: {d['feeds']} feed head(s), {d['roots']} content "
+                   f"root(s) held; asks for {what}")
+    emit(result, as_json, human)
+
+
+def _total_size(files: tuple[Path, ...]) -> int | None:
+    try:
+        return sum(f.stat().st_size for f in files)
+    except OSError:
+        return None  # the import reports the missing file
+
+
+def register(group: click.Group) -> None:
+    for cmd in (export, import_, wants):
+        group.add_command(cmd)
