@@ -229,11 +229,40 @@ def get(obj: Context, target: str, output: Path, overwrite: bool, as_json: bool)
     """Write a resource's files (verified) from the local library into a folder."""
     from node import library
     home = obj.home()
+    missing = library.first_missing(home, target)
+    if missing is not None:
+        _fetch_through_node(obj, target, missing)
     with progress_bar("writing", None) as prog:
         d = library.get(home, target, output, overwrite=overwrite, progress=prog)
     emit(d, as_json, lambda d: click.echo(
         f"wrote {len(d['files'])} file(s), {sum(f['size'] for f in d['files'])} bytes, "
         f"to {d['output']}"))
+
+
+def _fetch_through_node(obj: Context, target: str, missing: bytes) -> None:
+    """Have the running node fetch the missing blocks from other schools, showing progress."""
+    import time
+
+    from crypto import cid_to_str
+    from node.errors import NodeError
+
+    from .net import call, daemon_info
+    if daemon_info(obj.home_path) is None:
+        raise NodeError(f"block {cid_to_str(missing)} is not in the local store; start the "
+                        "node ('schoolmesh start') to fetch it from other schools")
+    tid = call(obj.home_path, "fetch", target=target)["id"]
+    with progress_bar("fetching", None) as prog:
+        done = 0
+        while True:
+            t = next(t for t in call(obj.home_path, "transfers") if t["id"] == tid)
+            if prog:
+                prog(t["bytes_done"] - done)
+            done = t["bytes_done"]
+            if t["state"] == "done":
+                return
+            if t["state"] == "failed":
+                raise NodeError(f"cannot fetch {target}: {t['error']}")
+            time.sleep(0.2)
 
 
 @click.command()

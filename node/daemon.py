@@ -20,6 +20,7 @@ from . import control, db, feeds
 from .errors import NodeError
 from .home import Home, now_ms
 from .p2p import host as p2p
+from .p2p.bitswap import BlockExchange, FetchError
 from .p2p.gossip import Gossip
 from .p2p.routing import ContentRouting
 from .sync import FeedSync
@@ -40,6 +41,7 @@ class Options:
     mdns: bool = False
     control: str = "127.0.0.1:0"
     request_timeout: float = 15.0   # one feed-sync exchange with a peer
+    web: str | None = None           # HOST:PORT of the teacher web library, None: off
 
 
 class Node:
@@ -50,6 +52,10 @@ class Node:
         self.sync: FeedSync | None = None
         self.gossip: Gossip | None = None
         self.routing: ContentRouting | None = None
+        self.exchange: BlockExchange | None = None
+        self.transfers: dict[int, dict[str, Any]] = {}
+        self._nursery: trio.Nursery | None = None
+        self.web_url: str | None = None
         self._wake = trio.Event()
         self._announced = 0
         self._behind: dict[bytes, tuple[int, int]] = {}  # feed -> (gossiped seq, retries left)
@@ -66,10 +72,17 @@ class Node:
             self.routing = ContentRouting(self.host, self.pinned_roots)
             async with self.gossip.running(), self.routing.running(), \
                     trio.open_nursery() as nursery:
+                self._nursery = nursery
+                self.exchange = BlockExchange(self.host, self.home.blocks)
+                await nursery.start(self.exchange.serve)
                 sub = await self.gossip.subscribe()
                 token = control.new_token()
                 app = control.make_app(self, token)
                 (url,) = await nursery.start(control.serve, app, self.options.control)
+                self.web_url = None
+                if self.options.web:
+                    from .web.server import serve as serve_web
+                    self.web_url = await nursery.start(serve_web, self, self.options.web)
                 control.write_control_file(self.home.path, url, token, os.getpid())
                 nursery.start_soon(self._heads_from_gossip, sub)
                 nursery.start_soon(self._announce_loop)
@@ -240,7 +253,8 @@ class Node:
                 "listen": p2p.listen_addrs(self.host),
                 "peers": len(self.host.get_network().connections),
                 "following": len(self.followed()),
-                "feed_seq": feeds.head(self.home.conn, self.home.feed)[0]}
+                "feed_seq": feeds.head(self.home.conn, self.home.feed)[0],
+                "web": self.web_url}
 
     async def api_peers(self) -> list[dict[str, Any]]:
         out = []
@@ -261,6 +275,50 @@ class Node:
 
     async def api_sync(self, now: bool = True) -> dict[str, Any]:
         return {"added": await self.sync_now()}
+
+    async def api_fetch(self, target: str) -> dict[str, Any]:
+        """Start fetching a resource's (or CID's) blocks from the network; returns its id."""
+        from . import library
+        root, rid = library.resolve_root(self.home, target)
+        total = None
+        if rid is not None:
+            total = sum(f["size"] for f in library.show(self.home, rid)["files"])
+        tid = len(self.transfers) + 1
+        t = {"id": tid, "target": target, "root": root, "state": "running", "bytes_done": 0,
+             "bytes_total": total, "error": None, "providers": 0}
+        self.transfers[tid] = t
+        self._nursery.start_soon(self._fetch, t)
+        return {"id": tid}
+
+    async def api_transfers(self) -> list[dict[str, Any]]:
+        from crypto import cid_to_str
+        return [{**{k: v for k, v in t.items() if k != "root"}, "root": cid_to_str(t["root"])}
+                for t in self.transfers.values()]
+
+    async def _fetch(self, t: dict[str, Any]) -> None:
+        root = t["root"]
+        providers = [p.to_string() for p in self.host.get_network().connections]
+        for info in await self.routing.find_providers(root):
+            pid = info.peer_id.to_string()
+            if pid not in providers and info.peer_id != self.host.get_id() and info.addrs:
+                providers.append(f"{info.addrs[0]}/p2p/{pid}")
+        t["providers"] = len(providers)
+
+        def progress(n: int) -> None:
+            t["bytes_done"] += n
+        try:
+            if not providers:
+                raise FetchError("no school that has it is connected or known")
+            stats = await self.exchange.fetch_dag(root, providers, progress=progress)
+            with db.write(self.home.conn) as conn:
+                conn.execute("INSERT OR IGNORE INTO pins VALUES (?, 'user', ?, ?)",
+                             (root, t["target"], now_ms()))
+            t.update(state="done", blocks_fetched=stats.blocks_fetched,
+                     seconds=round(stats.seconds, 3))
+            self.routing.wake.set()  # we can provide it now
+        except (NodeError, ProtocolError) as exc:
+            t.update(state="failed", error=str(exc))
+            log.warning("fetch %s failed: %s", t["target"], exc)
 
 
 async def run(home: Home, options: Options) -> None:

@@ -318,6 +318,28 @@ def _get_block(home: Home):
     return get
 
 
+def first_missing(home: Home, target: str) -> bytes | None:
+    """The first block of the resource/CID missing from the local store, or None."""
+    root, _ = resolve_root(home, target)
+    missing: list[bytes] = []
+
+    def get_block(cid: bytes) -> bytes:
+        try:
+            return home.blocks.get(cid)
+        except NotFound:
+            missing.append(cid)
+            raise
+    try:
+        for cid in unixfs.iter_dag_cids(root, get_block):
+            if not home.blocks.has(cid):
+                return cid
+    except NotFound:
+        return missing[0]
+    except (ProtocolError, StoreError):
+        return None  # present but damaged: get reports it
+    return None
+
+
 def get(home: Home, target: str, out: Path, *, overwrite: bool = False,
         progress: Any = None) -> dict[str, Any]:
     """Write a resource's (or CID's) files into ``out`` from the local store."""

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from crypto import CID_DAG_PB, CID_RAW, BadCID, cid_codec, make_cid
 
-from .errors import LocalProtocolError, RemoteProtocolError
+from .errors import RemoteProtocolError
+from .varint import decode_uvarint, encode_uvarint
 
 # UnixFS Data.DataType
 RAW, DIRECTORY, FILE, METADATA, SYMLINK, HAMT_SHARD = range(6)
@@ -46,37 +47,8 @@ class Node:
 
 # -- protobuf primitives ---------------------------------------------------------------------
 
-def _varint(n: int) -> bytes:
-    if n < 0:
-        raise LocalProtocolError("negative varint")
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    start = pos
-    while True:
-        if pos >= len(buf):
-            raise RemoteProtocolError("truncated varint")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            break
-        shift += 7
-        if shift >= 64:
-            raise RemoteProtocolError("varint too long")
-    if pos - start > 1 and buf[pos - 1] == 0:
-        raise RemoteProtocolError("non-minimal varint")
-    return result, pos
+_varint = encode_uvarint
+_read_varint = decode_uvarint
 
 
 def _field(tag: int, payload: bytes) -> bytes:

@@ -83,6 +83,14 @@ def test_three_daemons_replicate_and_stop_cleanly(daemons, tmp_path):
     run(a, "publish", str(src / "练习.txt"), "--title", "分数练习")
     wait_until(lambda: "分数练习" in [r["title"] for r in run(c, "search", "练习")],
                "C has the second resource")
+    # content moves by Bitswap: B fetches from A, then C (connected to B only) from B
+    rid = run(c, "search", "分数的初步认识")[0]["resource_id"]
+    for home in (b, c):
+        out = tmp_path / f"got-{home.name}"
+        got = run(home, "get", rid, "-o", str(out))
+        assert [f["path"] for f in got["files"]] == ["教案.md"]
+        assert (out / "教案.md").read_bytes() == (src / "教案.md").read_bytes()
+        assert run(home, "verify")["ok"] is True
     # SIGTERM: every daemon stops by itself, removes its control file, leaves a sound home
     for name, home in (("a", a), ("b", b), ("c", c)):
         proc = daemons.procs[name]

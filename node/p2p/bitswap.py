@@ -1,0 +1,544 @@
+"""Bitswap 1.2.0 block exchange on a running libp2p host (specs/bitswap.md).
+
+:class:`BlockExchange` serves our blocks to any Bitswap peer (Helia, kubo, other schools) and
+fetches whole UnixFS DAGs from several providers at once.  The wire codec is sans-IO in
+``protocol/bitswap.py``; this module moves bytes and owns the tasks.
+
+Streams.  A peer sends us messages on streams it opens; we answer — blocks, HAVE / DONT_HAVE —
+on one stream *we* open to that peer and keep while it is busy (Helia reads replies only on
+streams the responder opens; py-libp2p's own bitswap answers on the requester's stream, which
+Helia never reads).  Our wants to a peer travel on that same outbound stream.  An outbound
+stream idle for :data:`SEND_IDLE_CLOSE` seconds is closed (Helia resets an inbound stream that
+has been idle for 10 s), and a fresh one is opened when there is something to send again.
+
+Tasks.  ``serve`` owns a nursery; everything else runs in it: one reader task per inbound
+stream (py-libp2p calls our stream handler in its own task, which only hands the stream over
+and waits) and one sender task per peer with something to send.  ``fetch_dag`` runs in the
+caller's task (a :class:`~node.p2p.bitswap_fetch.FetchSession`): it assigns wants and reacts to
+the blocks and presences that the reader tasks deliver to it.
+
+Fetching.  Wants are pipelined (:data:`MAX_WANTS_PER_PEER` blocks / :data:`MAX_WANT_BYTES_PER_PEER`
+estimated bytes in flight per provider) and spread over the providers by load.  A block is
+accepted only if the CID computed from its bytes is one we asked for, and is stored at once;
+an interrupted fetch therefore resumes where it stopped (the DAG is first walked over local
+blocks).  DONT_HAVE or a want unanswered for ``want_timeout`` seconds sends the want to another
+provider; a provider that sends a block we did not ask for, or that answers nothing at all
+within ``want_timeout``, is dropped from the transfer.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import trio
+
+from crypto import cid_to_str
+from protocol import bitswap as bs
+from protocol.errors import RemoteProtocolError
+
+from ..blockstore import BlockStore
+from ..errors import NodeError, NotFound, StoreError
+from .bitswap_fetch import FetchError, FetchSession, FetchStats
+from .host import DIAL_TIMEOUT, connect
+
+__all__ = ["BlockExchange", "FetchError", "FetchStats"]
+
+log = logging.getLogger(__name__)
+
+WANT_TIMEOUT = 15.0            # seconds a provider may stay silent on a want before we ask another
+MAX_WANTS_PER_PEER = 512       # blocks in flight at one provider
+MAX_WANT_BYTES_PER_PEER = 16 * 1024 * 1024  # estimated bytes in flight at one provider
+MAX_ENTRIES_PER_SEND = 1024    # wantlist entries we put in one message
+MAX_LEDGER_WANTS = 2048        # wants we keep per peer (Helia keeps 1,024)
+SEND_IDLE_CLOSE = 5.0          # close our outbound stream after this long with nothing to send
+INBOUND_IDLE_TIMEOUT = 60.0    # drop an inbound stream silent for this long
+STREAM_OPEN_TIMEOUT = DIAL_TIMEOUT
+WRITE_TIMEOUT = 30.0           # one message write (yamux itself gives up after 5 s without window)
+READ_SIZE = 1024 * 1024
+HASH_IN_THREAD_MIN = 256 * 1024  # hash a message's blocks in a worker thread above this
+
+
+@dataclass(slots=True)
+class _PeerWant:
+    wire: bytes                 # the CID as the peer wrote it (v0 or v1)
+    want_type: bs.WantType
+    send_dont_have: bool
+
+
+class _Link:
+    """Everything about one remote peer: what it wants from us, what we send it."""
+
+    def __init__(self, peer_id: Any) -> None:
+        self.peer_id = peer_id
+        self.key: str = peer_id.to_string()
+        self.ledger: dict[bytes, _PeerWant] = {}    # its wants we still have to answer
+        self.waiting: dict[bytes, _PeerWant] = {}   # its wants for blocks we lack (yet)
+        self.presences: list[bs.Presence] = []
+        self.entries: dict[bytes, bs.Entry] = {}    # our wants / cancels to send
+        self.carry: list[tuple[bytes, _PeerWant, bytes]] = []  # read but not yet sent
+        self.wake = trio.Event()
+        self.running = False                       # a sender task exists
+
+    def has_work(self) -> bool:
+        return bool(self.entries or self.presences or self.ledger or self.carry)
+
+    def add_want(self, cid: bytes, want: _PeerWant) -> None:
+        self.waiting.pop(cid, None)
+        self.ledger[cid] = want
+        while len(self.ledger) > MAX_LEDGER_WANTS:   # drop the oldest
+            del self.ledger[next(iter(self.ledger))]
+
+
+class BlockExchange:
+    """Bitswap on ``host`` backed by ``blockstore``; ``serve`` must run for fetches to work."""
+
+    def __init__(self, host: Any, blockstore: BlockStore, *,
+                 want_timeout: float = WANT_TIMEOUT, window: int = MAX_WANTS_PER_PEER,
+                 window_bytes: int = MAX_WANT_BYTES_PER_PEER) -> None:
+        self.host = host
+        self.store = blockstore
+        self.want_timeout = want_timeout
+        self.window = window                # blocks in flight per provider
+        self.window_bytes = window_bytes    # estimated bytes in flight per provider
+        self._links: dict[str, _Link] = {}
+        self._sessions: set[FetchSession] = set()
+        self._spawn: trio.MemorySendChannel[Callable[[], Awaitable[None]]] | None = None
+        self._parked: set[trio.Event] = set()
+        self._reader: BlockStore | None = None          # serving reads, in a worker thread
+        self._read_limiter = trio.CapacityLimiter(1)
+        self._stats = dict.fromkeys(
+            ("wants_received", "blocks_sent", "bytes_sent", "presences_sent", "blocks_received",
+             "bytes_received", "unwanted_blocks", "messages_sent", "messages_received",
+             "streams_opened", "bad_messages"), 0)
+
+    def statistics(self) -> dict[str, int]:
+        return dict(self._stats)
+
+    # -- the service -------------------------------------------------------------------------
+
+    async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Register the Bitswap protocols and run every exchange task until cancelled."""
+        if self._spawn is not None:
+            raise RuntimeError("BlockExchange.serve is already running")
+        send, recv = trio.open_memory_channel[Callable[[], Awaitable[None]]](math.inf)
+        self._reader = BlockStore(self.store.root)
+        try:
+            async with trio.open_nursery() as nursery:
+                self._spawn = send
+                for proto in bs.PROTOCOLS:
+                    self.host.set_stream_handler(proto, self._handle_stream)
+                task_status.started()
+                async for task in recv:
+                    nursery.start_soon(task)
+        finally:
+            self._spawn = None
+            send.close()
+            for proto in bs.PROTOCOLS:
+                self.host.remove_stream_handler(proto)
+            for ev in self._parked:
+                ev.set()
+            for session in list(self._sessions):
+                session.fail(FetchError("the block exchange stopped"))
+            for link in self._links.values():
+                link.running = False
+            self._reader.close()
+            self._reader = None
+
+    def _start(self, task: Callable[[], Awaitable[None]]) -> bool:
+        """Have ``serve``'s nursery run ``task``; False if the service is not running."""
+        if self._spawn is None:
+            return False
+        try:
+            self._spawn.send_nowait(task)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            return False
+        return True
+
+    def _link(self, peer_id: Any) -> _Link:
+        key = peer_id.to_string()
+        link = self._links.get(key)
+        if link is None:
+            link = self._links[key] = _Link(peer_id)
+        return link
+
+    def _kick(self, link: _Link) -> None:
+        link.wake.set()
+        if not link.running and link.has_work() and self._start(partial(self._run_link, link)):
+            link.running = True
+
+    # -- inbound streams -----------------------------------------------------------------------
+
+    async def _handle_stream(self, stream: Any) -> None:
+        """py-libp2p's handler task: hand the stream to our nursery and wait until it is done."""
+        done = trio.Event()
+        self._parked.add(done)
+        try:
+            if not self._start(partial(self._read_stream, stream, done)):
+                await _reset(stream)
+                return
+            await done.wait()
+        finally:
+            self._parked.discard(done)
+
+    async def _read_stream(self, stream: Any, done: trio.Event) -> None:
+        link = self._link(stream.muxed_conn.peer_id)
+        decoder = bs.FrameDecoder()
+        ok = False
+        try:
+            while True:
+                data = None
+                with trio.move_on_after(INBOUND_IDLE_TIMEOUT):
+                    try:
+                        data = await stream.read(READ_SIZE)
+                    except EOFError:  # py-libp2p's StreamEOF: the peer closed its side
+                        data = b""
+                if data is None:
+                    log.debug("bitswap: inbound stream from %s idle, closing", link.key)
+                    return
+                if not data:
+                    decoder.end_of_stream()
+                    ok = True
+                    return
+                decoder.receive_data(data)
+                while (frame := decoder.next_frame()) is not None:
+                    await self._on_message(link, bs.decode_message(frame))
+        except RemoteProtocolError as exc:
+            self._stats["bad_messages"] += 1
+            log.warning("bitswap: bad message from %s: %s", link.key, exc)
+            self._drop_everywhere(link, f"sent a malformed message ({exc})")
+        except Exception as exc:
+            _log_stream_error(f"inbound stream from {link.key}", exc)
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(2):
+                await (_close(stream) if ok else _reset(stream))
+            done.set()
+
+    async def _on_message(self, link: _Link, msg: bs.Message) -> None:
+        self._stats["messages_received"] += 1
+        if msg.full:
+            link.ledger.clear()
+            link.waiting.clear()
+        for entry in msg.wantlist:
+            self._on_entry(link, entry)
+        if msg.blocks:
+            size = sum(len(b.data) for b in msg.blocks)
+            if size >= HASH_IN_THREAD_MIN:
+                cids = await trio.to_thread.run_sync(_block_cids, msg.blocks)
+            else:
+                cids = _block_cids(msg.blocks)
+            for cid, block in zip(cids, msg.blocks):
+                self._on_block(link, cid, block.data)
+        for p in msg.presences:
+            cid = bs.normalize_cid(p.cid)
+            for session in list(self._sessions):
+                session.on_presence(link.key, cid, p.type)
+        if msg.wantlist:
+            self._kick(link)
+
+    def _on_entry(self, link: _Link, entry: bs.Entry) -> None:
+        cid = bs.normalize_cid(entry.cid)
+        if entry.cancel:
+            if cid is not None:
+                link.ledger.pop(cid, None)
+                link.waiting.pop(cid, None)
+            return
+        self._stats["wants_received"] += 1
+        want = _PeerWant(entry.cid, entry.want_type, entry.send_dont_have)
+        if cid is None:  # a CID we can never hold (other hash or codec)
+            if entry.send_dont_have and len(link.presences) < MAX_LEDGER_WANTS:
+                link.presences.append(bs.Presence(cid=entry.cid, type=bs.PresenceType.DONT_HAVE))
+            return
+        link.add_want(cid, want)
+
+    def _on_block(self, link: _Link, cid: bytes | None, data: bytes) -> None:
+        self._stats["blocks_received"] += 1
+        self._stats["bytes_received"] += len(data)
+        # Every session sees the block (several may want it); if none asked anyone for it,
+        # the sender is dropped from every transfer it takes part in.
+        if not [s for s in list(self._sessions) if s.on_block(link.key, cid, data)]:
+            self._stats["unwanted_blocks"] += 1
+            what = cid_to_str(cid) if cid else "with an unverifiable CID prefix"
+            self._drop_everywhere(link, f"sent block {what}, which was not asked for")
+
+    def _cancel_want(self, link: _Link, cid: bytes) -> None:
+        """Withdraw our want for ``cid`` at ``link`` unless another fetch still waits on it
+        there (wants are per peer and CID on the wire, not per fetch)."""
+        for session in self._sessions:
+            inf = session.inflight.get(cid)
+            if inf is not None and inf.link is link:
+                return
+        link.entries[cid] = bs.Entry(cid=cid, cancel=True)
+        self._kick(link)
+
+    def _drop_everywhere(self, link: _Link, reason: str) -> None:
+        for session in list(self._sessions):
+            session.drop(link.key, reason)
+
+    # -- outbound: one sender task per peer --------------------------------------------------
+
+    async def _run_link(self, link: _Link) -> None:
+        """The sender to one peer: a preparer builds the next message (reading blocks in a
+        thread) while the writer sends the previous one; both end when the link is idle."""
+        try:
+            async with trio.open_nursery() as nursery:
+                send, recv = trio.open_memory_channel[tuple[bs.Message, _Sent]](0)
+                nursery.start_soon(self._prepare, link, send)
+                if not await self._write_all(link, recv):
+                    nursery.cancel_scope.cancel()
+        finally:
+            link.running = False
+            if link.has_work() and self._spawn is not None:
+                self._kick(link)  # work arrived while we were closing
+
+    async def _prepare(self, link: _Link,
+                       send: trio.MemorySendChannel[tuple[bs.Message, _Sent]]) -> None:
+        async with send:
+            while True:
+                with trio.move_on_after(SEND_IDLE_CLOSE):
+                    while not link.has_work():
+                        link.wake = trio.Event()
+                        await link.wake.wait()
+                if not link.has_work():
+                    return  # idle: the writer closes the stream (Helia resets idle ones)
+                msg, sent = await self._next_message(link)
+                if msg is not None:
+                    await send.send((msg, sent))
+
+    async def _write_all(self, link: _Link,
+                         recv: trio.MemoryReceiveChannel[tuple[bs.Message, _Sent]]) -> bool:
+        """Write prepared messages on our stream to the peer; False if the peer is unusable."""
+        stream = None
+        protocol = bs.PROTOCOL_1_2_0
+        try:
+            async for msg, sent in recv:
+                for attempt in (1, 2):
+                    if stream is None:
+                        stream, protocol = await self._open(link)
+                        if stream is None:
+                            return False
+                    try:
+                        with trio.fail_after(WRITE_TIMEOUT):
+                            await stream.write(bs.encode_frame(bs.encode_message(msg, protocol)))
+                    except Exception as exc:  # reset by the peer, connection gone, timeout
+                        _log_stream_error(f"outbound stream to {link.key}", exc)
+                        await _reset(stream)
+                        stream = None
+                        if attempt == 2:
+                            self._link_failed(link, f"cannot send to it ({exc!r})")
+                            return False
+                        continue
+                    sent.account(self._stats)
+                    break
+            return True
+        finally:
+            if stream is not None:
+                with trio.CancelScope(shield=True), trio.move_on_after(2):
+                    await _close(stream)
+
+    async def _open(self, link: _Link) -> tuple[Any, str]:
+        try:
+            with trio.fail_after(STREAM_OPEN_TIMEOUT):
+                stream = await self.host.new_stream(link.peer_id, list(bs.PROTOCOLS))
+        except Exception as exc:
+            _log_stream_error(f"opening a stream to {link.key}", exc)
+            self._link_failed(link, f"cannot open a Bitswap stream ({exc!r})")
+            return None, ""
+        self._stats["streams_opened"] += 1
+        log.debug("bitswap: opened %s to %s", stream.get_protocol(), link.key)
+        return stream, stream.get_protocol() or bs.PROTOCOL_1_2_0
+
+    def _link_failed(self, link: _Link, reason: str) -> None:
+        log.info("bitswap: peer %s: %s", link.key, reason)
+        self._drop_everywhere(link, reason)
+        # Forget everything queued for it, including the cancels the drops just queued.
+        link.ledger.clear()
+        link.waiting.clear()
+        link.presences.clear()
+        link.entries.clear()
+        link.carry.clear()
+
+    async def _next_message(self, link: _Link) -> tuple[bs.Message | None, _Sent]:
+        """Take what fits in one message from the link's queues (reads blocks in a thread)."""
+        budget = bs.MAX_MESSAGE_SIZE - bs.MESSAGE_OVERHEAD
+        entries = []
+        for wire in list(link.entries)[:MAX_ENTRIES_PER_SEND]:
+            e = link.entries.pop(wire)
+            entries.append(e)
+            budget -= bs.entry_size(e)
+        presences = link.presences[:bs.MAX_PRESENCES_PER_MESSAGE // 2]
+        del link.presences[:len(presences)]
+        budget -= sum(bs.presence_size(len(p.cid)) for p in presences)
+        blocks: list[tuple[bytes, _PeerWant, bytes]] = []
+        if link.ledger or link.carry:
+            loaded: list[tuple[bytes, _PeerWant, bytes | None]] = list(link.carry)
+            link.carry = []
+            todo = list(itertools.islice(link.ledger.items(), bs.MAX_BLOCKS_PER_MESSAGE))
+            if todo and budget > 0:
+                for cid, want, data in await self._load(todo, budget):
+                    if link.ledger.get(cid) is want:  # else cancelled or replaced meanwhile
+                        del link.ledger[cid]
+                        loaded.append((cid, want, data))
+            for cid, want, data in loaded:
+                if data is not None and len(data) > bs.MAX_BLOCK_SIZE:
+                    log.warning("bitswap: not serving %s: %d bytes is over the Bitswap limit",
+                                cid_to_str(cid), len(data))
+                    data = None
+                if data is None:
+                    if want.send_dont_have:
+                        presences.append(bs.Presence(cid=want.wire, type=bs.PresenceType.DONT_HAVE))
+                        budget -= bs.presence_size(len(want.wire))
+                    if len(link.waiting) < MAX_LEDGER_WANTS:
+                        link.waiting[cid] = want
+                elif want.want_type == bs.WantType.HAVE:
+                    presences.append(bs.Presence(cid=want.wire, type=bs.PresenceType.HAVE))
+                    budget -= bs.presence_size(len(want.wire))
+                else:
+                    size = bs.block_size(4, len(data))
+                    if (blocks and size > budget) or len(blocks) >= bs.MAX_BLOCKS_PER_MESSAGE:
+                        link.carry.append((cid, want, data))
+                        continue
+                    blocks.append((cid, want, data))
+                    budget -= size
+        sent = _Sent(entries, presences, blocks)
+        if not (entries or presences or blocks):
+            return None, sent
+        msg = bs.Message(
+            wantlist=tuple(entries), presences=tuple(presences),
+            blocks=tuple(bs.Block(prefix=bs.prefix_for(w.wire), data=d) for _, w, d in blocks))
+        return msg, sent
+
+    async def _load(self, todo: list[tuple[bytes, _PeerWant]], budget: int
+                    ) -> list[tuple[bytes, _PeerWant, bytes | None]]:
+        reader = self._reader
+        if reader is None:
+            return []
+        return await trio.to_thread.run_sync(_read_blocks, reader, todo, budget,
+                                             limiter=self._read_limiter)
+
+    def _blocks_stored(self, cids: Iterable[bytes]) -> None:
+        """New blocks are in the store: answer peers that wanted them earlier."""
+        for link in self._links.values():
+            if link.waiting:
+                moved = False
+                for cid in cids:
+                    want = link.waiting.pop(cid, None)
+                    if want is not None:
+                        link.ledger[cid] = want
+                        moved = True
+                if moved:
+                    self._kick(link)
+
+    # -- fetching ------------------------------------------------------------------------------
+
+    async def fetch_dag(self, root: bytes, providers: Sequence[str], *,
+                        progress: Callable[[int], None] | None = None,
+                        want_timeout: float | None = None) -> FetchStats:
+        """Fetch every block of the DAG under ``root`` that is not yet stored.
+
+        ``providers``: peer ids of connected (or known) peers, or full multiaddrs
+        (``/ip4/…/tcp/…/p2p/<id>``) to dial.  ``progress(n)`` is called with the size of every
+        block stored.  Raises :class:`FetchError` when no provider can supply some block; on
+        cancellation or error every block received so far stays stored, so calling again
+        resumes.
+        """
+        if self._spawn is None:
+            raise NodeError("the block exchange is not running (serve() must be started)")
+        from libp2p.peer.id import ID
+        t0 = time.monotonic()
+        stats = FetchStats(root=cid_to_str(root))
+        links: list[_Link] = []
+
+        async def add(p: str) -> None:
+            try:
+                pid = await connect(self.host, p) if "/" in p else p
+                links.append(self._link(ID.from_base58(pid)))
+            except Exception as exc:  # unreachable, refused, not a peer id
+                stats.dropped[p] = f"cannot connect ({exc!r})"
+                log.info("bitswap: provider %s: cannot connect: %r", p, exc)
+
+        async with trio.open_nursery() as nursery:
+            for p in dict.fromkeys(providers):
+                nursery.start_soon(add, p)
+        session = FetchSession(self, root, links, stats, progress,
+                               self.want_timeout if want_timeout is None else want_timeout)
+        self._sessions.add(session)
+        try:
+            await session.run()
+        finally:
+            self._sessions.discard(session)
+        self._blocks_stored(session.fetched)
+        stats.seconds = time.monotonic() - t0
+        return stats
+
+
+class _Sent:
+    """What one outgoing message carried, for the statistics once it is written."""
+
+    def __init__(self, entries: list[bs.Entry], presences: list[bs.Presence],
+                 blocks: list[tuple[bytes, _PeerWant, bytes]]) -> None:
+        self.entries, self.presences, self.blocks = entries, presences, blocks
+
+    def account(self, stats: dict[str, int]) -> None:
+        stats["messages_sent"] += 1
+        stats["blocks_sent"] += len(self.blocks)
+        stats["bytes_sent"] += sum(len(d) for _, _, d in self.blocks)
+        stats["presences_sent"] += len(self.presences)
+
+
+def _block_cids(blocks: Sequence[bs.Block]) -> list[bytes | None]:
+    return [bs.block_cid(b) for b in blocks]
+
+
+def _read_blocks(store: BlockStore, todo: list[tuple[bytes, _PeerWant]], budget: int
+                 ) -> list[tuple[bytes, _PeerWant, bytes | None]]:
+    """Worker thread: read (and verify) wanted blocks in order until about ``budget`` bytes.
+    None: we do not have it; b"" for a WANT_HAVE we can answer (the block is not read)."""
+    out: list[tuple[bytes, _PeerWant, bytes | None]] = []
+    used = 0
+    for cid, want in todo:
+        if used >= budget:
+            break
+        try:
+            if want.want_type == bs.WantType.HAVE:
+                out.append((cid, want, b"" if store.has(cid) else None))
+                continue
+            data = store.get(cid)
+        except NotFound:
+            data = None
+        except StoreError as exc:  # corrupt or unreadable: we do not have it
+            log.warning("bitswap: cannot serve %s: %s", cid_to_str(cid), exc)
+            data = None
+        out.append((cid, want, data))
+        used += len(data) if data else 64
+    return out
+
+
+def _log_stream_error(what: str, exc: Exception) -> None:
+    """Stream failures are routine (peers go away); anything else is a bug worth a trace."""
+    from libp2p.exceptions import BaseLibp2pError
+    if isinstance(exc, (BaseLibp2pError, trio.TooSlowError, trio.BrokenResourceError,
+                        trio.ClosedResourceError, EOFError, OSError)):
+        log.debug("bitswap: %s failed: %r", what, exc)
+    else:
+        log.error("bitswap: %s failed unexpectedly", what, exc_info=exc)
+
+
+async def _close(stream: Any) -> None:
+    try:
+        await stream.close()
+    except Exception as exc:
+        _log_stream_error("closing a stream", exc)
+
+
+async def _reset(stream: Any) -> None:
+    try:
+        await stream.reset()
+    except Exception as exc:
+        _log_stream_error("resetting a stream", exc)

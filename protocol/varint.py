@@ -1,0 +1,51 @@
+"""Unsigned LEB128 varints: protobuf's base-128 integers and multiformats' unsigned-varint.
+
+Decoding is strict: a varint must be minimal (no trailing 0x80 0x00 padding) and fit in 64 bits.
+Every encoder we interoperate with (protobuf, multiformats, it-length-prefixed) writes minimal
+varints; refusing the others keeps one valid encoding per value.
+"""
+
+from __future__ import annotations
+
+from .errors import LocalProtocolError, RemoteProtocolError
+
+MAX_VARINT_BYTES = 10  # 64 bits; protobuf writes negative int32/int64 values as 10 bytes
+
+
+def encode_uvarint(n: int) -> bytes:
+    if n < 0:
+        raise LocalProtocolError("negative varint")
+    if n < 0x80:
+        return bytes((n,))
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def decode_uvarint(buf: bytes | bytearray | memoryview, pos: int = 0) -> tuple[int, int]:
+    """Decode the varint at ``buf[pos]``; return (value, position after it)."""
+    result = shift = 0
+    start = pos
+    end = len(buf)
+    while True:
+        if pos >= end:
+            raise RemoteProtocolError("truncated varint")
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            break
+        shift += 7
+        if shift >= 7 * MAX_VARINT_BYTES:
+            raise RemoteProtocolError("varint too long")
+    if pos - start > 1 and b == 0:
+        raise RemoteProtocolError("non-minimal varint")
+    if result >> 64:
+        raise RemoteProtocolError("varint larger than 64 bits")
+    return result, pos
