@@ -61,9 +61,11 @@ def _setup_logging(debug: bool) -> None:
               help="Find other schoolmesh nodes on the school LAN.")
 @click.option("--control", default="127.0.0.1:0", show_default=True, metavar="HOST:PORT",
               help="Where the local control API listens (port 0: any free port).")
+@click.option("--web", metavar="HOST:PORT",
+              help="Serve the teacher web library there (e.g. 0.0.0.0:8080 for the LAN).")
 @pass_ctx
 def start(obj: Context, listen: tuple[str, ...], bootstrap: tuple[str, ...], mdns: bool,
-          control: str) -> None:
+          control: str, web: str | None) -> None:
     """Run the node in the foreground until Ctrl-C / SIGTERM."""
     import trio
 
@@ -73,7 +75,7 @@ def start(obj: Context, listen: tuple[str, ...], bootstrap: tuple[str, ...], mdn
         raise NodeError(f"a node is already running for {obj.home_path}")
     _setup_logging(obj.debug)
     options = Options(listen=list(listen) or Options().listen, bootstrap=list(bootstrap),
-                      mdns=mdns, control=control)
+                      mdns=mdns, control=control, web=web)
     home = obj.home_with_key()
     trio.run(run, home, options)
 

@@ -47,6 +47,7 @@ def _facet_tokens(school_id: str, meta: dict[str, Any]) -> str:
     toks += [facet_token("level", lv) for lv in meta.get("educationalLevel", [])]
     if "learningResourceType" in meta:
         toks.append(facet_token("type", meta["learningResourceType"]))
+    toks.append(facet_token("license", meta["license"]))
     return " ".join(toks)
 
 
@@ -113,6 +114,14 @@ def apply_entry(conn: sqlite3.Connection, entry: FeedEntry) -> None:
             conn.execute("DELETE FROM catalog_fts WHERE rowid = ?", (row[0],))
             conn.execute("DELETE FROM pins WHERE reason = 'own' AND ref = ?",
                          (body["resource"],))
+    elif entry.kind == records.KIND_REQUEST:
+        conn.execute("INSERT OR IGNORE INTO requests VALUES (?,?,?,?,?,?,?,?)",
+                     (records.request_id_of(entry), entry.feed, entry.school_id, entry.seq,
+                      entry.time, body["subject"], body["level"], body["description"]))
+    elif entry.kind == records.KIND_FEEDBACK:
+        conn.execute("INSERT OR IGNORE INTO feedback VALUES (?,?,?,?,?,?,?,?)",
+                     (entry.feed, entry.seq, entry.school_id, body["resource"],
+                      int(body["used"]), body["rating"], body.get("comment"), entry.time))
 
 
 def _index_version(conn: sqlite3.Connection, entry: FeedEntry, rid: str, *, new: bool) -> None:
@@ -156,6 +165,9 @@ def _index_version(conn: sqlite3.Connection, entry: FeedEntry, rid: str, *, new:
     conn.executemany("INSERT OR IGNORE INTO facets VALUES (?,?,?)", facet_rows)
     conn.executemany("INSERT OR IGNORE INTO lineage VALUES (?,?)",
                      [(rid, b) for b in meta.get("isBasedOn", [])])
+    conn.execute("DELETE FROM fulfils WHERE res = ?", (rid,))
+    conn.executemany("INSERT OR IGNORE INTO fulfils VALUES (?,?)",
+                     [(rid, q) for q in meta.get("fulfils", [])])
     text = {
         "title": meta["title"], "description": meta.get("description", ""),
         "keywords": " ".join(meta.get("keywords", [])),
@@ -170,7 +182,8 @@ def _index_version(conn: sqlite3.Connection, entry: FeedEntry, rid: str, *, new:
 
 def search(conn: sqlite3.Connection, query: str | None = None, *, subject: list[str] = (),
            level: list[str] = (), language: str | None = None, rtype: str | None = None,
-           school: str | None = None, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
+           school: str | None = None, license: str | None = None, limit: int = 20,
+           offset: int = 0) -> list[dict[str, Any]]:
     text = fts_query(query) if query else None
     if query and text is None:
         return []  # only punctuation: nothing can match
@@ -181,6 +194,8 @@ def search(conn: sqlite3.Connection, query: str | None = None, *, subject: list[
         terms.append(f'facets : "{facet_token("lang", language)}"')
     if rtype:
         terms.append(f'facets : "{facet_token("type", rtype)}"')
+    if license:
+        terms.append(f'facets : "{facet_token("license", license)}"')
     if school:
         ids = {school} | {sid for (sid,) in conn.execute(
             "SELECT school_id FROM feeds WHERE name = ?", (school,))}

@@ -82,6 +82,28 @@ MIGRATIONS: list[str] = [
         peer_id TEXT PRIMARY KEY, addrs TEXT NOT NULL, last_seen INTEGER NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 3: teacher web library: accounts, requests board, feedback, fulfilled requests
+    """
+    CREATE TABLE teachers (
+        name TEXT PRIMARY KEY, hash TEXT NOT NULL, created INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE requests (
+        request_id TEXT PRIMARY KEY, feed BLOB NOT NULL, school_id TEXT NOT NULL,
+        seq INTEGER NOT NULL, time INTEGER NOT NULL,
+        subject TEXT NOT NULL, level TEXT NOT NULL, description TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX requests_time ON requests(time DESC);
+    CREATE TABLE feedback (
+        feed BLOB NOT NULL, seq INTEGER NOT NULL, school_id TEXT NOT NULL,
+        resource_id TEXT NOT NULL, used INTEGER NOT NULL, rating INTEGER NOT NULL,
+        comment TEXT, time INTEGER NOT NULL,
+        PRIMARY KEY (feed, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX feedback_resource ON feedback(resource_id);
+    CREATE TABLE fulfils (
+        res TEXT NOT NULL, request_id TEXT NOT NULL, PRIMARY KEY (request_id, res)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 

@@ -32,14 +32,19 @@ KIND_PROFILE = "profile"
 KIND_PUBLISH = "resource.publish"
 KIND_UPDATE = "resource.update"
 KIND_RETRACT = "resource.retract"
+KIND_REQUEST = "request"       # a teacher asks the community for a resource
+KIND_FEEDBACK = "feedback"     # a teacher tells an author how a resource went in class
 ROLES = ("school", "demonstration")
 
 # Text limits, in characters.
 TEXT_LIMITS = {
     "name": 200, "title": 200, "description": 5000, "creator": 200, "reason": 1000,
+    "subject": 100, "comment": 500,
 }
+REQUEST_DESCRIPTION_MAX = 2000   # characters in a request's description
+RATING_MIN, RATING_MAX = 1, 5
 LIST_LIMITS = {"about": (20, 100), "keywords": (30, 100), "educationalLevel": (9, 32),
-               "isBasedOn": (10, 64)}
+               "isBasedOn": (10, 64), "fulfils": (10, 64)}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,6 +153,18 @@ def is_resource_id(text: str) -> bool:
             and all(c in "abcdefghijklmnopqrstuvwxyz234567" for c in text[1:]))
 
 
+def request_id_of(entry: FeedEntry) -> str:
+    """A request's id: like a resource id, from the hash of its ``request`` entry, prefix q."""
+    if entry.kind != KIND_REQUEST:
+        raise LocalProtocolError("only a request entry defines a request id")
+    return "q" + base64.b32encode(entry.hash[:16]).decode("ascii").rstrip("=").lower()
+
+
+def is_request_id(text: str) -> bool:
+    return (len(text) == 27 and text[0] == "q"
+            and all(c in "abcdefghijklmnopqrstuvwxyz234567" for c in text[1:]))
+
+
 # -- bodies ----------------------------------------------------------------------------------
 
 def _text(body: dict, key: str, *, required: bool = False) -> str | None:
@@ -179,14 +196,18 @@ def _text_list(meta: dict, key: str) -> list[str]:
 
 META_FIELDS = frozenset({
     "title", "description", "inLanguage", "about", "educationalLevel", "learningResourceType",
-    "license", "creator", "keywords", "timeRequired", "isBasedOn", "supply", "classroom"})
+    "license", "creator", "keywords", "timeRequired", "isBasedOn", "supply", "classroom",
+    "fulfils"})
 
 
-def validate_meta(meta: Any) -> None:
+def validate_meta(meta: Any, *, local: bool = True) -> None:
+    """Check metadata. Fields this version does not know are refused when we build a record
+    and ignored (kept, not interpreted) when a record comes from outside, so adding a field
+    later does not cut old schools off from new ones."""
     if not isinstance(meta, dict):
         raise LocalProtocolError("meta must be a map")
     unknown = set(meta) - META_FIELDS
-    if unknown:
+    if unknown and local:
         raise LocalProtocolError(f"unknown metadata field(s): {', '.join(sorted(unknown))}")
     _text(meta, "title", required=True)
     _text(meta, "description")
@@ -200,6 +221,9 @@ def validate_meta(meta: Any) -> None:
     for rid in _text_list(meta, "isBasedOn"):
         if not is_resource_id(rid):
             raise LocalProtocolError(f"isBasedOn: {rid!r} is not a resource id")
+    for qid in _text_list(meta, "fulfils"):
+        if not is_request_id(qid):
+            raise LocalProtocolError(f"fulfils: {qid!r} is not a request id")
     if "learningResourceType" in meta:
         vocab.check_choice("type", _text(meta, "learningResourceType") or "",
                            vocab.RESOURCE_TYPES)
@@ -268,12 +292,33 @@ def validate_body(kind: str, body: Any, *, local: bool) -> None:
             raise LocalProtocolError("version 1 is published, later versions are updates")
         _check_cid(body["content"], "content", directory=True)
         _validate_files(body["files"])
-        validate_meta(body["meta"])
+        validate_meta(body["meta"], local=local)
     elif kind == KIND_RETRACT:
         _exact(body, {"resource", "reason"} if "reason" in body else {"resource"})
         if not isinstance(body.get("resource"), str) or not is_resource_id(body["resource"]):
             raise LocalProtocolError("resource must be a resource id")
         _text(body, "reason")
+    elif kind == KIND_REQUEST:
+        _exact(body, {"subject", "level", "description"})
+        _text(body, "subject", required=True)
+        vocab.check_choice("level", _text(body, "level", required=True) or "", vocab.LEVELS)
+        d = body["description"]
+        if not isinstance(d, str) or not d.strip():
+            raise LocalProtocolError("description must be non-empty text")
+        if len(d) > REQUEST_DESCRIPTION_MAX:
+            raise LocalProtocolError(
+                f"description is longer than {REQUEST_DESCRIPTION_MAX} characters")
+    elif kind == KIND_FEEDBACK:
+        _exact(body, {"resource", "used", "rating", "comment"} if "comment" in body
+               else {"resource", "used", "rating"})
+        if not isinstance(body.get("resource"), str) or not is_resource_id(body["resource"]):
+            raise LocalProtocolError("resource must be a resource id")
+        if not isinstance(body["used"], bool):
+            raise LocalProtocolError("used must be true or false")
+        rating = body["rating"]
+        if type(rating) is not int or not RATING_MIN <= rating <= RATING_MAX:
+            raise LocalProtocolError(f"rating must be an integer {RATING_MIN}-{RATING_MAX}")
+        _text(body, "comment")
     elif local:
         raise LocalProtocolError(f"unknown entry kind {kind!r}")
 

@@ -135,3 +135,20 @@ def test_unknown_kind_from_outside_is_stored_not_interpreted():
     sig = key.sign(records.ENTRY_DOMAIN, codec.encode(m))
     e = records.decode_entry(codec.encode({**m, "sig": sig}))
     assert e.kind == "future.kind"
+
+
+def test_unknown_meta_field_from_outside_is_kept_not_refused():
+    """A newer school may add a metadata field; older ones must still replicate its feed."""
+    from crypto import CID_DAG_PB, CID_RAW, make_cid
+    from protocol.errors import LocalProtocolError
+    key = SchoolKey.from_seed(bytes(32))
+    body = {"version": 1, "content": make_cid(CID_DAG_PB, b"d"),
+            "files": [{"path": "a.txt", "cid": make_cid(CID_RAW, b"a"), "size": 1}],
+            "meta": {"title": "t", "inLanguage": "en", "license": "CC0-1.0",
+                     "futureField": "x"}}
+    with pytest.raises(LocalProtocolError, match="unknown metadata"):
+        records.sign_entry(key, seq=1, prev=None, time=0, kind="resource.publish", body=body)
+    m = {"v": 1, "feed": key.public.raw, "seq": 1, "prev": None, "time": 0,
+         "kind": "resource.publish", "body": body}
+    raw = codec.encode({**m, "sig": key.sign(records.ENTRY_DOMAIN, codec.encode(m))})
+    assert records.decode_entry(raw).body["meta"]["futureField"] == "x"

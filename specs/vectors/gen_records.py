@@ -123,6 +123,34 @@ def main() -> None:
     ]
     out["equivocation"] = {"why": "two different valid entries 2 of one feed",
                            "entries": [e1.raw.hex(), e2.raw.hex(), e2_fork.raw.hex()]}
+    # Requests and feedback (web library): school B asks, then rates A's resource.
+    p1 = records.sign_entry(b, seq=1, prev=None, time=T0, kind="profile",
+                            body={"name": "龙泉小学", "role": "school"})
+    q2 = records.sign_entry(b, seq=2, prev=p1.hash, time=T0 + 1000, kind="request",
+                            body={"subject": "科学", "level": "lower-secondary",
+                                  "description": "需要电路实验的微课"})
+    f3 = records.sign_entry(b, seq=3, prev=q2.hash, time=T0 + 2000, kind="feedback",
+                            body={"resource": rid, "used": True, "rating": 4,
+                                  "comment": "学生很喜欢"})
+    out["community"] = {
+        "entries": [{"raw": e.raw.hex(), "hash": e.hash.hex(), "seq": e.seq, "kind": e.kind,
+                     "school_id": e.school_id} for e in (p1, q2, f3)],
+        "request_id": records.request_id_of(q2)}
+    qbase, fbase = codec.decode(q2.raw), codec.decode(f3.raw)
+    out["bad_community_entries"] = [
+        {"why": why, "rule": "body", "raw": resign(b, m).hex()} for why, m in (
+            ("request with an unknown level",
+             dict(qbase, body=dict(qbase["body"], level="grade-7"))),
+            ("request without a description",
+             dict(qbase, body={k: v for k, v in qbase["body"].items() if k != "description"})),
+            ("feedback rating 6", dict(fbase, body=dict(fbase["body"], rating=6))),
+            ("feedback rating 0", dict(fbase, body=dict(fbase["body"], rating=0))),
+            ("feedback used is not a boolean", dict(fbase, body=dict(fbase["body"], used=1))),
+            ("feedback about something that is not a resource id",
+             dict(fbase, body=dict(fbase["body"], resource="../x"))),
+            ("feedback comment longer than 500 characters",
+             dict(fbase, body=dict(fbase["body"], comment="x" * 501))),
+        )]
     json.dump(out, sys.stdout, ensure_ascii=False, indent=1)
     sys.stdout.write("\n")
 

@@ -1,0 +1,195 @@
+"""Teacher accounts, browser sessions, CSRF tokens and login rate limits (specs/web.md §3).
+
+Passwords are hashed with scrypt (memory-hard, standard library) into a versioned string
+``scrypt$1$<n>$<r>$<p>$<salt b64>$<hash b64>`` so parameters can be raised later without
+invalidating stored hashes.  Sessions live in memory: a restart signs everybody out.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import sqlite3
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from node import db
+from node.errors import NodeError
+from node.home import now_ms
+
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1   # ~16 MiB of memory per hash
+SALT_BYTES = 16
+HASH_BYTES = 32
+HASH_VERSION = "1"
+MAX_PASSWORD_CHARS = 1024       # longer inputs are refused before hashing (no CPU bomb)
+MIN_PASSWORD_CHARS = 8
+TEACHER_NAME = re.compile(r"^[\w.\- ]{1,64}$")   # letters (any script), digits, . _ - space
+
+SESSION_TTL = 12 * 3600.0       # seconds a session lives without being used
+MAX_SESSIONS = 10_000           # oldest sessions are dropped beyond this (bounded memory)
+LOGIN_WINDOW = 300.0            # seconds over which failed sign-ins are counted...
+MAX_FAILURES_PER_IP = 10        # ...per client address
+MAX_FAILURES_PER_ACCOUNT = 5    # ...per teacher name
+
+
+def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
+        raise NodeError(f"a password has {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} "
+                        "characters")
+    salt = salt or secrets.token_bytes(SALT_BYTES)
+    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R,
+                            p=SCRYPT_P, dklen=HASH_BYTES)
+    b64 = base64.b64encode
+    return (f"scrypt${HASH_VERSION}${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}$"
+            f"{b64(salt).decode()}${b64(digest).decode()}")
+
+
+def verify_password(password: str, stored: str) -> bool:
+    if len(password) > MAX_PASSWORD_CHARS:
+        return False
+    try:
+        scheme, version, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt" or version != HASH_VERSION:
+            return False
+        want = base64.b64decode(digest)
+        got = hashlib.scrypt(password.encode("utf-8"), salt=base64.b64decode(salt), n=int(n),
+                             r=int(r), p=int(p), dklen=len(want))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got, want)
+
+
+# A hash to compare against when the account does not exist, so timing does not tell.
+_DUMMY = hash_password("not-a-real-password", salt=bytes(SALT_BYTES))
+
+
+def check_name(name: str) -> str:
+    name = name.strip()
+    if not TEACHER_NAME.match(name):
+        raise NodeError("a teacher name has 1-64 letters, digits, spaces, '.', '_' or '-'")
+    return name
+
+
+def add_teacher(conn: sqlite3.Connection, name: str, password: str) -> dict[str, str]:
+    name = check_name(name)
+    stored = hash_password(password)
+    with db.write(conn):
+        if conn.execute("SELECT 1 FROM teachers WHERE name = ?", (name,)).fetchone():
+            raise NodeError(f"teacher {name!r} already exists (remove it first)")
+        conn.execute("INSERT INTO teachers VALUES (?, ?, ?)", (name, stored, now_ms()))
+    return {"teacher": name}
+
+
+def remove_teacher(conn: sqlite3.Connection, name: str) -> dict[str, str]:
+    with db.write(conn):
+        n = conn.execute("DELETE FROM teachers WHERE name = ?", (name,)).rowcount
+    if not n:
+        raise NodeError(f"no teacher {name!r}")
+    return {"removed": name}
+
+
+def list_teachers(conn: sqlite3.Connection) -> list[dict[str, object]]:
+    return [{"name": n, "created": c} for n, c in
+            conn.execute("SELECT name, created FROM teachers ORDER BY name")]
+
+
+def authenticate(conn: sqlite3.Connection, name: str, password: str) -> bool:
+    """True if the password is right; costs one scrypt whether or not the account exists."""
+    row = conn.execute("SELECT hash FROM teachers WHERE name = ?", (name,)).fetchone()
+    ok = verify_password(password, row[0] if row else _DUMMY)
+    return ok and row is not None
+
+
+def teacher_exists(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM teachers WHERE name = ?", (name,)).fetchone() is not None
+
+
+# -- sessions ----------------------------------------------------------------------------------
+
+@dataclass
+class Session:
+    sid: str
+    csrf: str
+    teacher: str | None = None
+    used: float = 0.0
+
+
+@dataclass
+class Sessions:
+    clock: Callable[[], float] = time.monotonic
+    _by_id: OrderedDict[str, Session] = field(default_factory=OrderedDict)
+
+    def new(self, teacher: str | None = None) -> Session:
+        s = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), teacher, self.clock())
+        self._by_id[s.sid] = s
+        while len(self._by_id) > MAX_SESSIONS:
+            self._by_id.popitem(last=False)
+        return s
+
+    def get(self, sid: str | None) -> Session | None:
+        s = self._by_id.get(sid or "")
+        if s is None:
+            return None
+        now = self.clock()
+        if now - s.used > SESSION_TTL:
+            del self._by_id[s.sid]
+            return None
+        s.used = now
+        self._by_id.move_to_end(s.sid)
+        return s
+
+    def drop(self, sid: str) -> None:
+        self._by_id.pop(sid, None)
+
+    def drop_teacher(self, name: str) -> None:
+        for sid in [s.sid for s in self._by_id.values() if s.teacher == name]:
+            del self._by_id[sid]
+
+
+def csrf_ok(session: Session | None, token: str | None) -> bool:
+    return bool(session and token and hmac.compare_digest(session.csrf.encode(),
+                                                            token.encode()))
+
+
+@dataclass
+class LoginLimiter:
+    """Counts failed sign-ins in a sliding window, per client address and per account."""
+    clock: Callable[[], float] = time.monotonic
+    _fails: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
+
+    def _recent(self, key: tuple[str, str]) -> deque[float]:
+        q = self._fails.get(key)
+        if q is None:
+            return deque()
+        cutoff = self.clock() - LOGIN_WINDOW
+        while q and q[0] < cutoff:
+            q.popleft()
+        if not q:
+            del self._fails[key]
+        return q
+
+    def retry_after(self, ip: str, account: str) -> float:
+        """0 if a sign-in attempt may proceed, else seconds until it may."""
+        waits = []
+        for key, limit in ((("ip", ip), MAX_FAILURES_PER_IP),
+                           (("account", account.casefold()), MAX_FAILURES_PER_ACCOUNT)):
+            q = self._recent(key)
+            if len(q) >= limit:
+                waits.append(q[0] + LOGIN_WINDOW - self.clock())
+        return max(waits, default=0.0)
+
+    def failed(self, ip: str, account: str) -> None:
+        now = self.clock()
+        for key in (("ip", ip), ("account", account.casefold())):
+            self._fails.setdefault(key, deque()).append(now)
+        if len(self._fails) > MAX_SESSIONS:  # bounded memory under a flood of names
+            for key in list(self._fails)[:len(self._fails) // 2]:
+                del self._fails[key]
+
+    def succeeded(self, account: str) -> None:
+        self._fails.pop(("account", account.casefold()), None)

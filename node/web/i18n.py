@@ -1,0 +1,180 @@
+"""The page texts in English and Chinese (zh-CN): one dict, keys used by the templates.
+
+The language comes from the ``sm_lang`` cookie (the switch in the page header) or else from the
+browser's Accept-Language; Chinese is the default.  A test checks both languages have every key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+LANGUAGES = ("zh-CN", "en")
+DEFAULT = "zh-CN"
+
+# key: (English, 简体中文)
+TEXTS: dict[str, tuple[str, str]] = {
+    "site": ("Teaching library", "教学资源库"),
+    "skip": ("Skip to content", "跳到正文"),
+    "nav_search": ("Search", "搜索"),
+    "nav_requests": ("Requests", "资源需求"),
+    "nav_publish": ("Publish", "发布资源"),
+    "nav_login": ("Sign in", "登录"),
+    "nav_logout": ("Sign out", "退出"),
+    "signed_in_as": ("Signed in as {name}", "已登录：{name}"),
+    "language": ("Language", "语言"),
+    "search_label": ("Search words", "搜索关键词"),
+    "search_button": ("Search", "搜索"),
+    "filter_subject": ("Subject", "学科"),
+    "filter_level": ("Grade level", "学段"),
+    "filter_language": ("Language", "语言"),
+    "filter_type": ("Type", "类型"),
+    "filter_school": ("School", "学校"),
+    "filter_license": ("License", "许可协议"),
+    "any": ("Any", "全部"),
+    "results": ("Results", "搜索结果"),
+    "no_results": ("Nothing found. Try fewer words or ask the community on the Requests page.",
+                   "没有找到。请减少关键词，或在“资源需求”页面向大家求助。"),
+    "prev_page": ("Previous page", "上一页"),
+    "next_page": ("Next page", "下一页"),
+    "page_n": ("Page {n}", "第 {n} 页"),
+    "version": ("Version", "版本"),
+    "updated": ("Updated", "更新于"),
+    "by_school": ("School", "学校"),
+    "creator": ("Teacher", "教师"),
+    "description": ("Description", "简介"),
+    "keywords": ("Keywords", "关键词"),
+    "time_required": ("Time required", "所需时间"),
+    "files": ("Files", "文件"),
+    "download": ("Download", "下载"),
+    "download_zip": ("Download everything (zip)", "全部下载（zip）"),
+    "open": ("Open", "打开"),
+    "preview": ("Preview", "预览"),
+    "no_preview": ("No preview for this kind of file.", "此类文件无法预览。"),
+    "local_yes": ("This school's node has a copy of this resource.", "本校节点已保存此资源。"),
+    "local_no": ("This resource is not on this node yet.", "此资源尚未保存到本校节点。"),
+    "fetch": ("Fetch from other schools", "从其他学校获取"),
+    "fetch_progress": ("Fetching", "正在获取"),
+    "fetch_done": ("Fetched. Reload the page.", "获取完成，请刷新页面。"),
+    "fetch_failed_short": ("Fetch failed", "获取失败"),
+    "versions": ("Versions", "版本历史"),
+    "signature": ("Signature", "签名"),
+    "lineage": ("Lineage", "改编关系"),
+    "based_on": ("Based on", "改编自"),
+    "adapted_as": ("Adapted as", "被改编为"),
+    "unknown_resource": ("(not in this library)", "（本库中没有）"),
+    "adapt": ("Adapt this resource", "改编此资源"),
+    "retracted": ("Retracted by its school", "已被发布学校撤回"),
+    "fulfils": ("Answers requests", "满足的需求"),
+    "feedback": ("Feedback from teachers", "教师反馈"),
+    "no_feedback": ("No feedback yet.", "暂无反馈。"),
+    "avg_rating": ("Average rating {avg} of 5, used in class {n} times",
+                   "平均评分 {avg}/5，课堂使用 {n} 次"),
+    "used_in_class": ("Used in class", "已在课堂使用"),
+    "not_used": ("Not used in class", "未在课堂使用"),
+    "rating": ("Rating (1-5)", "评分（1-5）"),
+    "comment": ("Comment", "评语"),
+    "give_feedback": ("Tell the author how it went", "告诉作者使用效果"),
+    "send": ("Send", "提交"),
+    "login_to_act": ("Sign in to publish, give feedback or make requests.",
+                     "登录后可发布资源、反馈和提出需求。"),
+    "login_title": ("Teacher sign-in", "教师登录"),
+    "name": ("Name", "姓名"),
+    "password": ("Password", "密码"),
+    "bad_login": ("Wrong name or password.", "姓名或密码错误。"),
+    "too_many": ("Too many failed attempts. Wait a few minutes and try again.",
+                 "失败次数过多，请几分钟后再试。"),
+    "publish_title": ("Publish a resource", "发布资源"),
+    "adapt_title": ("Adapt: {title}", "改编：{title}"),
+    "choose_files": ("Files (one or more)", "文件（可多选）"),
+    "title": ("Title", "标题"),
+    "subjects_hint": ("Subjects, separated by commas", "学科，用逗号分隔"),
+    "keywords_hint": ("Keywords, separated by commas", "关键词，用逗号分隔"),
+    "time_hint": ("e.g. PT40M for 40 minutes", "例如 PT40M 表示 40 分钟"),
+    "supply": ("Supply model", "供给方式"),
+    "classroom": ("Classroom form", "课堂形式"),
+    "fulfils_request": ("This answers the request", "此资源满足需求"),
+    "none": ("None", "无"),
+    "publish_button": ("Publish as {school}", "以{school}的名义发布"),
+    "bad_meta": ("Please check the form: {detail}", "请检查表单：{detail}"),
+    "no_files": ("Choose at least one file.", "请至少选择一个文件。"),
+    "bad_filename": ("This file name is not allowed: {detail}", "不允许的文件名：{detail}"),
+    "bad_upload": ("The upload could not be read: {detail}", "无法读取上传内容：{detail}"),
+    "too_big": ("The upload is larger than this node accepts.", "上传内容超过本节点的大小限制。"),
+    "requests_title": ("Requests board", "资源需求"),
+    "requests_intro": ("Ask other schools for material you cannot find.",
+                       "找不到的资源，可以在这里请其他学校帮忙。"),
+    "no_requests": ("No requests yet.", "暂无需求。"),
+    "new_request": ("New request", "提出需求"),
+    "request_description": ("What do you need?", "需要什么资源？"),
+    "fulfilled_by": ("Answered by", "已由以下资源满足"),
+    "answer_request": ("Publish a resource for this", "为此发布资源"),
+    "request_failed": ("The request was not saved: {detail}", "需求未保存：{detail}"),
+    "error_title": ("Something is not right", "出现问题"),
+    "back_home": ("Back to search", "返回搜索"),
+    "not_found": ("There is no such page.", "没有这个页面。"),
+    "no_resource": ("There is no such resource in this library.", "本库中没有这个资源。"),
+    "no_file": ("There is no such file in this resource.", "此资源中没有这个文件。"),
+    "not_local": ("This file is not on this node yet; fetch the resource first.",
+                  "此文件尚未保存到本节点，请先获取该资源。"),
+    "bad_csrf": ("The form has expired or did not come from this page. Reload and try again.",
+                 "表单已过期或来源不正确，请刷新后重试。"),
+    "bad_search": ("The search could not be understood.", "无法理解此搜索条件。"),
+    "bad_feedback": ("Feedback needs a rating from 1 to 5 (and a comment of at most 500 "
+                     "characters).", "反馈需要 1 到 5 的评分（评语最多 500 字）。"),
+    "fetch_failed": ("Could not start fetching: {error}", "无法开始获取：{error}"),
+    "footer": ("Works without internet: everything is served by this school's node.",
+               "无需互联网：所有内容均由本校节点提供。"),
+    "yes": ("Yes", "是"),
+    "no": ("No", "否"),
+}
+
+# Vocabulary labels (values stay the identifiers stored in records).
+LABELS: dict[str, tuple[str, str]] = {
+    "preschool": ("Preschool", "学前"), "lower-primary": ("Lower primary", "小学低年级"),
+    "upper-primary": ("Upper primary", "小学高年级"),
+    "lower-secondary": ("Lower secondary", "初中"), "upper-secondary": ("Upper secondary", "高中"),
+    "tertiary": ("Tertiary", "高等教育"), "professional": ("Professional", "职业教育"),
+    "work-skills": ("Work skills", "劳动技能"), "basic-skills": ("Basic skills", "基础技能"),
+    "lesson-plan": ("Lesson plan", "教案"), "lesson": ("Lesson", "课程"),
+    "worksheet": ("Worksheet", "学习单"), "exercise": ("Exercise", "练习"),
+    "courseware": ("Courseware", "课件"), "micro-lecture": ("Micro-lecture", "微课"),
+    "media": ("Media", "媒体素材"), "textbook": ("Textbook", "教材"), "book": ("Book", "图书"),
+    "tutorial": ("Tutorial", "教程"), "activity": ("Activity", "活动"), "game": ("Game", "游戏"),
+    "guide": ("Guide", "指南"),
+    "government": ("Government", "政府"), "market": ("Market", "市场"),
+    "public-welfare": ("Public welfare", "公益"), "school": ("School", "学校"),
+    "specialised-delivery": ("Specialised delivery", "专递课堂"),
+    "master-teacher": ("Master teacher", "名师课堂"),
+    "elite-school": ("Elite school online", "名校网络课堂"),
+}
+
+
+def choose(cookie: str | None, accept_language: str | None) -> str:
+    """The page language: the cookie if valid, else the best match of Accept-Language."""
+    if cookie in LANGUAGES:
+        return cookie
+    best, best_q = DEFAULT, -1.0
+    for part in (accept_language or "").split(",")[:20]:
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        tag = tag.strip().lower()
+        lang = "zh-CN" if tag.startswith("zh") else "en" if tag.startswith("en") else None
+        if lang and q > best_q:
+            best, best_q = lang, q
+    return best
+
+
+def translator(lang: str) -> Callable[..., str]:
+    i = 0 if lang == "en" else 1
+
+    def t(key: str, **fmt: object) -> str:
+        pair = TEXTS.get(key) or LABELS.get(key)
+        if pair is None:
+            return key
+        return pair[i].format(**fmt) if fmt else pair[i]
+    return t

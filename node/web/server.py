@@ -1,0 +1,30 @@
+"""Serve the teacher web library with hypercorn's trio worker (as node/control.py does)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .app import WebConfig, make_app
+
+
+async def serve(node: Any, bind: str, *, task_status: Any, config: WebConfig | None = None
+                ) -> None:
+    """Serve on ``bind`` (HOST:PORT); ``task_status.started("http://HOST:PORT")``."""
+    from hypercorn.config import Config
+    from hypercorn.trio import serve as hypercorn_serve
+
+    app = make_app(node, config or WebConfig.for_home(node.home.path))
+    hconfig = Config()
+    hconfig.bind = [bind]
+    hconfig.accesslog = None
+    hconfig.errorlog = None
+    hconfig.graceful_timeout = 1.0
+    # Uploads are streamed to disk by the app with their own limit; let big bodies through.
+    hconfig.h11_max_incomplete_size = 64 * 1024
+    hconfig.keep_alive_timeout = 30
+
+    class _Status:
+        def started(self, urls: Any = None) -> None:
+            task_status.started(urls[0] if isinstance(urls, list) and urls else urls)
+
+    await hypercorn_serve(app, hconfig, task_status=_Status())

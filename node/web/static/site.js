@@ -1,0 +1,34 @@
+// Teacher web library: the "fetch from other schools" button shows progress without a reload.
+// Plain JavaScript, no libraries; the page works without it (the form posts normally).
+"use strict";
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("form.fetch").forEach(function (form) {
+    var bar = form.querySelector("progress");
+    var out = form.querySelector("output");
+    var target = form.dataset.target;
+    function poll() {
+      fetch("/api/transfers?target=" + encodeURIComponent(target), {credentials: "same-origin"})
+        .then(function (r) { return r.json(); })
+        .then(function (items) {
+          if (!items.length) { return; }
+          var t = items[items.length - 1];
+          bar.hidden = false;
+          if (t.bytes_total) { bar.max = t.bytes_total; bar.value = t.bytes_done; }
+          if (t.state === "done") { out.textContent = form.dataset.done; return; }
+          if (t.state === "failed") { out.textContent = form.dataset.failed + ": " + (t.error || ""); return; }
+          out.textContent = form.dataset.progress + " " + Math.round(t.bytes_done / 1048576) + " MiB";
+          setTimeout(poll, 1000);
+        })
+        .catch(function () { setTimeout(poll, 3000); });
+    }
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var body = new URLSearchParams(new FormData(form));
+      fetch(form.action, {method: "POST", body: body, credentials: "same-origin",
+                          headers: {"Accept": "application/json"}})
+        .then(function (r) { if (!r.ok) { throw new Error(r.status); } poll(); })
+        .catch(function (e) { out.textContent = form.dataset.failed + " (" + e.message + ")"; });
+    });
+    poll();
+  });
+});

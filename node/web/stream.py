@@ -1,0 +1,116 @@
+"""Read byte ranges of UnixFS files straight from the block store (HTTP Range, zip).
+
+A file is a raw leaf or a balanced tree of dag-pb File nodes whose ``blocksizes`` say how many
+bytes each child holds, so a range maps to the few leaves that cover it: seeking in a 2 GiB
+video reads one tree node per level and the leaves it needs, never the whole file.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections.abc import Callable, Iterator
+
+from crypto import CID_RAW, cid_codec
+from protocol import dagpb
+from protocol.errors import RemoteProtocolError
+
+GetBlock = Callable[[bytes], bytes]
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+class BadRange(ValueError):
+    """The Range header cannot be satisfied (416)."""
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """``(start, end)`` (end exclusive) for a single byte range; None: send the whole file."""
+    if not header:
+        return None
+    header = header.strip()
+    if not header.startswith("bytes="):
+        return None  # an unknown unit is ignored (RFC 9110 §14.2)
+    if "," in header:
+        return None
+    m = _RANGE.match(header.replace(" ", ""))
+    if not m or (not m.group(1) and not m.group(2)):
+        raise BadRange(header)
+    first, last = m.groups()
+    if not first:  # suffix: the last N bytes
+        n = int(last)
+        if n == 0 or size == 0:
+            raise BadRange(header)
+        return max(0, size - n), size
+    start = int(first)
+    end = size if not last else min(int(last) + 1, size)
+    if start >= size or (last and int(last) < start):
+        raise BadRange(header)
+    return start, end
+
+
+def iter_range(root: bytes, get_block: GetBlock, start: int, end: int) -> Iterator[bytes]:
+    """Yield the bytes ``[start, end)`` of the file at ``root``, reading only needed blocks."""
+    if start >= end:
+        return
+    stack: list[tuple[bytes, int]] = [(root, 0)]
+    while stack:
+        cid, offset = stack.pop()
+        data = get_block(cid)
+        if cid_codec(cid) == CID_RAW:
+            lo, hi = max(start - offset, 0), min(end - offset, len(data))
+            if lo < hi:
+                yield data[lo:hi] if (lo, hi) != (0, len(data)) else data
+            continue
+        node = dagpb.decode_node(data)
+        u = node.unixfs
+        if u.type not in (dagpb.FILE, dagpb.RAW):
+            raise RemoteProtocolError("expected a UnixFS file node")
+        if u.data:
+            lo, hi = max(start - offset, 0), min(end - offset, len(u.data))
+            if lo < hi:
+                yield u.data[lo:hi]
+            offset += len(u.data)
+        if node.links and len(u.blocksizes) != len(node.links):
+            raise RemoteProtocolError("UnixFS blocksizes do not match the links")
+        children = []
+        for link, size in zip(node.links, u.blocksizes):
+            if offset < end and offset + size > start:
+                children.append((link.cid, offset))
+            offset += size
+        stack.extend(reversed(children))
+
+
+class _Sink(io.RawIOBase):
+    """A write-only, unseekable stream whose output is taken by the zip generator."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: bytes) -> int:  # type: ignore[override]
+        self.parts.append(bytes(b))
+        return len(b)
+
+    def take(self) -> bytes:
+        out = b"".join(self.parts)
+        self.parts.clear()
+        return out
+
+
+def iter_zip(files: list[tuple[str, bytes, int]], get_block: GetBlock,
+             prefix: str = "") -> Iterator[bytes]:
+    """A zip (stored, zip64, data descriptors) of ``(path, root cid, size)``, streamed."""
+    sink = _Sink()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for path, root, size in files:
+            info = zipfile.ZipInfo(prefix + path, date_time=(2000, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_STORED
+            with zf.open(info, "w", force_zip64=size >= 2**31) as out:
+                for chunk in iter_range(root, get_block, 0, size):
+                    out.write(chunk)
+                    yield sink.take()
+            yield sink.take()
+    yield sink.take()

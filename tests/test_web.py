@@ -1,0 +1,217 @@
+"""The teacher web library over HTTP (httpx against the ASGI app, and one real served node)."""
+
+from __future__ import annotations
+
+import os
+import re
+import zipfile
+import io
+
+import httpx
+import pytest
+from conftest import remove_block
+
+from node import library
+from node.home import init_home
+from node.web import auth, i18n
+from node.web.app import WebConfig, make_app
+from protocol import unixfs
+
+MiB = 1024 * 1024
+PASSWORD = "correct horse battery"
+
+
+class FakeNode:
+    """What the web app needs of node.daemon.Node, recording fetch calls."""
+
+    def __init__(self, home) -> None:
+        self.home = home
+        self.fetched: list[str] = []
+
+    async def api_fetch(self, target: str) -> dict:
+        self.fetched.append(target)
+        return {"id": len(self.fetched)}
+
+    async def api_transfers(self) -> list[dict]:
+        return [{"id": i + 1, "target": t, "state": "running", "bytes_done": 10,
+                 "bytes_total": 100, "error": None} for i, t in enumerate(self.fetched)]
+
+
+@pytest.fixture
+def school(tmp_path):
+    home = init_home(tmp_path / "home", "龙泉小学", "school")
+    auth.add_teacher(home.conn, "wang", PASSWORD)
+    src = tmp_path / "src"
+    src.mkdir()
+    video = os.urandom(3 * MiB + 12345)  # three full leaves and a partial one
+    (src / "lecture.mp4").write_bytes(video)
+    (src / "worksheet.txt").write_text("分数练习\n1/2 + 1/4 = ?\n", "utf-8")
+    (src / "page.html").write_text("<script>alert(1)</script>", "utf-8")
+    res = library.publish(home, [src], {
+        "title": "分数的初步认识", "about": ["数学"], "educationalLevel": ["lower-primary"],
+        "learningResourceType": "micro-lecture", "license": "CC-BY-4.0"})
+    yield home, res, video
+    home.close()
+
+
+@pytest.fixture
+async def client(school, tmp_path):
+    home, res, video = school
+    node = FakeNode(home)
+    app = make_app(node, WebConfig.for_home(home.path, upload_limit=8 * MiB))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://school.lan") as c:
+        c.node, c.res, c.video, c.home, c.app = node, res, video, home, app
+        yield c
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+async def sign_in(c) -> None:
+    page = await c.get("/login")
+    r = await c.post("/login", data={"csrf": csrf_of(page.text), "name": "wang",
+                                     "password": PASSWORD})
+    assert r.status_code == 303, r.text
+
+
+async def test_search_page_and_filters(client):
+    r = await client.get("/", headers={"accept-language": "en"})
+    assert r.status_code == 200 and "分数的初步认识" in r.text
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+    assert r.headers["x-content-type-options"] == "nosniff"
+    for query, hit in [({"q": "分数"}, True), ({"q": "nothing-like-this"}, False),
+                       ({"level": "lower-primary"}, True), ({"level": "tertiary"}, False),
+                       ({"type": "micro-lecture"}, True), ({"license": "CC-BY-4.0"}, True),
+                       ({"license": "MIT"}, False), ({"subject": "数学"}, True),
+                       ({"language": "zh-CN"}, True), ({"school": "龙泉小学"}, True)]:
+        r = await client.get("/", params=query)
+        assert r.status_code == 200
+        assert ("分数的初步认识" in r.text) is hit, query
+    for bad in ({"level": "grade-99"}, {"type": "x"}, {"license": "WTFPL"}, {"page": "0"},
+                {"page": "abc"}, {"q": "x" * 500}):
+        assert (await client.get("/", params=bad)).status_code == 400, bad
+
+
+async def test_resource_page(client):
+    rid = client.res["resource_id"]
+    r = await client.get(f"/r/{rid}", headers={"accept-language": "zh-CN,zh;q=0.9"})
+    assert r.status_code == 200
+    assert "本校节点已保存此资源" in r.text and "<video" in r.text
+    assert "分数练习" in r.text  # text preview
+    assert (await client.get("/r/rnotarealidaaaaaaaaaaaaaaaa")).status_code == 404
+    assert (await client.get("/r/../../etc/passwd")).status_code == 404
+
+
+async def test_range_requests(client):
+    rid, video = client.res["resource_id"], client.video
+    url = f"/r/{rid}/files/lecture.mp4"
+    r = await client.get(url)
+    assert r.status_code == 200 and r.content == video
+    assert r.headers["accept-ranges"] == "bytes" and r.headers["content-type"] == "video/mp4"
+    r = await client.get(url, headers={"range": "bytes=0-99"})
+    assert r.status_code == 206 and r.content == video[:100]
+    assert r.headers["content-range"] == f"bytes 0-99/{len(video)}"
+    a, b = MiB - 10, 2 * MiB + 9  # across two chunk boundaries
+    r = await client.get(url, headers={"range": f"bytes={a}-{b}"})
+    assert r.status_code == 206 and r.content == video[a:b + 1]
+    assert r.headers["content-length"] == str(b + 1 - a)
+    r = await client.get(url, headers={"range": "bytes=-500"})
+    assert r.status_code == 206 and r.content == video[-500:]
+    r = await client.get(url, headers={"range": f"bytes={3 * MiB}-"})
+    assert r.status_code == 206 and r.content == video[3 * MiB:]
+    for bad in (f"bytes={len(video)}-", "bytes=5-2", "bytes=-0", "bytes=abc"):
+        r = await client.get(url, headers={"range": bad})
+        assert r.status_code == 416, bad
+        assert r.headers["content-range"] == f"bytes */{len(video)}"
+    # several seeks in a row, as a video player does
+    for off in (2 * MiB, 17, 3 * MiB + 12000, MiB):
+        r = await client.get(url, headers={"range": f"bytes={off}-{off + 4095}"})
+        assert r.content == video[off:off + 4096]
+    r = await client.head(url, headers={"range": "bytes=0-9"})
+    assert r.status_code == 206 and r.headers["content-length"] == "10"
+
+
+async def test_range_reads_only_needed_leaves(school):
+    home, res, video = school
+    from crypto import cid_from_str
+    from node.web import stream
+    root = cid_from_str(next(f["cid"] for f in res["files"] if f["path"] == "lecture.mp4"))
+    seen = []
+
+    def get(cid):
+        seen.append(cid)
+        return home.blocks.get(cid)
+    data = b"".join(stream.iter_range(root, get, 2 * MiB + 5, 2 * MiB + 10))
+    assert data == video[2 * MiB + 5:2 * MiB + 10]
+    assert len(seen) == 2  # the root node and one leaf
+
+
+async def test_files_are_served_safely(client):
+    rid = client.res["resource_id"]
+    r = await client.get(f"/r/{rid}/files/page.html")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/octet-stream"
+    assert r.headers["content-disposition"].startswith("attachment")
+    assert "sandbox" in r.headers["content-security-policy"]
+    r = await client.get(f"/r/{rid}/files/worksheet.txt?download=1")
+    assert r.headers["content-disposition"].startswith("attachment")
+    for bad in ("../../key.pem", "..%2F..%2Fkey.pem", "%2e%2e/key.pem", "/etc/passwd",
+                "nothere.txt", "worksheet.txt/.."):
+        r = await client.get(f"/r/{rid}/files/{bad}", follow_redirects=True)
+        assert r.status_code == 404, bad
+        assert b"PRIVATE KEY" not in r.content
+
+
+async def test_zip_download(client):
+    rid = client.res["resource_id"]
+    r = await client.get(f"/r/{rid}/zip")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+    z = zipfile.ZipFile(io.BytesIO(r.content))
+    names = sorted(z.namelist())
+    assert names == [f"{rid}-v1/{n}" for n in ("lecture.mp4", "page.html", "worksheet.txt")]
+    assert z.read(f"{rid}-v1/lecture.mp4") == client.video
+
+
+async def test_fetch_and_transfers(client):
+    rid = client.res["resource_id"]
+    sheet = next(f["cid"] for f in client.res["files"] if f["path"] == "worksheet.txt")
+    remove_block(client.home.path, sheet)
+    page = await client.get(f"/r/{rid}")
+    assert "尚未保存" in page.text and 'class="fetch"' in page.text
+    token = csrf_of(page.text)
+    r = await client.get(f"/r/{rid}/files/worksheet.txt")
+    assert r.status_code == 404
+    assert (await client.get(f"/r/{rid}/zip")).status_code == 404
+    assert (await client.post(f"/r/{rid}/fetch", data={})).status_code == 403
+    assert (await client.post(f"/r/{rid}/fetch", data={"csrf": "wrong"})).status_code == 403
+    r = await client.post(f"/r/{rid}/fetch", data={"csrf": token},
+                          headers={"accept": "application/json"})
+    assert r.status_code == 200 and r.json() == {"id": 1}
+    assert client.node.fetched == [rid]
+    r = await client.get("/api/transfers", params={"target": rid})
+    assert r.json()[0]["bytes_total"] == 100
+    r = await client.post(f"/r/{rid}/fetch", data={"csrf": token},
+                          headers={"origin": "http://evil.example"})
+    assert r.status_code == 403
+
+
+async def test_language_switch(client):
+    r = await client.get("/", headers={"accept-language": "en-US,en;q=0.9"})
+    assert "Search words" in r.text and 'lang="en"' in r.text
+    r = await client.get("/", headers={"accept-language": "zh-CN"})
+    assert "搜索关键词" in r.text
+    r = await client.get("/lang/en", params={"next": "/requests"})
+    assert r.status_code == 303 and r.headers["location"] == "/requests"
+    r = await client.get("/", headers={"accept-language": "zh-CN"})
+    assert "Search words" in r.text  # the cookie wins
+    r = await client.get("/lang/zh-CN", params={"next": "//evil.example/"})
+    assert r.headers["location"] == "/"
+
+
+def test_catalog_languages_are_complete():
+    assert all(len(pair) == 2 and all(pair) for pair in i18n.TEXTS.values())
+    assert i18n.choose(None, "fr, en;q=0.5") == "en"
+    assert i18n.choose(None, None) == "zh-CN"
+    assert i18n.choose("en", "zh") == "en"
