@@ -335,6 +335,27 @@ def measure(tmp: Path, name: str, src: list[Path], files: list[Path], expected: 
     return raws, streams, bits, total
 
 
+def syncthing_on(src: Path, tmp: Path, name: str, repeats: int) -> tuple[float, float] | None:
+    """Median (transfer_s, scan+transfer s) of Syncthing copying ``src``; None if unavailable."""
+    from _syncthing import ensure_syncthing, syncthing_transfer
+    try:
+        ensure_syncthing()
+    except RuntimeError as exc:
+        print(f"   Syncthing not measured: {exc}")
+        return None
+    trs, tots = [], []
+    for i in range(repeats):
+        work = tmp / f"syncthing-{name}-{i}"
+        work.mkdir()
+        try:
+            r = syncthing_transfer(src, work)
+            trs.append(r.transfer_s)
+            tots.append(r.total_s)
+        finally:
+            C.rmtree(work)
+    return C.median(trs), C.median(tots)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="32 MiB and 200 files")
@@ -382,6 +403,15 @@ def main() -> None:
                  " ".join(f"{t:.2f}" for t in bits)],
             ]))
             print(f"   bitswap / py-libp2p stream = {st_m / bit_m:.2f}", flush=True)
+            sync = syncthing_on(src[0] if name == "small" else big.parent, tmp, name,
+                                args.repeats)
+            if sync is not None:
+                tr, tot = sync
+                print(C.fmt_table(["Syncthing 1.19 (same files)", "median s", "MiB/s",
+                                   "bitswap / Syncthing"], [
+                    ["transfer only (A already scanned)", tr, mb / tr, tr / bit_m],
+                    ["scan + transfer", tot, mb / tot, tot / bit_m]]), flush=True)
+                results[name] = (*results[name], tr, tot)
         large_mib_s = results["large"][0] / results["large"][2]
         small_mib_s = results["small"][0] / results["small"][2]
         print()
@@ -396,6 +426,9 @@ def main() -> None:
             "small_raw_mib_s": round(results["small"][0] / results["small"][1], 1),
             "large_stream_mib_s": round(results["large"][0] / results["large"][3], 1),
             "small_stream_mib_s": round(results["small"][0] / results["small"][3], 1),
+            **{f"{k}_syncthing_{w}_mib_s": round(v[0] / v[i], 1)
+               for k, v in results.items() if len(v) == 6
+               for w, i in (("transfer", 4), ("total", 5))},
             "targets": {f"{size // MiB} MiB >= {TARGET_LARGE:g} MiB/s":
                         large_mib_s >= TARGET_LARGE,
                         f"{n_small} files >= {TARGET_SMALL:g} MiB/s": small_mib_s >= TARGET_SMALL},
