@@ -61,11 +61,13 @@ def _setup_logging(debug: bool) -> None:
               help="Find other schoolmesh nodes on the school LAN.")
 @click.option("--control", default="127.0.0.1:0", show_default=True, metavar="HOST:PORT",
               help="Where the local control API listens (port 0: any free port).")
-@click.option("--web", metavar="HOST:PORT",
-              help="Serve the teacher web library there (e.g. 0.0.0.0:8080 for the LAN).")
+@click.option("--web", default="0.0.0.0:8080", show_default=True, metavar="HOST:PORT",
+              help="Serve the teacher web library there (every address of this computer by "
+                   "default, so the school LAN reaches it).")
+@click.option("--no-web", is_flag=True, help="Do not serve the teacher web library.")
 @pass_ctx
 def start(obj: Context, listen: tuple[str, ...], bootstrap: tuple[str, ...], mdns: bool,
-          control: str, web: str | None) -> None:
+          control: str, web: str, no_web: bool) -> None:
     """Run the node in the foreground until Ctrl-C / SIGTERM."""
     import trio
 
@@ -75,7 +77,7 @@ def start(obj: Context, listen: tuple[str, ...], bootstrap: tuple[str, ...], mdn
         raise NodeError(f"a node is already running for {obj.home_path}")
     _setup_logging(obj.debug)
     options = Options(listen=list(listen) or Options().listen, bootstrap=list(bootstrap),
-                      mdns=mdns, control=control, web=web)
+                      mdns=mdns, control=control, web=None if no_web else web)
     home = obj.home_with_key()
     trio.run(run, home, options)
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import cbor2
 
 from .errors import LocalProtocolError, RemoteProtocolError
+from .varint import decode_uvarint_prefix, encode_uvarint
 
 CAR_VERSION = 1
 # A header lists the roots; about 41 bytes a root, so this allows ~25,000 roots.
@@ -44,42 +45,18 @@ _DAG_PB = 0x70
 _SHA2_256 = 0x12
 
 
-# -- varints ---------------------------------------------------------------------------------
+# -- varints (multiformats unsigned-varint: minimal, at most 9 bytes) -------------------------
 
 def encode_varint(n: int) -> bytes:
     if not 0 <= n < 2**63:
         raise LocalProtocolError("varint out of range")
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
+    return encode_uvarint(n)
 
 
 def decode_varint(buf: bytes | bytearray | memoryview, pos: int,
                   end: int | None = None) -> tuple[int, int] | None:
     """(value, position after it), or None if the buffer ends inside the varint."""
-    end = len(buf) if end is None else end
-    result = shift = 0
-    start = pos
-    while True:
-        if pos >= end:
-            return None
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            break
-        shift += 7
-        if pos - start >= _MAX_VARINT_BYTES:
-            raise RemoteProtocolError("varint longer than 9 bytes")
-    if pos - start > 1 and b == 0:
-        raise RemoteProtocolError("non-minimal varint")
-    return result, pos
+    return decode_uvarint_prefix(buf, pos, end, max_bytes=_MAX_VARINT_BYTES)
 
 
 # -- CIDs ------------------------------------------------------------------------------------

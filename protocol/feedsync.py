@@ -14,6 +14,7 @@ from crypto import BadSignature, PublicKey, SchoolKey, sha256
 
 from . import codec
 from .errors import LocalProtocolError, RemoteProtocolError
+from .varint import decode_uvarint_prefix, encode_uvarint
 
 PROTOCOL_ID = "/schoolmesh/feed/1.0.0"
 HEAD_DOMAIN = "feed-head"
@@ -22,23 +23,14 @@ MAX_ENTRIES_PER_RESPONSE = 256
 RESPONSE_SOFT_BYTES = 2 * 1024 * 1024  # servers stop adding entries past this (always >= 1)
 MAX_FEEDS_PER_REQUEST = 1024
 MAX_HEAD_ENTRY = 32 * 1024         # a head carries its entry only up to this size
-
-
-def _uvarint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
+_MAX_LENGTH_BYTES = 5              # a frame length fits in 5 varint bytes (35 bits)
 
 
 def encode_frame(msg: dict[str, Any]) -> bytes:
     body = codec.encode(msg)
     if len(body) > MAX_FRAME:
         raise LocalProtocolError("frame too large")
-    return _uvarint(len(body)) + body
+    return encode_uvarint(len(body)) + body
 
 
 class FrameDecoder:
@@ -52,21 +44,10 @@ class FrameDecoder:
         self._buf += data
         out = []
         while True:
-            n = shift = 0
-            pos = 0
-            while True:
-                if pos >= len(self._buf):
-                    if len(self._buf) > 10:
-                        raise RemoteProtocolError("bad frame length")
-                    return out
-                b = self._buf[pos]
-                pos += 1
-                n |= (b & 0x7F) << shift
-                shift += 7
-                if not b & 0x80:
-                    break
-                if shift > 35:
-                    raise RemoteProtocolError("bad frame length")
+            got = decode_uvarint_prefix(self._buf, 0, max_bytes=_MAX_LENGTH_BYTES)
+            if got is None:
+                return out
+            n, pos = got
             if n > self.max_frame:
                 raise RemoteProtocolError(f"frame of {n} bytes exceeds {self.max_frame}")
             if len(self._buf) < pos + n:

@@ -30,20 +30,32 @@ def encode_uvarint(n: int) -> bytes:
 
 def decode_uvarint(buf: bytes | bytearray | memoryview, pos: int = 0) -> tuple[int, int]:
     """Decode the varint at ``buf[pos]``; return (value, position after it)."""
+    got = decode_uvarint_prefix(buf, pos)
+    if got is None:
+        raise RemoteProtocolError("truncated varint")
+    return got
+
+
+def decode_uvarint_prefix(buf: bytes | bytearray | memoryview, pos: int = 0,
+                          end: int | None = None, *, max_bytes: int = MAX_VARINT_BYTES
+                          ) -> tuple[int, int] | None:
+    """Like :func:`decode_uvarint` for stream framing: None while the buffer (up to ``end``)
+    ends inside the varint; RemoteProtocolError once it is longer than ``max_bytes``, not
+    minimal, or larger than 64 bits."""
+    end = len(buf) if end is None else end
     result = shift = 0
     start = pos
-    end = len(buf)
     while True:
         if pos >= end:
-            raise RemoteProtocolError("truncated varint")
+            return None
         b = buf[pos]
         pos += 1
         result |= (b & 0x7F) << shift
         if not b & 0x80:
             break
         shift += 7
-        if shift >= 7 * MAX_VARINT_BYTES:
-            raise RemoteProtocolError("varint too long")
+        if pos - start >= max_bytes:
+            raise RemoteProtocolError(f"varint longer than {max_bytes} bytes")
     if pos - start > 1 and b == 0:
         raise RemoteProtocolError("non-minimal varint")
     if result >> 64:

@@ -40,7 +40,7 @@ def daemons(tmp_path):
                            capture_output=True, timeout=60)
             log = open(tmp_path / f"{name}.log", "w")
             stack.callback(log.close)
-            proc = subprocess.Popen([EXE, "--home", str(home), "start", "--no-mdns",
+            proc = subprocess.Popen([EXE, "--home", str(home), "start", "--no-mdns", "--no-web",
                                      "--listen", "/ip4/127.0.0.1/tcp/0"],
                                     stdout=log, stderr=subprocess.STDOUT)
 
