@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["publish_large.py", "publish_small.py", "search.py", "bundle.py"]
+BENCHES = ["publish_large.py", "publish_small.py", "search.py", "bundle.py", "network.py",
+           "bitswap.py", "web.py"]
 
 
 def main() -> None:
@@ -74,6 +75,10 @@ def main() -> None:
               f"MiB/s, export {r['export_mib_s']} MiB/s (ratio {r['export_ratio']}), import "
               f"{r['import_mib_s']} MiB/s (ratio {r['import_ratio']}); peak RSS "
               f"{r['export_rss_mb']} / {r['import_rss_mb']} MB")
+    for name in ("network", "bitswap", "web"):
+        if name in by:
+            figures = {k: v for k, v in by[name].items() if k not in ("bench", "targets")}
+            print(f"{name:<14} " + ", ".join(f"{k} {v}" for k, v in figures.items()))
     print()
     for r in results:
         for target, ok in r["targets"].items():
