@@ -1,6 +1,7 @@
 # schoolmesh — everything a fresh machine needs is installed from here.
 #   make demo   set up, then run the narrated demo on a throwaway home
-#   make test   set up (Python venv + the JavaScript IPFS tools used as interop peers), then test
+#   make test   set up (Debian packages, Python venv, the JavaScript IPFS tools used as interop
+#               peers, headless Chromium for the browser tests), then test
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -13,7 +14,7 @@ JSSTAMP := $(JS)/node_modules/.installed-$(shell cat $(JS)/package-lock.json 2>/
 demo: venv
 	$(PY) -m cli.demo
 
-test: venv js
+test: system-deps venv js
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 venv: $(STAMP)
@@ -24,11 +25,18 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	rm -f $(VENV)/.installed-* && touch $@
 
-# py-libp2p pulls fastecdsa, which compiles against GMP. Install the headers only if missing.
+# Debian packages, each installed only if missing:
+#   libgmp-dev       py-libp2p pulls fastecdsa, which compiles against GMP
+#   chromium         the headless browser of tests/test_web_browser.py and docs/screenshots.py
+#   fonts-noto-cjk   Chinese glyphs in that browser (screenshots)
 system-deps:
-	@if ! echo '#include <gmp.h>' | gcc -E - >/dev/null 2>&1; then \
-		echo "installing libgmp-dev (needed to build fastecdsa for py-libp2p)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgmp-dev; \
+	@pkgs=""; \
+	echo '#include <gmp.h>' | gcc -E - >/dev/null 2>&1 || pkgs="$$pkgs libgmp-dev"; \
+	command -v chromium >/dev/null 2>&1 || pkgs="$$pkgs chromium"; \
+	fc-list :lang=zh 2>/dev/null | grep -q . || pkgs="$$pkgs fonts-noto-cjk"; \
+	if [ -n "$$pkgs" ]; then \
+		echo "installing$$pkgs"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs; \
 	fi
 
 js: $(JSSTAMP)

@@ -58,6 +58,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "fetch_failed_short": ("Fetch failed", "获取失败"),
     "versions": ("Versions", "版本历史"),
     "signature": ("Signature", "签名"),
+    "valid": ("valid", "有效"),          # library.show's signature status
+    "INVALID": ("INVALID", "无效"),
     "lineage": ("Lineage", "改编关系"),
     "based_on": ("Based on", "改编自"),
     "adapted_as": ("Adapted as", "被改编为"),
