@@ -417,6 +417,29 @@ async def transfers(request: Request) -> Response:
     return JSONResponse(items, headers={"cache-control": "no-store"})
 
 
+async def holders(request: Request) -> Response:
+    """Schools known to hold a copy: this node if it has it, plus DHT providers of the root."""
+    web: Web = request.app.state.web
+    rid = request.path_params["rid"]
+    r = resource_or_none(web, rid)
+    if r is None:
+        return JSONResponse({"error": "no such resource"}, status_code=404)
+    node = web.node
+    ids: list[str] = [node.home.school_id] if r["local"] else []
+    routing = getattr(node, "routing", None)
+    if routing is not None:
+        from crypto import cid_from_str
+        for info in await routing.find_providers(cid_from_str(r["content_cid"])):
+            pid = info.peer_id.to_string()
+            if pid not in ids:
+                ids.append(pid)
+    names = dict(node.home.conn.execute(
+        f"SELECT school_id, name FROM feeds WHERE school_id IN ({','.join('?' * len(ids))})",
+        ids).fetchall()) if ids else {}
+    return JSONResponse([{"school_id": i, "school": names.get(i)} for i in ids],
+                        headers={"cache-control": "no-store"})
+
+
 async def set_language(request: Request) -> Response:
     code = request.path_params["code"]
     nxt = request.query_params.get("next") or "/"
@@ -444,6 +467,7 @@ def make_app(node: Any, config: WebConfig) -> Starlette:
         Route("/r/{rid}/fetch", fetch_resource, methods=["POST"]),
         Route("/r/{rid}/feedback", teach.feedback, methods=["POST"]),
         Route("/api/transfers", transfers),
+        Route("/api/holders/{rid}", holders),
         Route("/lang/{code}", set_language),
         Route("/login", teach.login, methods=["GET", "POST"]),
         Route("/logout", teach.logout, methods=["POST"]),

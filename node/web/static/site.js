@@ -32,3 +32,20 @@ document.addEventListener("DOMContentLoaded", function () {
     poll();
   });
 });
+
+// "Schools with a copy": filled in after the page loads (a DHT lookup may take seconds).
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("section.holders").forEach(function (sec) {
+    fetch(sec.dataset.holders, {credentials: "same-origin"}).then(function (r) {
+      return r.ok ? r.json() : [];
+    }).then(function (items) {
+      var list = sec.querySelector("ul"), note = sec.querySelector("p");
+      items.forEach(function (h) {
+        var li = document.createElement("li");
+        li.textContent = h.school ? h.school + " (" + h.school_id + ")" : h.school_id;
+        list.appendChild(li);
+      });
+      note.textContent = items.length ? "" : sec.dataset.none;
+    }).catch(function () { sec.querySelector("p").textContent = sec.dataset.none; });
+  });
+});
