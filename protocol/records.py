@@ -34,6 +34,11 @@ KIND_UPDATE = "resource.update"
 KIND_RETRACT = "resource.retract"
 KIND_REQUEST = "request"       # a teacher asks the community for a resource
 KIND_FEEDBACK = "feedback"     # a teacher tells an author how a resource went in class
+KIND_CHARTER = "community.charter"          # communities: validated by protocol/community.py
+KIND_CERTIFICATE = "community.certificate"
+KIND_REVOCATION = "community.revocation"
+KIND_LINK = "community.link"
+COMMUNITY_KINDS = frozenset({KIND_CHARTER, KIND_CERTIFICATE, KIND_REVOCATION, KIND_LINK})
 ROLES = ("school", "demonstration")
 
 # Text limits, in characters.
@@ -319,6 +324,9 @@ def validate_body(kind: str, body: Any, *, local: bool) -> None:
         if type(rating) is not int or not RATING_MIN <= rating <= RATING_MAX:
             raise LocalProtocolError(f"rating must be an integer {RATING_MIN}-{RATING_MAX}")
         _text(body, "comment")
+    elif kind in COMMUNITY_KINDS:
+        from . import community  # community.py builds on this module
+        community.validate_body(kind, body)
     elif local:
         raise LocalProtocolError(f"unknown entry kind {kind!r}")
 
