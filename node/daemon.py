@@ -17,6 +17,7 @@ from protocol import feedsync, records
 from protocol.errors import ProtocolError
 
 from . import control, db, feeds
+from . import limits as nlimits
 from .errors import NodeError
 from .home import Home, now_ms
 from .p2p import host as p2p
@@ -53,6 +54,7 @@ class Node:
         self.gossip: Gossip | None = None
         self.routing: ContentRouting | None = None
         self.exchange: BlockExchange | None = None
+        self.limiter: nlimits.Limiter | None = None
         self.transfers: dict[int, dict[str, Any]] = {}
         self._nursery: trio.Nursery | None = None
         self.web_url: str | None = None
@@ -64,7 +66,9 @@ class Node:
 
     async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         key = self.home.key()
-        self.host = p2p.make_host(key.seed, self.options.listen, mdns=self.options.mdns)
+        self.limiter = nlimits.Limiter(nlimits.load(self.home.conn))
+        self.host = p2p.make_host(key.seed, self.options.listen, mdns=self.options.mdns,
+                                  limiter=self.limiter)
         async with p2p.run_host(self.host, self.options.listen):
             self.sync = FeedSync(self.home, self.host, self.options.request_timeout)
             self.sync.register()
@@ -73,7 +77,9 @@ class Node:
             async with self.gossip.running(), self.routing.running(), \
                     trio.open_nursery() as nursery:
                 self._nursery = nursery
-                self.exchange = BlockExchange(self.host, self.home.blocks)
+                await nursery.start(self.limiter.serve, self.home.conn)
+                self.exchange = BlockExchange(self.host, self.home.blocks,
+                                              over_budget=self._over_budget)
                 await nursery.start(self.exchange.serve)
                 sub = await self.gossip.subscribe()
                 token = control.new_token()
@@ -99,6 +105,9 @@ class Node:
                 finally:
                     control.remove_control_file(self.home.path)
                     nursery.cancel_scope.cancel()
+
+    def _over_budget(self) -> str | None:
+        return None if self.limiter.budget_ok() else self.limiter.budget_message()
 
     # -- gossip ---------------------------------------------------------------------------
 
@@ -309,7 +318,12 @@ class Node:
         try:
             if not providers:
                 raise FetchError("no school that has it is connected or known")
-            stats = await self.exchange.fetch_dag(root, providers, progress=progress)
+            from protocol.bitswap import MAX_MESSAGE_SIZE
+
+            from .p2p.bitswap import WANT_TIMEOUT
+            stats = await self.exchange.fetch_dag(
+                root, providers, progress=progress,
+                want_timeout=self.limiter.timeout_for(MAX_MESSAGE_SIZE, WANT_TIMEOUT))
             with db.write(self.home.conn) as conn:
                 conn.execute("INSERT OR IGNORE INTO pins VALUES (?, 'user', ?, ?)",
                              (root, t["target"], now_ms()))

@@ -104,6 +104,12 @@ MIGRATIONS: list[str] = [
         res TEXT NOT NULL, request_id TEXT NOT NULL, PRIMARY KEY (request_id, res)
     ) WITHOUT ROWID;
     """,
+    # 4: bytes sent/received per calendar month (monthly budget, specs/limits.md)
+    """
+    CREATE TABLE traffic (
+        month TEXT PRIMARY KEY, up INTEGER NOT NULL, down INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]
 
 

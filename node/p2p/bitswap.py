@@ -45,10 +45,10 @@ from protocol.errors import RemoteProtocolError
 
 from ..blockstore import BlockStore
 from ..errors import NodeError, NotFound, StoreError
-from .bitswap_fetch import FetchError, FetchSession, FetchStats
+from .bitswap_fetch import BudgetSpent, FetchError, FetchSession, FetchStats
 from .host import DIAL_TIMEOUT, connect
 
-__all__ = ["BlockExchange", "FetchError", "FetchStats"]
+__all__ = ["BlockExchange", "BudgetSpent", "FetchError", "FetchStats"]
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +101,12 @@ class BlockExchange:
 
     def __init__(self, host: Any, blockstore: BlockStore, *,
                  want_timeout: float = WANT_TIMEOUT, window: int = MAX_WANTS_PER_PEER,
-                 window_bytes: int = MAX_WANT_BYTES_PER_PEER) -> None:
+                 window_bytes: int = MAX_WANT_BYTES_PER_PEER,
+                 over_budget: Callable[[], str | None] | None = None) -> None:
         self.host = host
+        # The monthly budget (node/limits.py): a sentence while it is spent, else None. While
+        # spent, no fetch starts, running fetches fail, and wants from peers get DONT_HAVE.
+        self.over_budget = over_budget or (lambda: None)
         self.store = blockstore
         self.want_timeout = want_timeout
         self.window = window                # blocks in flight per provider
@@ -235,6 +239,10 @@ class BlockExchange:
                 cids = _block_cids(msg.blocks)
             for cid, block in zip(cids, msg.blocks):
                 self._on_block(link, cid, block.data)
+            reason = self.over_budget()
+            if reason is not None:
+                for session in list(self._sessions):
+                    session.fail(BudgetSpent(reason))
         for p in msg.presences:
             cid = bs.normalize_cid(p.cid)
             for session in list(self._sessions):
@@ -251,7 +259,8 @@ class BlockExchange:
             return
         self._stats["wants_received"] += 1
         want = _PeerWant(entry.cid, entry.want_type, entry.send_dont_have)
-        if cid is None:  # a CID we can never hold (other hash or codec)
+        if cid is None or self.over_budget() is not None:  # a CID we can never hold (other
+            # hash or codec), or the monthly budget is spent
             if entry.send_dont_have and len(link.presences) < MAX_LEDGER_WANTS:
                 link.presences.append(bs.Presence(cid=entry.cid, type=bs.PresenceType.DONT_HAVE))
             return
@@ -450,6 +459,9 @@ class BlockExchange:
         """
         if self._spawn is None:
             raise NodeError("the block exchange is not running (serve() must be started)")
+        reason = self.over_budget()
+        if reason is not None:
+            raise BudgetSpent(reason)
         from libp2p.peer.id import ID
         t0 = time.monotonic()
         stats = FetchStats(root=cid_to_str(root))

@@ -37,6 +37,10 @@ class FetchError(NodeError):
     """A DAG could not be fetched: no provider could supply some block."""
 
 
+class BudgetSpent(FetchError):
+    """The monthly transfer budget is spent: content transfers wait (specs/limits.md)."""
+
+
 @dataclass
 class FetchStats:
     root: str

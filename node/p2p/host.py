@@ -24,10 +24,12 @@ import trio
 DIAL_TIMEOUT = 10.0  # seconds for one dial (TCP + Noise + Yamux)
 
 
-def make_host(seed: bytes, listen: Sequence[str] = (), *, mdns: bool = False) -> Any:
+def make_host(seed: bytes, listen: Sequence[str] = (), *, mdns: bool = False,
+              limiter: Any = None) -> Any:
     """Build (not start) a host on the school's Ed25519 seed. With ``mdns`` the host announces
     itself and discovers peers on the LAN (zeroconf, every interface): found peers land in the
-    peerstore and must be dialled by the caller."""
+    peerstore and must be dialled by the caller. With ``limiter`` (a node.limits.Limiter) every
+    byte read or written over TCP passes through it (node/p2p/ratelimit.py)."""
     from libp2p import new_host
     from libp2p.crypto.ed25519 import Ed25519PrivateKey
     from libp2p.crypto.keys import KeyPair
@@ -40,6 +42,10 @@ def make_host(seed: bytes, listen: Sequence[str] = (), *, mdns: bool = False) ->
     # go-yamux style, once half the receive window has been consumed. setdefault: an operator
     # may still set it.
     os.environ.setdefault("PY_YAMUX_RELEASE_ON_READ", "0")
+    transports = None
+    if limiter is not None:
+        from .ratelimit import LimitedTCP
+        transports = [LimitedTCP(limiter)]
     priv = Ed25519PrivateKey.new(seed)
     key_pair = KeyPair(priv, priv.get_public_key())
     noise = NoiseTransport(key_pair, noise_privkey=new_x25519().private_key)
@@ -51,6 +57,7 @@ def make_host(seed: bytes, listen: Sequence[str] = (), *, mdns: bool = False) ->
         connection_config=ConnectionConfig(max_connections_per_peer=1,
                                            dial_timeout=DIAL_TIMEOUT),
         enable_mDNS=mdns,
+        transports=transports,
     )
 
 

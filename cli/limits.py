@@ -1,0 +1,116 @@
+"""limits set/show/clear/load: bandwidth limits, schedules and the monthly budget
+(specs/limits.md). Settings live in the node's database; a running node applies them within a
+few seconds."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .main import Context, emit, json_option
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group()
+def limits() -> None:
+    """Bandwidth limits (up/down, time-of-day schedule) and a monthly budget."""
+
+
+@limits.command("set")
+@click.option("--up", metavar="RATE", help="Upload limit, e.g. 512KiB/s, 2Mbit/s, unlimited.")
+@click.option("--down", metavar="RATE", help="Download limit, e.g. 1MiB/s, unlimited.")
+@click.option("--schedule", "schedule", multiple=True, metavar="HH:MM-HH:MM=RATE",
+              help="A time-of-day window with its own rate in both directions (repeatable; "
+                   "replaces the schedule; windows may cross midnight, must not overlap).")
+@click.option("--no-schedule", is_flag=True, help="Remove every schedule window.")
+@click.option("--monthly-budget", metavar="SIZE",
+              help="Bytes per calendar month in both directions, e.g. 20GB, 2GiB; 'none' "
+                   "removes it. When spent, content transfers stop; catalog sync continues.")
+@click.option("--lan-unlimited/--no-lan-unlimited", default=None,
+              help="Exempt peers on private and loopback addresses (the school LAN) from "
+                   "limits and budget (default: exempt).")
+@json_option
+@pass_ctx
+def set_(obj: Context, up: str | None, down: str | None, schedule: tuple[str, ...],
+         no_schedule: bool, monthly_budget: str | None, lan_unlimited: bool | None,
+         as_json: bool) -> None:
+    """Change some settings; the others keep their values. Nothing changes on an error."""
+    from node import limits as nl
+    from protocol import limits as pl
+    conn = obj.home().conn
+    changes: dict[str, Any] = {}
+    if up is not None:
+        changes["up"] = pl.parse_rate(up)
+    if down is not None:
+        changes["down"] = pl.parse_rate(down)
+    if schedule and no_schedule:
+        raise pl.LimitsError("give --schedule or --no-schedule, not both")
+    if schedule or no_schedule:
+        changes["schedule"] = tuple(pl.parse_window(w) for w in schedule)
+    if monthly_budget is not None:
+        changes["monthly_budget"] = None if monthly_budget.lower() == "none" \
+            else pl.parse_size(monthly_budget)
+    if lan_unlimited is not None:
+        changes["lan_unlimited"] = lan_unlimited
+    new = pl.update(nl.load(conn), **changes)
+    nl.save(conn, new)
+    _show(obj, as_json)
+
+
+@limits.command()
+@json_option
+@pass_ctx
+def show(obj: Context, as_json: bool) -> None:
+    """Print the settings as a config file (see 'limits load'), and this month's usage."""
+    _show(obj, as_json)
+
+
+@limits.command()
+@json_option
+@pass_ctx
+def clear(obj: Context, as_json: bool) -> None:
+    """Remove every limit, schedule and budget (traffic counters are kept)."""
+    from node import limits as nl
+    nl.clear(obj.home().conn)
+    _show(obj, as_json)
+
+
+@limits.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+@pass_ctx
+def load(obj: Context, file: Path, as_json: bool) -> None:
+    """Replace the settings with a config file (the format 'limits show' prints; KEY = VALUE
+    lines, '#' comments, schedule repeatable)."""
+    from node import limits as nl
+    from protocol import limits as pl
+    new = pl.parse_config(file.read_text("utf-8"))
+    nl.save(obj.home().conn, new)
+    _show(obj, as_json)
+
+
+def _show(obj: Context, as_json: bool) -> None:
+    from node import limits as nl
+    from protocol import limits as pl
+    conn = obj.home().conn
+    current = nl.load(conn)
+    month = nl.month_of(datetime.now())
+    up, down = nl.used(conn, month)
+    now = pl.effective_rate(current, datetime.now().time())
+    d = {**current.describe(), "now": {"up": pl.format_rate(now.up),
+                                       "down": pl.format_rate(now.down)},
+         "month": month, "used": {"up": up, "down": down}}
+
+    def human(d: dict[str, Any]) -> None:
+        click.echo(current.to_config(), nl=False)
+        click.echo(f"# in force now: up {d['now']['up']}, down {d['now']['down']}")
+        click.echo(f"# used in {month}: {up} bytes up, {down} bytes down")
+    emit(d, as_json, human)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(limits)

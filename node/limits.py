@@ -1,0 +1,155 @@
+"""Bandwidth limits in the running node (specs/limits.md): the settings in SQLite, a trio
+limiter with one token bucket per direction that follows the time-of-day schedule, and the
+monthly budget (byte counters per calendar month, flushed to SQLite every few seconds).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime
+from datetime import time as dtime
+
+import trio
+
+from protocol import limits as pl
+
+from . import db
+
+SETTING = "limits"          # settings-table key holding the JSON of protocol.limits.Limits
+FLUSH_INTERVAL = 2.0        # seconds between flushes of the traffic counters (and reloads)
+DIRECTIONS = ("up", "down")
+
+
+def load(conn: sqlite3.Connection) -> pl.Limits:
+    raw = db.get_setting(conn, SETTING)
+    return pl.Limits() if raw is None else pl.Limits.from_json(raw)
+
+
+def save(conn: sqlite3.Connection, limits: pl.Limits) -> None:
+    with db.write(conn) as c:
+        db.set_setting(c, SETTING, limits.to_json())
+
+
+def clear(conn: sqlite3.Connection) -> None:
+    with db.write(conn) as c:
+        c.execute("DELETE FROM settings WHERE key = ?", (SETTING,))
+
+
+def month_of(when: datetime) -> str:
+    return when.strftime("%Y-%m")
+
+
+def used(conn: sqlite3.Connection, month: str) -> tuple[int, int]:
+    """Bytes (up, down) counted in ``month`` (YYYY-MM)."""
+    row = conn.execute("SELECT up, down FROM traffic WHERE month = ?", (month,)).fetchone()
+    return (row[0], row[1]) if row else (0, 0)
+
+
+def _local_now() -> dtime:
+    return datetime.now().time()
+
+
+class Limiter:
+    """Admits bytes per direction at the rates in force; counts them for the monthly budget.
+
+    ``clock`` (default ``trio.current_time``) drives the buckets, ``local_time`` (default the
+    wall clock) selects the schedule window; tests pass both. Bytes of exempt (LAN) peers are
+    neither limited nor counted.
+    """
+
+    def __init__(self, limits: pl.Limits | None = None, *,
+                 clock: Callable[[], float] | None = None,
+                 local_time: Callable[[], dtime] = _local_now) -> None:
+        self.limits = limits or pl.Limits()
+        self._clock = clock or trio.current_time
+        self._local_time = local_time
+        rates = pl.effective_rate(self.limits, local_time())
+        self.buckets = {"up": pl.TokenBucket(rates.up), "down": pl.TokenBucket(rates.down)}
+        self._locks = {d: trio.Lock() for d in DIRECTIONS}
+        self.pending = dict.fromkeys(DIRECTIONS, 0)     # counted, not yet flushed
+        self.month_used = 0                             # flushed bytes of the current month
+        self.consulted = dict.fromkeys(DIRECTIONS, 0)   # every byte seen (for tests/stats)
+
+    def set_limits(self, limits: pl.Limits) -> None:
+        self.limits = limits
+
+    def exempt(self, lan: bool) -> bool:
+        return lan and self.limits.lan_unlimited
+
+    def rates(self) -> pl.Rates:
+        return pl.effective_rate(self.limits, self._local_time())
+
+    async def acquire(self, direction: str, n: int, *, lan: bool = False) -> None:
+        """Wait until ``n`` bytes may pass in ``direction`` ('up' or 'down')."""
+        self.consulted[direction] += n
+        if n <= 0 or self.exempt(lan):
+            return
+        self.pending[direction] += n
+        async with self._locks[direction]:  # fair: waiters are admitted in arrival order
+            bucket = self.buckets[direction]
+            self._follow_schedule(direction)
+            wait = bucket.take(n, self._clock())
+            while wait > 0:
+                # wake at a schedule boundary too: the rest of the wait is at the new rate
+                await trio.sleep(min(wait, pl.seconds_to_next_boundary(
+                    self.limits, self._local_time())))
+                self._follow_schedule(direction)
+                wait = bucket.take(0, self._clock())
+
+    def _follow_schedule(self, direction: str) -> None:
+        bucket = self.buckets[direction]
+        rate = getattr(pl.effective_rate(self.limits, self._local_time()), direction)
+        if rate != bucket.rate:
+            bucket.set_rate(rate, self._clock())
+
+    def slowest(self, direction: str) -> int | None:
+        """The lowest rate ``direction`` may have at any time of day (None: unlimited)."""
+        rates = [getattr(self.limits, direction)] + [w.rate for w in self.limits.schedule]
+        limited = [r for r in rates if r is not None]
+        return min(limited) if limited else None
+
+    def timeout_for(self, nbytes: int, base: float) -> float:
+        """``base`` seconds, or longer if ``nbytes`` cannot cross the slowest link in half of
+        it (a Bitswap message of 4 MiB takes 128 s at 32 KiB/s)."""
+        slowest = [r for r in (self.slowest("up"), self.slowest("down")) if r is not None]
+        return base if not slowest else max(base, 2 * nbytes / min(slowest))
+
+    # -- monthly budget ---------------------------------------------------------------------
+
+    def budget_ok(self) -> bool:
+        budget = self.limits.monthly_budget
+        return budget is None or self.month_used + sum(self.pending.values()) < budget
+
+    def budget_message(self) -> str:
+        return (f"this month's transfer budget ({pl.format_size(self.limits.monthly_budget or 0)})"
+                " is spent: content transfers wait for next month (catalog sync continues; "
+                "raise it with 'schoolmesh limits set --monthly-budget SIZE')")
+
+    def flush(self, conn: sqlite3.Connection, month: str) -> None:
+        """Add the pending counters to ``month``'s row; reload the settings."""
+        up, down = self.pending["up"], self.pending["down"]
+        self.pending["up"] = self.pending["down"] = 0
+        try:
+            with db.write(conn) as c:
+                c.execute("INSERT INTO traffic(month, up, down) VALUES (?, ?, ?) "
+                          "ON CONFLICT(month) DO UPDATE SET up = up + excluded.up, "
+                          "down = down + excluded.down", (month, up, down))
+        except BaseException:
+            self.pending["up"] += up
+            self.pending["down"] += down
+            raise
+        self.month_used = sum(used(conn, month))
+        self.limits = load(conn)
+
+    async def serve(self, conn: sqlite3.Connection, *,
+                    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Flush the counters every FLUSH_INTERVAL (and on cancellation)."""
+        self.month_used = sum(used(conn, month_of(datetime.now())))
+        task_status.started()
+        try:
+            while True:
+                await trio.sleep(FLUSH_INTERVAL)
+                self.flush(conn, month_of(datetime.now()))
+        finally:
+            self.flush(conn, month_of(datetime.now()))

@@ -1,0 +1,160 @@
+"""Limits on real libp2p hosts on 127.0.0.1: every byte over TCP passes the limiter; the
+monthly budget stops Bitswap but not feed sync. Timing is asserted only as a lower bound that
+follows from the bucket's own accounting (a slow machine can only make it longer)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import time as dtime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from node.blockstore import BlockStore
+from node.limits import Limiter
+from node.p2p.bitswap import BlockExchange, BudgetSpent
+from node.p2p.host import listen_addrs, make_host, run_host
+from node.p2p.ratelimit import is_lan
+from protocol.limits import Limits
+from tests.test_bitswap import FILES, publish, read_files
+
+LISTEN = ["/ip4/127.0.0.1/tcp/0"]
+KiB = 1024
+
+
+@dataclass
+class Peer:
+    store: BlockStore
+    ex: BlockExchange
+    limiter: Limiter
+    addr: str
+
+
+async def _run_peer(path: Path, seed: int, limits: Limits, *,
+                    task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    store = BlockStore(path)
+    store.create()
+    limiter = Limiter(limits, local_time=lambda: dtime(12, 0))
+    host = make_host(bytes([seed]) * 32, LISTEN, limiter=limiter)
+
+    def over_budget() -> str | None:
+        return None if limiter.budget_ok() else limiter.budget_message()
+    try:
+        async with run_host(host, LISTEN), trio.open_nursery() as nursery:
+            ex = BlockExchange(host, store, want_timeout=2.0, over_budget=over_budget)
+            await nursery.start(ex.serve)
+            task_status.started(Peer(store, ex, limiter, listen_addrs(host)[0]))
+            await trio.sleep_forever()
+    finally:
+        store.close()
+
+
+@asynccontextmanager
+async def pair(tmp_path: Path, a: Limits, b: Limits) -> AsyncIterator[tuple[Peer, Peer]]:
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            pa = await nursery.start(_run_peer, tmp_path / "a", 1, a)
+            pb = await nursery.start(_run_peer, tmp_path / "b", 2, b)
+            try:
+                yield pa, pb
+            finally:
+                nursery.cancel_scope.cancel()
+
+
+def test_lan_addresses():
+    assert is_lan(("127.0.0.1", 1)) and is_lan(("192.168.1.9", 1)) and is_lan(("10.0.0.1", 1))
+    assert is_lan(("::1", 1)) and is_lan(("fe80::1%eth0", 1))
+    assert not is_lan(("8.8.8.8", 1)) and not is_lan(None) and not is_lan(("nonsense", 1))
+
+
+async def test_down_limit_applies_to_every_byte_of_a_fetch(tmp_path):
+    rate = 256 * KiB
+    async with pair(tmp_path, Limits(), Limits(down=rate, lan_unlimited=False)) as (a, b):
+        root, _ = publish(a.store)
+        t0 = trio.current_time()
+        stats = await b.ex.fetch_dag(root, [a.addr])
+        elapsed = trio.current_time() - t0
+        assert read_files(b.store, root) == FILES
+        bucket = b.limiter.buckets["down"]
+        # every byte read from TCP was admitted by the bucket: the blocks plus the framing
+        # (Noise, Yamux, identify, bitswap messages)
+        assert b.limiter.consulted["down"] == bucket.admitted
+        assert bucket.admitted > stats.bytes_fetched > 300_000
+        # and the bucket could not have admitted more than burst + rate * elapsed
+        assert bucket.admitted <= bucket.burst + rate * elapsed + rate * 0.2
+        # the sender's side saw the same bytes go out (a LAN peer to it: not limited)
+        assert a.limiter.consulted["up"] >= stats.bytes_fetched
+        assert a.limiter.buckets["up"].admitted == 0
+
+
+async def test_lan_unlimited_exempts_loopback_peers(tmp_path):
+    async with pair(tmp_path, Limits(), Limits(down=1024, up=1024)) as (a, b):
+        root, _ = publish(a.store)
+        await b.ex.fetch_dag(root, [a.addr])
+        assert b.limiter.consulted["down"] > 300_000
+        assert b.limiter.buckets["down"].admitted == 0 and b.limiter.pending["down"] == 0
+
+
+async def test_spent_budget_stops_content_both_ways(tmp_path):
+    limits = Limits(monthly_budget=1_000_000, lan_unlimited=False)
+    async with pair(tmp_path, Limits(), limits) as (a, b):
+        root, _ = publish(a.store)
+        b.limiter.month_used = 1_000_000
+        with pytest.raises(BudgetSpent, match="budget .* is spent"):
+            await b.ex.fetch_dag(root, [a.addr])
+        # as a provider it answers DONT_HAVE instead of sending blocks
+        root_b, _ = publish(b.store, {"x.bin": b"x" * 50_000})
+        with pytest.raises(Exception):
+            await a.ex.fetch_dag(root_b, [b.addr])
+        assert b.ex.statistics()["blocks_sent"] == 0
+        b.limiter.month_used = 0
+        await b.ex.fetch_dag(root, [a.addr])
+        assert read_files(b.store, root) == FILES
+
+
+async def test_budget_spent_during_a_fetch_stops_it(tmp_path):
+    limits = Limits(monthly_budget=1_000_000, lan_unlimited=False)
+    async with pair(tmp_path, Limits(), limits) as (a, b):
+        root, _ = publish(a.store)
+        b.limiter.month_used = 1_000_000 - 150_000
+        with pytest.raises(BudgetSpent):
+            await b.ex.fetch_dag(root, [a.addr])
+        assert b.limiter.pending["down"] >= 150_000
+
+
+async def test_node_with_spent_budget_still_syncs_catalogs_but_fetches_nothing(
+        nursery, tmp_path):
+    from datetime import datetime
+
+    from node import daemon
+    from node import limits as nl
+    from node.daemon import Node, Options
+    from node.home import init_home
+    from node.p2p import host as p2p
+    from tests.test_net import publish as publish_resource
+    from tests.test_net import titles, wait_for
+
+    async def start(name: str, limits: Limits) -> Node:
+        home = init_home(tmp_path / name, name, "school")
+        nl.save(home.conn, limits)
+        if limits.monthly_budget:
+            home.conn.execute("INSERT INTO traffic VALUES (?, ?, 0)",
+                              (nl.month_of(datetime.now()), limits.monthly_budget))
+        return await nursery.start(Node(home, Options(listen=LISTEN, request_timeout=2.0)).serve)
+
+    a = await start("a", Limits())
+    b = await start("b", Limits(monthly_budget=1_000_000, lan_unlimited=False))
+    res = publish_resource(a, tmp_path, "Fractions")
+    daemon.follow(b.home, a.home.school_id)
+    await b.api_connect(p2p.listen_addrs(a.host)[0])
+    await wait_for(lambda: "Fractions" in titles(b), "B syncs A's catalog over budget")
+    tid = (await b.api_fetch(res["resource_id"]))["id"]
+    await wait_for(lambda: b.transfers[tid]["state"] != "running", "the fetch ends")
+    t = (await b.api_transfers())[0]
+    assert t["state"] == "failed" and "budget" in t["error"] and "is spent" in t["error"]
+    assert b.exchange.statistics()["blocks_received"] == 0
+    assert b.limiter.pending["down"] > 0  # the sync's bytes were counted
