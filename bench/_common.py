@@ -49,6 +49,14 @@ def rmtree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def done_with(tmp: Path, keep: bool) -> None:
+    """End of a benchmark: keep the scratch folder if asked (and say where), else delete it."""
+    if keep:
+        print(f"kept {tmp}")
+    else:
+        rmtree(tmp)
+
+
 def settle() -> None:
     """Flush dirty pages (os.sync) so one measurement does not pay for another's writeback.
 

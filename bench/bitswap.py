@@ -434,10 +434,7 @@ def main() -> None:
                         f"{n_small} files >= {TARGET_SMALL:g} MiB/s": small_mib_s >= TARGET_SMALL},
         })
     finally:
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            C.rmtree(tmp)
+        C.done_with(tmp, args.keep)
 
 
 if __name__ == "__main__":

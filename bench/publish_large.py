@@ -200,10 +200,7 @@ def main() -> None:
                         "peak RSS < 150 MB": ok_rss},
         })
     finally:
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            C.rmtree(tmp)
+        C.done_with(tmp, args.keep)
 
 
 if __name__ == "__main__":

@@ -141,10 +141,7 @@ def main() -> None:
             "targets": {"publish >= 20 MiB/s": ok},
         })
     finally:
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            C.rmtree(tmp)
+        C.done_with(tmp, args.keep)
 
 
 if __name__ == "__main__":

@@ -422,10 +422,7 @@ def main() -> None:
             "targets": {"search p95 < 20 ms": ok},
         })
     finally:
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            C.rmtree(tmp)
+        C.done_with(tmp, args.keep)
 
 
 if __name__ == "__main__":
