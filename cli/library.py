@@ -253,6 +253,7 @@ def _fetch_through_node(obj: Context, target: str, missing: bytes) -> None:
     tid = call(obj.home_path, "fetch", target=target)["id"]
     with progress_bar("fetching", None) as prog:
         done = 0
+        shown = "running"
         while True:
             t = next(t for t in call(obj.home_path, "transfers") if t["id"] == tid)
             if prog:
@@ -262,6 +263,15 @@ def _fetch_through_node(obj: Context, target: str, missing: bytes) -> None:
                 return
             if t["state"] == "failed":
                 raise NodeError(f"cannot fetch {target}: {t['error']}")
+            if t["state"] == "cancelled":
+                raise NodeError(f"the transfer of {target} was cancelled "
+                                f"('schoolmesh transfers')")
+            if t["state"] != shown:  # queued, waiting, paused: still going; say why
+                shown = t["state"]
+                if shown != "running":
+                    why = f": {t['error']}" if t.get("error") else ""
+                    click.echo(f"transfer {tid} {shown}{why} (Ctrl-C stops waiting; the node "
+                               "keeps the transfer)", err=True)
             time.sleep(0.2)
 
 

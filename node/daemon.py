@@ -18,10 +18,11 @@ from protocol.errors import ProtocolError
 
 from . import control, db, feeds
 from . import limits as nlimits
+from . import transfers as ntransfers
 from .errors import NodeError
 from .home import Home, now_ms
 from .p2p import host as p2p
-from .p2p.bitswap import BlockExchange, FetchError
+from .p2p.bitswap import BlockExchange, BudgetSpent, FetchError
 from .p2p.gossip import Gossip
 from .p2p.routing import ContentRouting
 from .sync import FeedSync
@@ -33,6 +34,10 @@ HEAD_POLL_INTERVAL = 0.25   # how often the daemon looks for entries written by 
 REDIAL_INTERVAL = 15.0      # bootstrap peers are redialled this often while disconnected
 RETRY_INTERVAL = 0.25       # a gossiped head we have not reached yet is retried this often...
 RETRY_ATTEMPTS = 80         # ...for 20 s (peers may still be pulling it themselves)
+MAX_RUNNING_TRANSFERS = 3   # fetches the transfer queue runs at once
+QUEUE_TICK = 0.5            # the scheduler looks at the queue at least this often
+WAITING_RECHECK = 30.0      # waiting transfers are retried this often (and on new peers)
+PROGRESS_FLUSH = 1.0        # bytes_done of running transfers is written this often
 
 
 @dataclass
@@ -55,7 +60,10 @@ class Node:
         self.routing: ContentRouting | None = None
         self.exchange: BlockExchange | None = None
         self.limiter: nlimits.Limiter | None = None
-        self.transfers: dict[int, dict[str, Any]] = {}
+        self.queue = ntransfers.TransferQueue(home.conn)
+        self._running: dict[int, trio.CancelScope] = {}  # transfer id -> its fetch task
+        self._live: dict[int, int] = {}                  # bytes_done not yet written
+        self._queue_wake = trio.Event()
         self._nursery: trio.Nursery | None = None
         self.web_url: str | None = None
         self._wake = trio.Event()
@@ -79,8 +87,10 @@ class Node:
                 self._nursery = nursery
                 await nursery.start(self.limiter.serve, self.home.conn)
                 self.exchange = BlockExchange(self.host, self.home.blocks,
-                                              over_budget=self._over_budget)
+                                              over_budget=self._over_budget,
+                                              write_timeout=self._write_timeout)
                 await nursery.start(self.exchange.serve)
+                await nursery.start(self._transfer_scheduler)
                 sub = await self.gossip.subscribe()
                 token = control.new_token()
                 app = control.make_app(self, token)
@@ -105,6 +115,14 @@ class Node:
                 finally:
                     control.remove_control_file(self.home.path)
                     nursery.cancel_scope.cancel()
+
+    def _write_timeout(self, nbytes: int) -> float:
+        """A Bitswap message write may wait behind others at the upload rate: stretch the
+        timeout like the want timeout (specs/limits.md section 4)."""
+        from protocol.bitswap import MAX_MESSAGE_SIZE
+
+        from .p2p.bitswap import WRITE_TIMEOUT
+        return self.limiter.timeout_for(max(nbytes, MAX_MESSAGE_SIZE), WRITE_TIMEOUT)
 
     def _over_budget(self) -> str | None:
         return None if self.limiter.budget_ok() else self.limiter.budget_message()
@@ -285,54 +303,162 @@ class Node:
     async def api_sync(self, now: bool = True) -> dict[str, Any]:
         return {"added": await self.sync_now()}
 
-    async def api_fetch(self, target: str) -> dict[str, Any]:
-        """Start fetching a resource's (or CID's) blocks from the network; returns its id."""
+    async def api_fetch(self, target: str, priority: str = "teacher") -> dict[str, Any]:
+        """Queue a fetch of a resource's (or CID's) blocks from the network; returns its id.
+        A transfer of the same root that is not finished yet is reused (and resumed)."""
         from . import library
         root, rid = library.resolve_root(self.home, target)
+        prio = ntransfers.priority_of(priority)
+        existing = self.queue.active_for(root)
+        if existing is not None:
+            fields: dict[str, Any] = {"priority": max(prio, existing["priority"])}
+            if existing["state"] in ("paused", "waiting"):
+                fields.update(state="queued", next_try=0)
+            self.queue.update(existing["id"], **fields)
+            self.wake_queue()
+            return {"id": existing["id"]}
         total = None
         if rid is not None:
             total = sum(f["size"] for f in library.show(self.home, rid)["files"])
-        tid = len(self.transfers) + 1
-        t = {"id": tid, "target": target, "root": root, "state": "running", "bytes_done": 0,
-             "bytes_total": total, "error": None, "providers": 0}
-        self.transfers[tid] = t
-        self._nursery.start_soon(self._fetch, t)
+        tid = self.queue.add(target, root, priority=prio, bytes_total=total)
+        self.wake_queue()
         return {"id": tid}
 
     async def api_transfers(self) -> list[dict[str, Any]]:
-        from crypto import cid_to_str
-        return [{**{k: v for k, v in t.items() if k != "root"}, "root": cid_to_str(t["root"])}
-                for t in self.transfers.values()]
+        return [self._transfer_json(t) for t in self.queue.list()]
 
-    async def _fetch(self, t: dict[str, Any]) -> None:
-        root = t["root"]
+    async def api_transfer_control(self, id: int, action: str) -> dict[str, Any]:  # noqa: A002
+        """pause | resume | cancel a transfer; returns it."""
+        if action not in ntransfers.ACTIONS:
+            raise NodeError(f"unknown action {action!r} (one of: "
+                            f"{', '.join(ntransfers.ACTIONS)})")
+        try:
+            tid = int(id)
+        except (TypeError, ValueError):
+            raise NodeError(f"not a transfer id: {id!r}") from None
+        self._flush_progress()
+        t = self.queue.control(tid, action)
+        if action in ("pause", "cancel"):
+            scope = self._running.get(tid)
+            if scope is not None:
+                scope.cancel()
+        self.wake_queue()
+        return self._transfer_json(t)
+
+    @property
+    def transfers(self) -> dict[int, dict[str, Any]]:
+        """The queue as {id: transfer} (the JSON of api_transfers)."""
+        return {t["id"]: self._transfer_json(t) for t in self.queue.list()}
+
+    def _transfer_json(self, t: dict[str, Any]) -> dict[str, Any]:
+        from crypto import cid_to_str
+        tried = t["providers"]
+        return {"id": t["id"], "target": t["target"], "root": cid_to_str(t["root"]),
+                "state": t["state"],
+                "bytes_done": self._live.get(t["id"], t["bytes_done"]),
+                "bytes_total": t["bytes_total"],
+                "error": t["last_error"] if t["state"] != "done" else None,
+                "providers": len(tried), "providers_tried": tried,
+                "priority": t["priority"], "attempts": t["attempts"],
+                "last_error": t["last_error"], "next_try": t["next_try"],
+                "created": t["created"], "updated": t["updated"]}
+
+    # -- the transfer queue (specs/limits.md section 6) ------------------------------------
+
+    def wake_queue(self) -> None:
+        self._queue_wake.set()
+
+    def _flush_progress(self) -> None:
+        for tid, done in list(self._live.items()):
+            self.queue.update(tid, bytes_done=done)
+            if tid not in self._running:
+                self._live.pop(tid, None)
+
+    async def _transfer_scheduler(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Run queued transfers by priority, at most MAX_RUNNING_TRANSFERS at once."""
+        requeued = self.queue.requeue_running()
+        if requeued:
+            log.info("transfers: %d interrupted transfer(s) queued again", requeued)
+        peers: set[Any] = set()
+        last_recheck = trio.current_time()
+        last_flush = last_recheck
+        async with trio.open_nursery() as nursery:
+            task_status.started()
+            while True:
+                now = trio.current_time()
+                connected = set(self.host.get_network().connections)
+                if connected - peers or now - last_recheck >= WAITING_RECHECK:
+                    self.queue.wake_waiting()
+                    last_recheck = now
+                peers = connected
+                if now - last_flush >= PROGRESS_FLUSH:
+                    self._flush_progress()
+                    last_flush = now
+                free = MAX_RUNNING_TRANSFERS - len(self._running)
+                for t in self.queue.runnable(free, exclude=self._running):
+                    self.queue.start(t["id"])
+                    scope = trio.CancelScope()
+                    self._running[t["id"]] = scope
+                    nursery.start_soon(self._run_transfer, t, scope)
+                with trio.move_on_after(QUEUE_TICK):
+                    await self._queue_wake.wait()
+                self._queue_wake = trio.Event()
+
+    async def _providers(self, root: bytes) -> list[str]:
         providers = [p.to_string() for p in self.host.get_network().connections]
         for info in await self.routing.find_providers(root):
             pid = info.peer_id.to_string()
             if pid not in providers and info.peer_id != self.host.get_id() and info.addrs:
                 providers.append(f"{info.addrs[0]}/p2p/{pid}")
-        t["providers"] = len(providers)
+        return providers
+
+    async def _run_transfer(self, t: dict[str, Any], scope: trio.CancelScope) -> None:
+        tid, root = t["id"], t["root"]
+        self._live[tid] = t["bytes_done"]
 
         def progress(n: int) -> None:
-            t["bytes_done"] += n
+            self._live[tid] = self._live.get(tid, 0) + n
         try:
-            if not providers:
-                raise FetchError("no school that has it is connected or known")
-            from protocol.bitswap import MAX_MESSAGE_SIZE
+            with scope:
+                reason = self._over_budget()
+                if reason is not None:
+                    raise BudgetSpent(reason)
+                providers = await self._providers(root)
+                tried = list(dict.fromkeys([*t["providers"], *providers]))
+                self.queue.update(tid, providers=tried)
+                if not providers:
+                    self.queue.wait(tid, "no school that has it is connected or known yet")
+                    return
+                from protocol.bitswap import MAX_MESSAGE_SIZE
 
-            from .p2p.bitswap import WANT_TIMEOUT
-            stats = await self.exchange.fetch_dag(
-                root, providers, progress=progress,
-                want_timeout=self.limiter.timeout_for(MAX_MESSAGE_SIZE, WANT_TIMEOUT))
-            with db.write(self.home.conn) as conn:
-                conn.execute("INSERT OR IGNORE INTO pins VALUES (?, 'user', ?, ?)",
-                             (root, t["target"], now_ms()))
-            t.update(state="done", blocks_fetched=stats.blocks_fetched,
-                     seconds=round(stats.seconds, 3))
-            self.routing.wake.set()  # we can provide it now
+                from .p2p.bitswap import WANT_TIMEOUT
+                await self.exchange.fetch_dag(
+                    root, providers, progress=progress,
+                    want_timeout=self.limiter.timeout_for(MAX_MESSAGE_SIZE, WANT_TIMEOUT))
+                with db.write(self.home.conn) as conn:
+                    conn.execute("INSERT OR IGNORE INTO pins VALUES (?, 'user', ?, ?)",
+                                 (root, t["target"], now_ms()))
+                done = self._live.pop(tid, 0)
+                if t["bytes_total"] is not None:
+                    done = max(done, t["bytes_total"])
+                self.queue.finish(tid, bytes_done=done)
+                self.routing.wake.set()  # we can provide it now
+        except BudgetSpent as exc:
+            self.queue.wait(tid, str(exc))
+        except FetchError as exc:
+            delay = self.queue.retry(tid, str(exc))
+            log.info("fetch %s: %s; retrying in %.0f s", t["target"], exc, delay)
         except (NodeError, ProtocolError) as exc:
-            t.update(state="failed", error=str(exc))
+            self.queue.fail(tid, str(exc))
             log.warning("fetch %s failed: %s", t["target"], exc)
+        except Exception as exc:  # a bug: the transfer fails, the node keeps running
+            log.error("fetch %s failed unexpectedly", t["target"], exc_info=exc)
+            self.queue.fail(tid, f"unexpected {type(exc).__name__}: {exc}")
+        finally:
+            self._running.pop(tid, None)
+            if tid in self._live:
+                self.queue.update(tid, bytes_done=self._live.pop(tid))
+            self.wake_queue()
 
 
 async def run(home: Home, options: Options) -> None:

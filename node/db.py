@@ -110,6 +110,21 @@ MIGRATIONS: list[str] = [
         month TEXT PRIMARY KEY, up INTEGER NOT NULL, down INTEGER NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 5: the persistent transfer queue (specs/limits.md section 6)
+    """
+    CREATE TABLE transfers (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        target TEXT NOT NULL, root BLOB NOT NULL,
+        priority INTEGER NOT NULL,           -- teacher request 30, subscription 20, seeding 10
+        state TEXT NOT NULL,                 -- queued running paused done failed cancelled waiting
+        bytes_done INTEGER NOT NULL DEFAULT 0, bytes_total INTEGER,
+        providers TEXT NOT NULL DEFAULT '[]', -- JSON list of the providers tried
+        attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+        next_try INTEGER NOT NULL DEFAULT 0, -- ms: a queued row is not started before
+        created INTEGER NOT NULL, updated INTEGER NOT NULL
+    );
+    CREATE INDEX transfers_state ON transfers(state, priority DESC, id);
+    """,
 ]
 
 

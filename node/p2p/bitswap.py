@@ -102,8 +102,12 @@ class BlockExchange:
     def __init__(self, host: Any, blockstore: BlockStore, *,
                  want_timeout: float = WANT_TIMEOUT, window: int = MAX_WANTS_PER_PEER,
                  window_bytes: int = MAX_WANT_BYTES_PER_PEER,
-                 over_budget: Callable[[], str | None] | None = None) -> None:
+                 over_budget: Callable[[], str | None] | None = None,
+                 write_timeout: Callable[[int], float] | None = None) -> None:
         self.host = host
+        # Seconds one message write of n bytes may take: WRITE_TIMEOUT, or longer on a slow
+        # upload (the daemon stretches it with the rate limit, as it does the want timeout).
+        self.write_timeout = write_timeout or (lambda n: WRITE_TIMEOUT)
         # The monthly budget (node/limits.py): a sentence while it is spent, else None. While
         # spent, no fetch starts, running fetches fail, and wants from peers get DONT_HAVE.
         self.over_budget = over_budget or (lambda: None)
@@ -333,8 +337,9 @@ class BlockExchange:
                         if stream is None:
                             return False
                     try:
-                        with trio.fail_after(WRITE_TIMEOUT):
-                            await stream.write(bs.encode_frame(bs.encode_message(msg, protocol)))
+                        frame = bs.encode_frame(bs.encode_message(msg, protocol))
+                        with trio.fail_after(self.write_timeout(len(frame))):
+                            await stream.write(frame)
                     except Exception as exc:  # reset by the peer, connection gone, timeout
                         _log_stream_error(f"outbound stream to {link.key}", exc)
                         await _reset(stream)

@@ -15,8 +15,8 @@ document.addEventListener("DOMContentLoaded", function () {
           bar.hidden = false;
           if (t.bytes_total) { bar.max = t.bytes_total; bar.value = t.bytes_done; }
           if (t.state === "done") { out.textContent = form.dataset.done; return; }
-          if (t.state === "failed") { out.textContent = form.dataset.failed + ": " + (t.error || ""); return; }
-          out.textContent = form.dataset.progress + " " + Math.round(t.bytes_done / 1048576) + " MiB";
+          if (t.state === "failed" || t.state === "cancelled") { out.textContent = form.dataset.failed + ": " + (t.error || ""); return; }
+          out.textContent = form.dataset.progress + " " + Math.round(t.bytes_done / 1048576) + " MiB" + (t.state === "running" ? "" : " (" + t.state + ")");
           setTimeout(poll, 1000);
         })
         .catch(function () { setTimeout(poll, 3000); });
