@@ -281,7 +281,7 @@ class Node:
                 "peers": len(self.host.get_network().connections),
                 "following": len(self.followed()),
                 "feed_seq": feeds.head(self.home.conn, self.home.feed)[0],
-                "web": self.web_url}
+                "web": self.web_url, "exchange": self.exchange.statistics()}
 
     async def api_peers(self) -> list[dict[str, Any]]:
         out = []
