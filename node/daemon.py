@@ -463,14 +463,14 @@ class Node:
 
 async def run(home: Home, options: Options) -> None:
     """Run until SIGINT/SIGTERM, then shut down cleanly."""
-    async with trio.open_nursery() as nursery:
-        node = await nursery.start(Node(home, options).serve)
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    # Signals are caught from the start, so a SIGTERM during start-up also shuts down cleanly.
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(Node(home, options).serve)
             async for signum in signals:
                 log.info("received %s: stopping", signal.Signals(signum).name)
                 break
-        nursery.cancel_scope.cancel()
-    del node
+            nursery.cancel_scope.cancel()
 
 
 def follow(home: Home, school_id: str) -> dict[str, Any]:
