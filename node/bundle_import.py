@@ -567,8 +567,7 @@ def run_import(plan: ImportPlan, progress: Progress = None) -> dict[str, Any]:
     now = now_ms()
     with db.write(home.conn) as conn:
         for c in accepted:
-            conn.execute("INSERT OR IGNORE INTO pins VALUES (?, ?, ?, ?)",
-                         (c.root, c.reason, c.ref, now))
+            db.pin(conn, c.root, c.reason, c.ref, now)
     for c in accepted:
         walk = walk_dag(home.blocks, c.root)
         item = {"content_cid": cid_to_str(c.root)}

@@ -436,8 +436,7 @@ class Node:
                     root, providers, progress=progress,
                     want_timeout=self.limiter.timeout_for(MAX_MESSAGE_SIZE, WANT_TIMEOUT))
                 with db.write(self.home.conn) as conn:
-                    conn.execute("INSERT OR IGNORE INTO pins VALUES (?, 'user', ?, ?)",
-                                 (root, t["target"], now_ms()))
+                    db.pin(conn, root, "user", t["target"], now_ms())
                 done = self._live.pop(tid, 0)
                 if t["bytes_total"] is not None:
                     done = max(done, t["bytes_total"])

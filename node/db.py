@@ -171,6 +171,11 @@ def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
+def pin(conn: sqlite3.Connection, cid: bytes, reason: str, ref: str, time: int) -> None:
+    """Keep the DAG under ``cid`` for ``reason`` (own, bundle, user, ...; see specs); idempotent."""
+    conn.execute("INSERT OR IGNORE INTO pins VALUES (?, ?, ?, ?)", (cid, reason, ref, time))
+
+
 def get_setting(conn: sqlite3.Connection, key: str, default: str | None = None) -> str | None:
     row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
     return row[0] if row else default

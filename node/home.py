@@ -73,6 +73,13 @@ class Home:
                 raise HomeError("key.pem does not belong to this home's school")
         return self._key
 
+    def reopen(self) -> Home:
+        """The same home with connections of its own (for another thread), sharing the key
+        already unlocked here."""
+        other = open_home(self.path, self.passphrase)
+        other._key = self._key
+        return other
+
     def close(self) -> None:
         self.blocks.close()
         self.conn.close()

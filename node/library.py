@@ -148,9 +148,13 @@ def _append_own(home: Home, kind: str, make_body: Callable[[sqlite3.Connection],
         feeds.append(conn, entry)
         ref = pin_ref or (records.resource_id_of(entry) if kind == records.KIND_PUBLISH else None)
         if ref and "content" in body:
-            conn.execute("INSERT OR IGNORE INTO pins VALUES (?, 'own', ?, ?)",
-                         (body["content"], ref, entry.time))
+            db.pin(conn, body["content"], "own", ref, entry.time)
     return entry, body
+
+
+def append_entry(home: Home, kind: str, body: dict[str, Any]) -> FeedEntry:
+    """Sign ``body`` as this school's next entry, append and index it (one transaction)."""
+    return _append_own(home, kind, lambda conn: body)[0]
 
 
 def _result(rid: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -312,12 +316,6 @@ def resolve_root(home: Home, target: str) -> tuple[bytes, str | None]:
         raise NodeError(f"{target!r} is neither a resource id (r...) nor a CID") from None
 
 
-def _get_block(home: Home):
-    def get(cid: bytes) -> bytes:
-        return home.blocks.get(cid)
-    return get
-
-
 def first_missing(home: Home, target: str) -> bytes | None:
     """The first block of the resource/CID missing from the local store, or None."""
     root, _ = resolve_root(home, target)
@@ -347,7 +345,7 @@ def get(home: Home, target: str, out: Path, *, overwrite: bool = False,
     root, rid = resolve_root(home, target)
     if not home.blocks.has(root):
         raise NotFound(f"{target} is not in the local store")
-    getb = _get_block(home)
+    getb = home.blocks.get
     try:
         if cid_codec(root) == CID_DAG_PB and \
                 unixfs.dagpb.decode_node(getb(root)).unixfs.type == unixfs.dagpb.DIRECTORY:

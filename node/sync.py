@@ -17,6 +17,7 @@ from protocol.errors import ProtocolError, RemoteProtocolError
 
 from . import db, feeds
 from .home import Home
+from .p2p.host import close_stream, reset_stream
 
 log = logging.getLogger("schoolmesh.sync")
 
@@ -64,13 +65,13 @@ class FeedSync:
                 await stream.write(feedsync.encode_frame(reply.to_msg()))
         except (ProtocolError, trio.TooSlowError) as exc:
             log.warning("feed sync: bad request from %s: %s", peer, exc)
-            await _reset(stream)
+            await reset_stream(stream)
             return
         except Exception as exc:  # a broken stream must not take the node down
             log.warning("feed sync: stream with %s failed: %s", peer, exc)
-            await _reset(stream)
+            await reset_stream(stream)
             return
-        await _close(stream)
+        await close_stream(stream)
 
     def answer(self, msg: feedsync.Message) -> feedsync.Message:
         conn = self.home.conn
@@ -108,9 +109,9 @@ class FeedSync:
                 await stream.write(feedsync.encode_frame(msg.to_msg()))
                 reply = feedsync.parse(await read_message(stream, feedsync.FrameDecoder()))
             except BaseException:
-                await _reset(stream)
+                await reset_stream(stream)
                 raise
-            await _close(stream)
+            await close_stream(stream)
         if isinstance(reply, feedsync.Error):
             raise RemoteProtocolError(f"peer refused: {reply.code}: {reply.message}")
         return reply
@@ -157,17 +158,3 @@ class FeedSync:
             if not reply.more or n == 0:
                 break
         return added
-
-
-async def _close(stream: Any) -> None:
-    try:
-        await stream.close()
-    except Exception:
-        pass
-
-
-async def _reset(stream: Any) -> None:
-    try:
-        await stream.reset()
-    except Exception:
-        pass

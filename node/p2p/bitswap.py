@@ -46,7 +46,7 @@ from protocol.errors import RemoteProtocolError
 from ..blockstore import BlockStore
 from ..errors import NodeError, NotFound, StoreError
 from .bitswap_fetch import BudgetSpent, FetchError, FetchSession, FetchStats
-from .host import DIAL_TIMEOUT, connect
+from .host import DIAL_TIMEOUT, close_stream, connect, log_stream_error, reset_stream
 
 __all__ = ["BlockExchange", "BudgetSpent", "FetchError", "FetchStats"]
 
@@ -189,7 +189,7 @@ class BlockExchange:
         self._parked.add(done)
         try:
             if not self._start(partial(self._read_stream, stream, done)):
-                await _reset(stream)
+                await reset_stream(stream)
                 return
             await done.wait()
         finally:
@@ -222,10 +222,10 @@ class BlockExchange:
             log.warning("bitswap: bad message from %s: %s", link.key, exc)
             self._drop_everywhere(link, f"sent a malformed message ({exc})")
         except Exception as exc:
-            _log_stream_error(f"inbound stream from {link.key}", exc)
+            log_stream_error(f"bitswap: inbound stream from {link.key}", exc)
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(2):
-                await (_close(stream) if ok else _reset(stream))
+                await (close_stream(stream) if ok else reset_stream(stream))
             done.set()
 
     async def _on_message(self, link: _Link, msg: bs.Message) -> None:
@@ -341,8 +341,8 @@ class BlockExchange:
                         with trio.fail_after(self.write_timeout(len(frame))):
                             await stream.write(frame)
                     except Exception as exc:  # reset by the peer, connection gone, timeout
-                        _log_stream_error(f"outbound stream to {link.key}", exc)
-                        await _reset(stream)
+                        log_stream_error(f"bitswap: outbound stream to {link.key}", exc)
+                        await reset_stream(stream)
                         stream = None
                         if attempt == 2:
                             self._link_failed(link, f"cannot send to it ({exc!r})")
@@ -354,14 +354,14 @@ class BlockExchange:
         finally:
             if stream is not None:
                 with trio.CancelScope(shield=True), trio.move_on_after(2):
-                    await _close(stream)
+                    await close_stream(stream)
 
     async def _open(self, link: _Link) -> tuple[Any, str]:
         try:
             with trio.fail_after(STREAM_OPEN_TIMEOUT):
                 stream = await self.host.new_stream(link.peer_id, list(bs.PROTOCOLS))
         except Exception as exc:
-            _log_stream_error(f"opening a stream to {link.key}", exc)
+            log_stream_error(f"bitswap: opening a stream to {link.key}", exc)
             self._link_failed(link, f"cannot open a Bitswap stream ({exc!r})")
             return None, ""
         self._stats["streams_opened"] += 1
@@ -535,27 +535,3 @@ def _read_blocks(store: BlockStore, todo: list[tuple[bytes, _PeerWant]], budget:
         out.append((cid, want, data))
         used += len(data) if data else 64
     return out
-
-
-def _log_stream_error(what: str, exc: Exception) -> None:
-    """Stream failures are routine (peers go away); anything else is a bug worth a trace."""
-    from libp2p.exceptions import BaseLibp2pError
-    if isinstance(exc, (BaseLibp2pError, trio.TooSlowError, trio.BrokenResourceError,
-                        trio.ClosedResourceError, EOFError, OSError)):
-        log.debug("bitswap: %s failed: %r", what, exc)
-    else:
-        log.error("bitswap: %s failed unexpectedly", what, exc_info=exc)
-
-
-async def _close(stream: Any) -> None:
-    try:
-        await stream.close()
-    except Exception as exc:
-        _log_stream_error("closing a stream", exc)
-
-
-async def _reset(stream: Any) -> None:
-    try:
-        await stream.reset()
-    except Exception as exc:
-        _log_stream_error("resetting a stream", exc)

@@ -1,23 +1,10 @@
-"""Requests and feedback: signing them into our feed and reading them back from the catalog."""
+"""Requests and feedback read back from the catalog (signing goes through library.append_entry)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from node import db, feeds
-from node.home import Home, now_ms
-from protocol import records
-
-
-def append_own(home: Home, kind: str, body: dict[str, Any]) -> records.FeedEntry:
-    """Sign ``body`` as the school's next entry and append + index it in one transaction."""
-    key = home.key()
-    with db.write(home.conn) as conn:
-        seq, prev = feeds.head(conn, key.public.raw)
-        entry = records.sign_entry(key, seq=seq + 1, prev=prev, time=now_ms(), kind=kind,
-                                   body=body)
-        feeds.append(conn, entry)
-    return entry
+from node.home import Home
 
 
 def list_requests(home: Home, limit: int = 100) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ import trio
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from node import library
 from node.errors import NodeError
 from protocol import records, vocab
 from protocol.errors import ProtocolError
@@ -167,7 +168,7 @@ async def requests_board(request: Request) -> Response:
             "description": _one(form, "description")}
     try:
         records.validate_body(records.KIND_REQUEST, body, local=True)
-        community.append_own(web.home, records.KIND_REQUEST, body)
+        library.append_entry(web.home, records.KIND_REQUEST, body)
     except (ProtocolError, NodeError) as exc:
         return web.render(request, "requests.html", status=400,
                           items=community.list_requests(web.home), error=str(exc), v=body)
@@ -192,7 +193,7 @@ async def feedback(request: Request) -> Response:
     if comment := _one(form, "comment"):
         body["comment"] = comment
     try:
-        community.append_own(web.home, records.KIND_FEEDBACK, body)
+        library.append_entry(web.home, records.KIND_FEEDBACK, body)
     except (ProtocolError, NodeError):
         return web.error(request, 400, "bad_feedback")
     return RedirectResponse(f"/r/{rid}#feedback", status_code=303)

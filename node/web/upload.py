@@ -23,10 +23,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from node import library
-from node.blockstore import BlockStore
-from node.db import connect
 from node.errors import NodeError
-from node.home import DB_FILE, BLOCKS_DIR, Home
+from node.home import Home
 from protocol import records
 from protocol.errors import ProtocolError
 from protocol.paths import BadPath, normalise
@@ -179,10 +177,8 @@ def _form_values(fields: dict[str, list[str]]) -> dict[str, Any]:
 
 def _publish_in_thread(home: Home, folder: Path, meta: dict[str, Any]) -> dict[str, Any]:
     """Publish with a connection of this thread's own (the event loop keeps using its own)."""
-    conn = connect(home.path / DB_FILE)
-    blocks = BlockStore(home.path / BLOCKS_DIR)
-    mine = Home(path=home.path, conn=conn, blocks=blocks, passphrase=home.passphrase,
-                _key=home.key())
+    home.key()  # unlock here (may raise) so the thread never asks for a passphrase
+    mine = home.reopen()
     try:
         return library.publish(mine, [folder], meta)
     finally:
