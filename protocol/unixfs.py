@@ -184,31 +184,53 @@ GetBlock = Callable[[bytes], bytes]
 
 def iter_file_chunks(root: bytes, get_block: GetBlock, expected_size: int | None = None
                      ) -> Iterator[bytes]:
-    """Yield a file's bytes chunk by chunk, depth first; checks sizes against the nodes.
+    """Yield a file's bytes chunk by chunk; checks the total against ``expected_size``.
 
     ``get_block`` must return verified bytes (the store verifies against the CID).
     """
     total = 0
-    stack = [root]
+    for chunk in iter_file_range(root, get_block, 0, _WHOLE_FILE):
+        total += len(chunk)
+        yield chunk
+    if expected_size is not None and total != expected_size:
+        raise RemoteProtocolError(f"file has {total} bytes, expected {expected_size}")
+
+
+_WHOLE_FILE = 2**64  # an end offset past any file
+
+
+def iter_file_range(root: bytes, get_block: GetBlock, start: int, end: int) -> Iterator[bytes]:
+    """Yield the bytes ``[start, end)`` of the file at ``root``, reading only the blocks that
+    cover them: ``blocksizes`` say how many bytes each child holds, so a seek in a 2 GiB video
+    reads one node per tree level and the leaves it needs."""
+    if start >= end:
+        return
+    stack: list[tuple[bytes, int]] = [(root, 0)]
     while stack:
-        cid = stack.pop()
+        cid, offset = stack.pop()
         data = get_block(cid)
         if cid_codec(cid) == CID_RAW:
-            total += len(data)
-            yield data
+            lo, hi = max(start - offset, 0), min(end - offset, len(data))
+            if lo < hi:
+                yield data[lo:hi] if (lo, hi) != (0, len(data)) else data
             continue
         node = dagpb.decode_node(data)
         u = node.unixfs
         if u.type not in (dagpb.FILE, dagpb.RAW):
             raise RemoteProtocolError("expected a UnixFS file node")
-        if u.blocksizes and len(u.blocksizes) != len(node.links):
-            raise RemoteProtocolError("UnixFS blocksizes do not match the links")
         if u.data:
-            total += len(u.data)
-            yield u.data
-        stack.extend(link.cid for link in reversed(node.links))
-    if expected_size is not None and total != expected_size:
-        raise RemoteProtocolError(f"file has {total} bytes, expected {expected_size}")
+            lo, hi = max(start - offset, 0), min(end - offset, len(u.data))
+            if lo < hi:
+                yield u.data[lo:hi]
+            offset += len(u.data)
+        if node.links and len(u.blocksizes) != len(node.links):
+            raise RemoteProtocolError("UnixFS blocksizes do not match the links")
+        children = []
+        for link, size in zip(node.links, u.blocksizes):
+            if offset < end and offset + size > start:
+                children.append((link.cid, offset))
+            offset += size
+        stack.extend(reversed(children))
 
 
 def iter_dag_cids(root: bytes, get_block: GetBlock) -> Iterator[bytes]:

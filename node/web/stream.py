@@ -12,9 +12,7 @@ import re
 import zipfile
 from collections.abc import Callable, Iterator
 
-from crypto import CID_RAW, cid_codec
-from protocol import dagpb
-from protocol.errors import RemoteProtocolError
+from protocol.unixfs import iter_file_range as iter_range  # re-exported for the web routes
 
 GetBlock = Callable[[bytes], bytes]
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -47,38 +45,6 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if start >= size or (last and int(last) < start):
         raise BadRange(header)
     return start, end
-
-
-def iter_range(root: bytes, get_block: GetBlock, start: int, end: int) -> Iterator[bytes]:
-    """Yield the bytes ``[start, end)`` of the file at ``root``, reading only needed blocks."""
-    if start >= end:
-        return
-    stack: list[tuple[bytes, int]] = [(root, 0)]
-    while stack:
-        cid, offset = stack.pop()
-        data = get_block(cid)
-        if cid_codec(cid) == CID_RAW:
-            lo, hi = max(start - offset, 0), min(end - offset, len(data))
-            if lo < hi:
-                yield data[lo:hi] if (lo, hi) != (0, len(data)) else data
-            continue
-        node = dagpb.decode_node(data)
-        u = node.unixfs
-        if u.type not in (dagpb.FILE, dagpb.RAW):
-            raise RemoteProtocolError("expected a UnixFS file node")
-        if u.data:
-            lo, hi = max(start - offset, 0), min(end - offset, len(u.data))
-            if lo < hi:
-                yield u.data[lo:hi]
-            offset += len(u.data)
-        if node.links and len(u.blocksizes) != len(node.links):
-            raise RemoteProtocolError("UnixFS blocksizes do not match the links")
-        children = []
-        for link, size in zip(node.links, u.blocksizes):
-            if offset < end and offset + size > start:
-                children.append((link.cid, offset))
-            offset += size
-        stack.extend(reversed(children))
 
 
 class _Sink(io.RawIOBase):
