@@ -7,16 +7,19 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
 import trio
 
 from crypto import PublicKey
+from protocol import community as pc
 from protocol import feedsync, records
-from protocol.errors import ProtocolError
+from protocol.errors import ProtocolError, RemoteProtocolError
+from protocol.varint import decode_uvarint_prefix, encode_uvarint
 
-from . import control, db, feeds
+from . import community, control, db, feeds
 from . import limits as nlimits
 from . import transfers as ntransfers
 from .errors import NodeError
@@ -38,6 +41,7 @@ MAX_RUNNING_TRANSFERS = 3   # fetches the transfer queue runs at once
 QUEUE_TICK = 0.5            # the scheduler looks at the queue at least this often
 WAITING_RECHECK = 30.0      # waiting transfers are retried this often (and on new peers)
 PROGRESS_FLUSH = 1.0        # bytes_done of running transfers is written this often
+COMMUNITY_INTERVAL = 2.0    # membership, topics, seeds and seeding are re-checked this often
 
 
 @dataclass
@@ -69,6 +73,10 @@ class Node:
         self._wake = trio.Event()
         self._announced = 0
         self._behind: dict[bytes, tuple[int, int]] = {}  # feed -> (gossiped seq, retries left)
+        self.policy = community.Policy(wanted={}, topics={}, issuer_of=frozenset())
+        self._community_wake = trio.Event()
+        self._dialling: set[str] = set()                 # addresses a _keep_dialling task owns
+        self._cut_seen: dict[bytes, int] = {}            # feed -> head seq refused by cutoff
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -80,6 +88,8 @@ class Node:
         async with p2p.run_host(self.host, self.options.listen):
             self.sync = FeedSync(self.home, self.host, self.options.request_timeout)
             self.sync.register()
+            self.host.set_stream_handler(pc.PROTOCOL_ID, self._handle_community)
+            self.refresh_policy()
             self.gossip = Gossip(self.host, self._accept_head)
             self.routing = ContentRouting(self.host, self.pinned_roots)
             async with self.gossip.running(), self.routing.running(), \
@@ -103,8 +113,9 @@ class Node:
                 nursery.start_soon(self._heads_from_gossip, sub)
                 nursery.start_soon(self._announce_loop)
                 nursery.start_soon(self._sync_loop)
+                await nursery.start(self._community_loop)
                 for addr in self.options.bootstrap:
-                    nursery.start_soon(self._keep_dialling, addr)
+                    self._dial_forever(addr)
                 if self.options.mdns:
                     nursery.start_soon(self._dial_lan_peers)
                 log.info("node %s listening on %s; control API %s", self.home.school_id,
@@ -133,17 +144,27 @@ class Node:
         """Validator: only heads of feeds we follow (or hold) that are ahead of ours."""
         row = self.home.conn.execute(
             "SELECT head_seq, flagged FROM feeds WHERE feed = ?", (head.feed,)).fetchone()
-        followed = self.home.conn.execute("SELECT 1 FROM follows WHERE feed = ?",
-                                          (head.feed,)).fetchone()
         if head.feed == self.home.feed:
             return None  # our own announcement on its way out
-        if row is None and followed is None:
+        if row is None and head.feed not in self.policy.wanted and not self.home.conn.execute(
+                "SELECT 1 FROM follows WHERE feed = ?", (head.feed,)).fetchone():
             return "unknown feed"
         if row is not None and row[1]:
             return f"feed flagged: {row[1]}"
         if row is not None and head.seq <= row[0]:
             return "stale"
         return None
+
+    def _community_rule(self, topic: str) -> Any:
+        """Validator of a community topic: heads of its active members only (the founder
+        included); anything else is dropped and never pulled for the community."""
+        def accept(head: feedsync.SignedHead) -> str | None:
+            if head.feed == self.home.feed:
+                return None
+            if head.feed not in self.policy.topics.get(topic, frozenset()):
+                return "not an active member of the community"
+            return self._accept_head(head)
+        return accept
 
     async def _heads_from_gossip(self, sub: Any) -> None:
         while True:
@@ -162,12 +183,20 @@ class Node:
             return False
         try:
             entry = records.decode_entry(head.entry)
+            cutoff = self.policy.wanted.get(head.feed)
+            if cutoff is not None and entry.time >= cutoff:
+                log.info("gossip: entry %d of %s is dated after its removal; not stored",
+                         entry.seq, entry.school_id)
+                return True
             with db.write(self.home.conn) as conn:
                 result = feeds.append(conn, entry)
         except ProtocolError as exc:
             log.warning("gossip: carried entry of %s rejected: %s", head.feed.hex()[:16], exc)
             return False
-        return result is feeds.Appended.ADDED
+        if result is feeds.Appended.ADDED:
+            self._community_wake.set()
+            return True
+        return False
 
     async def _announce_loop(self) -> None:
         """Announce our head whenever it moves (CLI commands write the DB directly)."""
@@ -180,6 +209,8 @@ class Node:
                                           entry=raw)
                 try:
                     await self.gossip.publish(head)
+                    for topic in self.policy.topics:
+                        await self.gossip.publish(head, topic)
                     self._announced = seq
                 except Exception as exc:  # no peers yet, etc.: retry next round
                     log.debug("gossip: publish failed: %s", exc)
@@ -211,10 +242,16 @@ class Node:
         return [c for (c,) in self.home.conn.execute("SELECT DISTINCT cid FROM pins")]
 
     def followed(self) -> list[bytes]:
-        return [f for (f,) in self.home.conn.execute("SELECT feed FROM follows")]
+        """Feeds we replicate: those followed by hand and every community member's."""
+        return list(self.policy.wanted)
+
+    def refresh_policy(self) -> community.Policy:
+        self.policy = community.policy(self.home)
+        return self.policy
 
     async def sync_now(self) -> dict[str, int]:
         """Ask every connected peer for the heads of the feeds we follow; pull what is new."""
+        self.refresh_policy()
         wanted = self.followed()
         added: dict[str, int] = {}
         if not wanted:
@@ -224,17 +261,30 @@ class Node:
                 heads = await self.sync.heads(peer, wanted)
                 for h in heads:
                     ours, _ = feeds.head(self.home.conn, h.feed)
-                    if h.seq > ours:
-                        n = await self.sync.pull(peer, h.feed)
-                        sid = PublicKey(h.feed).school_id
-                        added[sid] = added.get(sid, 0) + n
-                        if n:
-                            log.info("sync: %d new entries of %s from %s", n, sid, peer)
+                    cutoff = self.policy.wanted.get(h.feed)
+                    if h.seq <= ours or (cutoff is not None
+                                         and self._cut_seen.get(h.feed) == h.seq):
+                        continue
+                    n = await self.sync.pull(peer, h.feed, before=cutoff)
+                    if cutoff is not None and feeds.head(self.home.conn, h.feed)[0] < h.seq:
+                        self._cut_seen[h.feed] = h.seq  # the rest is dated after the cutoff
+                    sid = PublicKey(h.feed).school_id
+                    added[sid] = added.get(sid, 0) + n
+                    if n:
+                        log.info("sync: %d new entries of %s from %s", n, sid, peer)
+                        self._community_wake.set()
             except (ProtocolError, trio.TooSlowError, OSError) as exc:
                 log.warning("sync: with %s: %s", peer, exc)
             except Exception as exc:  # py-libp2p raises many stream/connection error types
                 log.warning("sync: with %s: %s: %s", peer, type(exc).__name__, exc)
         return added
+
+    def _dial_forever(self, addr: str) -> None:
+        """Keep ``addr`` connected (one task per address, owned by the node's nursery)."""
+        if addr in self._dialling or addr.endswith(f"/p2p/{self.home.school_id}"):
+            return
+        self._dialling.add(addr)
+        self._nursery.start_soon(self._keep_dialling, addr)
 
     async def _keep_dialling(self, addr: str) -> None:
         while True:
@@ -273,6 +323,160 @@ class Node:
         pid = addr.rsplit("/p2p/", 1)[-1]
         return any(p.to_string() == pid for p in self.host.get_network().connections)
 
+    # -- communities (specs/communities.md) ------------------------------------------------
+
+    async def _community_loop(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Follow membership: subscribe to our communities' topics, keep their seeds dialled,
+        and queue what we seed (demonstration schools) or subscribed to."""
+        task_status.started()
+        while True:
+            try:
+                self.refresh_policy()
+                for topic in self.policy.topics:
+                    if topic not in self.gossip.topics:
+                        sub = await self.gossip.subscribe(topic, self._community_rule(topic))
+                        self._nursery.start_soon(self._heads_from_gossip, sub)
+                for row in community.rows(self.home.conn):
+                    for addr in row["seeds"]:
+                        self._dial_forever(addr)
+                self._queue_community_fetches()
+            except (NodeError, ProtocolError, sqlite3.Error) as exc:
+                log.warning("communities: %s", exc)
+            with trio.move_on_after(COMMUNITY_INTERVAL):
+                await self._community_wake.wait()
+            self._community_wake = trio.Event()
+
+    def _queue_community_fetches(self) -> None:
+        if self.policy.issuer_of:
+            kept, _, _ = community.seeding_plan(self.home)
+            for s in kept:
+                self._keep(s.content, s.resource_id, s.size, "seeding", "community", s.community)
+        for rid, root, size, sub_id in community.subscription_matches(self.home):
+            self._keep(root, rid, size, "subscription", "subscription", f"subscription {sub_id}")
+
+    def _keep(self, root: bytes, rid: str, size: int, priority: str, reason: str,
+              ref: str) -> None:
+        """Pin ``root`` for ``reason`` now if we hold all of it, else queue its fetch (which
+        pins it when done). A fetch the operator cancelled (or that failed) is not retried."""
+        from crypto import cid_to_str
+
+        from . import library
+        conn = self.home.conn
+        if conn.execute("SELECT 1 FROM pins WHERE cid = ? AND reason = ? AND ref = ?",
+                        (root, reason, ref)).fetchone():
+            return
+        if self.queue.active_for(root) is not None:
+            return
+        if library.first_missing(self.home, cid_to_str(root)) is None:
+            with db.write(conn) as c:
+                db.pin(c, root, reason, ref, now_ms())
+            self.routing.wake.set()
+            return
+        if conn.execute("SELECT 1 FROM transfers WHERE root = ? AND pin_reason = ? AND state IN"
+                        " ('failed', 'cancelled')", (root, reason)).fetchone():
+            return
+        self.queue.add(rid, root, priority=priority, bytes_total=size, pin_reason=reason,
+                       pin_ref=ref)
+        self.wake_queue()
+
+    async def _handle_community(self, stream: Any) -> None:
+        """Serve /schoolmesh/community/1.0.0: a charter request or an invite redemption."""
+        peer = stream.muxed_conn.peer_id.to_string()
+        try:
+            with trio.fail_after(self.options.request_timeout):
+                data = await _read_frame(stream, pc.MAX_REDEEM_MESSAGE)
+                resp = community.answer(self.home, data, peer)
+                await stream.write(_frame(resp.encode()))
+        except (ProtocolError, trio.TooSlowError) as exc:
+            log.warning("community: bad request from %s: %s", peer, exc)
+            await p2p.reset_stream(stream)
+            return
+        except Exception as exc:  # a broken stream must not take the node down
+            log.warning("community: stream with %s failed: %s: %s", peer, type(exc).__name__,
+                        exc)
+            await p2p.reset_stream(stream)
+            return
+        await p2p.close_stream(stream)
+        if resp.error is not None:
+            log.info("community: refused a request from %s: %s", peer, resp.error)
+        elif resp.certificate is not None:
+            log.info("community: %s redeemed an invite", peer)
+            self._community_wake.set()
+
+    async def _community_request(self, peer: str, msg: Any) -> pc.RedeemResponse:
+        from libp2p.peer.id import ID
+        with trio.fail_after(self.options.request_timeout):
+            stream = await self.host.new_stream(ID.from_base58(peer), [pc.PROTOCOL_ID])
+            try:
+                await stream.write(_frame(msg.encode()))
+                reply = pc.decode_redeem_response(
+                    await _read_frame(stream, pc.MAX_REDEEM_MESSAGE))
+            except BaseException:
+                await p2p.reset_stream(stream)
+                raise
+            await p2p.close_stream(stream)
+        return reply
+
+    async def _contact_seed(self, inv: pc.Invite) -> tuple[str, bytes]:
+        """Connect to the first seed of an invite that answers; return (peer, charter)."""
+        problems = []
+        for addr in inv.seeds:
+            try:
+                peer = await p2p.connect(self.host, addr)
+            except Exception as exc:
+                problems.append(f"{addr}: {type(exc).__name__} {exc}".strip())
+                continue
+            if peer != inv.issuer:
+                problems.append(f"{addr}: that node is not the school that issued the invite")
+                continue
+            try:
+                resp = await self._community_request(peer, pc.CharterRequest(
+                    community=inv.community))
+            except (ProtocolError, trio.TooSlowError) as exc:
+                problems.append(f"{addr}: {exc}")
+                continue
+            except Exception as exc:
+                problems.append(f"{addr}: {type(exc).__name__}: {exc}")
+                continue
+            if resp.charter is None:
+                raise NodeError(f"the seed does not know the community: {resp.message}")
+            pc.check_charter_for(resp.charter, inv.community)
+            return peer, resp.charter
+        raise NodeError("no seed of the invite answered (" + "; ".join(problems) + ")")
+
+    async def api_community_join(self, code: str) -> dict[str, Any]:
+        """Redeem an invite code with its seed and become a member (specs/communities.md §4)."""
+        inv = _decode_code(code)
+        if inv.community in {r["community"] for r in community.rows(self.home.conn)
+                             if r["relation"] == "member"} and \
+                community.membership(self.home, inv.community).is_active(self.home.school_id):
+            raise NodeError(f"this school is already a member of {inv.community}")
+        peer, charter = await self._contact_seed(inv)
+        try:
+            resp = await self._community_request(peer, pc.RedeemRequest.build(
+                inv, self.home.school_id))
+        except (ProtocolError, trio.TooSlowError) as exc:
+            raise NodeError(f"redeeming the invite failed: {exc}") from None
+        if resp.certificate is None:
+            raise NodeError(f"the seed refused the invite: {resp.error}: {resp.message}")
+        result = community.accept_join(self.home, inv, charter, resp.certificate)
+        self.refresh_policy()
+        self._community_wake.set()
+        self.wake()
+        return result
+
+    async def api_community_link(self, code: str, community_id: str | None = None
+                                 ) -> dict[str, Any]:
+        """Federation: replicate another community's catalog (its invite code names it and
+        its seeds; the secret is not used) and sign a link to it."""
+        inv = _decode_code(code)
+        _, charter = await self._contact_seed(inv)
+        result = community.add_link(self.home, community_id, charter, list(inv.seeds))
+        self.refresh_policy()
+        self._community_wake.set()
+        self.wake()
+        return result
+
     # -- control API (``api_<name>`` is served as /v1/<name>) -----------------------------
 
     async def api_status(self) -> dict[str, Any]:
@@ -281,6 +485,7 @@ class Node:
                 "peers": len(self.host.get_network().connections),
                 "following": len(self.followed()),
                 "feed_seq": feeds.head(self.home.conn, self.home.feed)[0],
+                "communities": len(self.policy.topics), "seeding": sorted(self.policy.issuer_of),
                 "web": self.web_url, "exchange": self.exchange.statistics()}
 
     async def api_peers(self) -> list[dict[str, Any]]:
@@ -436,7 +641,7 @@ class Node:
                     root, providers, progress=progress,
                     want_timeout=self.limiter.timeout_for(MAX_MESSAGE_SIZE, WANT_TIMEOUT))
                 with db.write(self.home.conn) as conn:
-                    db.pin(conn, root, "user", t["target"], now_ms())
+                    db.pin(conn, root, t["pin_reason"], t["pin_ref"] or t["target"], now_ms())
                 done = self._live.pop(tid, 0)
                 if t["bytes_total"] is not None:
                     done = max(done, t["bytes_total"])
@@ -458,6 +663,40 @@ class Node:
             if tid in self._live:
                 self.queue.update(tid, bytes_done=self._live.pop(tid))
             self.wake_queue()
+
+
+def _decode_code(code: str) -> pc.Invite:
+    try:
+        return pc.decode_invite(code)
+    except ProtocolError as exc:
+        raise NodeError(f"not a valid invite code: {exc}") from None
+
+
+def _frame(body: bytes) -> bytes:
+    return encode_uvarint(len(body)) + body
+
+
+async def _read_frame(stream: Any, limit: int) -> bytes:
+    """One length-prefixed frame (the only one in this direction of the stream)."""
+    from libp2p.network.stream.exceptions import StreamEOF
+    buf = bytearray()
+    while True:
+        got = decode_uvarint_prefix(buf, 0, max_bytes=4)
+        if got is not None:
+            n, pos = got
+            if n > limit:
+                raise RemoteProtocolError(f"message of {n} bytes exceeds {limit}")
+            if len(buf) > pos + n:
+                raise RemoteProtocolError("one message per stream direction")
+            if len(buf) == pos + n:
+                return bytes(buf[pos:])
+        try:
+            data = await stream.read(64 * 1024)
+        except StreamEOF:
+            data = b""
+        if not data:
+            raise RemoteProtocolError("stream closed before a whole message arrived")
+        buf += data
 
 
 async def run(home: Home, options: Options) -> None:

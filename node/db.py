@@ -125,6 +125,30 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX transfers_state ON transfers(state, priority DESC, id);
     """,
+    # 6: communities (specs/communities.md): the ones we belong to or link, the invites we
+    # issued (verifiers only, never secrets), auto-fetch subscriptions, and what a transfer pins
+    """
+    CREATE TABLE communities (
+        community TEXT PRIMARY KEY,
+        relation TEXT NOT NULL,          -- member (founded or joined) | linked (federation)
+        via TEXT,                        -- linked: our community that links it
+        charter BLOB NOT NULL,           -- the charter entry (verified), whoever holds its feed
+        certificate BLOB,                -- joined: the certificate a seed gave us
+        seeds TEXT NOT NULL DEFAULT '[]',-- JSON multiaddrs of its seeds, redialled by the daemon
+        joined INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE invites (
+        invite_id BLOB PRIMARY KEY, community TEXT NOT NULL, verifier BLOB NOT NULL,
+        role TEXT NOT NULL, expires INTEGER NOT NULL, created INTEGER NOT NULL,
+        used_by TEXT, used_at INTEGER
+    ) WITHOUT ROWID;
+    CREATE TABLE subscriptions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, subject TEXT, level TEXT, created INTEGER NOT NULL
+    );
+    CREATE INDEX entries_kind ON entries(kind);
+    ALTER TABLE transfers ADD COLUMN pin_reason TEXT NOT NULL DEFAULT 'user';
+    ALTER TABLE transfers ADD COLUMN pin_ref TEXT;
+    """,
 ]
 
 

@@ -122,11 +122,14 @@ class FeedSync:
             raise RemoteProtocolError("expected heads")
         return list(reply.heads)
 
-    async def pull(self, peer_id: Any, feed: bytes) -> int:
+    async def pull(self, peer_id: Any, feed: bytes, before: int | None = None) -> int:
         """Fetch and store every entry of ``feed`` the peer has after our head; returns how
-        many were added. Stops at the first invalid entry (nothing after it is stored)."""
+        many were added. Stops at the first invalid entry (nothing after it is stored) and,
+        with ``before``, at the first entry dated at or after it (a school removed from a
+        community: its later entries are not replicated)."""
         added = 0
-        while True:
+        cut = False
+        while not cut:
             after, _ = feeds.head(self.home.conn, feed)
             reply = await self.request(peer_id, feedsync.EntriesRequest(feed=feed, after=after))
             if not isinstance(reply, feedsync.Entries) or reply.feed != feed:
@@ -140,6 +143,9 @@ class FeedSync:
                         e = records.decode_entry(raw)
                         if e.feed != feed:
                             raise RemoteProtocolError("entry of another feed in the reply")
+                        if before is not None and e.time >= before:
+                            cut = True
+                            break
                         result = feeds.append(conn, e)
                     except RemoteProtocolError as exc:
                         problem = exc  # keep what came before it, store nothing after it

@@ -27,7 +27,8 @@ BACKOFF_FIRST = 2.0     # seconds before the first retry...
 BACKOFF_MAX = 300.0     # ...doubling up to 5 minutes
 
 _COLUMNS = ("id", "target", "root", "priority", "state", "bytes_done", "bytes_total",
-            "providers", "attempts", "last_error", "next_try", "created", "updated")
+            "providers", "attempts", "last_error", "next_try", "created", "updated",
+            "pin_reason", "pin_ref")
 
 
 def backoff(attempts: int) -> float:
@@ -97,14 +98,18 @@ class TransferQueue:
     # -- writing ----------------------------------------------------------------------------
 
     def add(self, target: str, root: bytes, *, priority: str | int = "teacher",
-            bytes_total: int | None = None) -> int:
+            bytes_total: int | None = None, pin_reason: str = "user",
+            pin_ref: str | None = None) -> int:
+        """Queue a fetch; when it completes, ``root`` is pinned for ``pin_reason`` with
+        ``pin_ref`` (default: the target)."""
         now = self.clock()
         with db.write(self.conn) as c:
             cur = c.execute(
                 "INSERT INTO transfers(target, root, priority, state, bytes_done, bytes_total, "
-                "providers, attempts, last_error, next_try, created, updated) "
-                "VALUES (?, ?, ?, 'queued', 0, ?, '[]', 0, NULL, 0, ?, ?)",
-                (target, root, priority_of(priority), bytes_total, now, now))
+                "providers, attempts, last_error, next_try, created, updated, pin_reason, "
+                "pin_ref) VALUES (?, ?, ?, 'queued', 0, ?, '[]', 0, NULL, 0, ?, ?, ?, ?)",
+                (target, root, priority_of(priority), bytes_total, now, now, pin_reason,
+                 pin_ref or target))
             return int(cur.lastrowid)
 
     def update(self, tid: int, **fields: Any) -> None:

@@ -48,7 +48,7 @@ CHECKSUM_DOMAIN = b"schoolmesh/v1/invite-code\0"
 PROOF_DOMAIN = "invite-proof"                      # signature domain of the redeem proof
 
 REDEEM_ERRORS = ("unknown-invite", "used", "expired", "bad-proof", "not-issuer",
-                 "wrong-community", "busy")
+                 "wrong-community", "busy", "revoked", "unknown-community")
 
 _B32 = "abcdefghijklmnopqrstuvwxyz234567"
 
@@ -306,11 +306,41 @@ class RedeemRequest:
             raise RemoteProtocolError("the invite proof does not verify") from None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CharterRequest:
+    """Ask a seed for a community's charter entry (to learn its founder before joining or
+    linking). Anybody may ask: a charter is public."""
+
+    community: str
+
+    def __post_init__(self) -> None:
+        _check_community(self.community)
+
+    def encode(self) -> bytes:
+        return codec.encode({"v": VERSION, "community": self.community})
+
+
 def decode_redeem_request(data: bytes) -> RedeemRequest:
-    m = codec.decode(data, max_size=MAX_REDEEM_MESSAGE)
-    if not isinstance(m, dict) or set(m) != {"v", "community", "school", "invite", "proof"}:
+    req = decode_request(data)
+    if not isinstance(req, RedeemRequest):
         raise RemoteProtocolError("a redeem request has exactly v, community, school, invite, "
                                   "proof")
+    return req
+
+
+def decode_request(data: bytes) -> RedeemRequest | CharterRequest:
+    """Either request of /schoolmesh/community/1.0.0 (told apart by their keys)."""
+    m = codec.decode(data, max_size=MAX_REDEEM_MESSAGE)
+    if isinstance(m, dict) and set(m) == {"v", "community"}:
+        if m["v"] != VERSION:
+            raise RemoteProtocolError(f"unknown charter request version {m['v']!r}")
+        try:
+            return CharterRequest(community=m["community"])
+        except LocalProtocolError as exc:
+            raise RemoteProtocolError(f"bad charter request: {exc}") from None
+    if not isinstance(m, dict) or set(m) != {"v", "community", "school", "invite", "proof"}:
+        raise RemoteProtocolError("a request has exactly v, community (a charter request) or "
+                                  "v, community, school, invite, proof (a redeem request)")
     if m["v"] != VERSION:
         raise RemoteProtocolError(f"unknown redeem request version {m['v']!r}")
     try:
@@ -322,25 +352,32 @@ def decode_redeem_request(data: bytes) -> RedeemRequest:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RedeemResponse:
-    """Either ``certificate`` (the signed entry bytes) or ``error`` (+ a message) is set."""
+    """Exactly one of ``certificate`` (the signed entry bytes, answering a redeem request),
+    ``charter`` (the charter entry bytes, answering a charter request) or ``error`` (+ a
+    message) is set."""
 
     certificate: bytes | None = None
+    charter: bytes | None = None
     error: str | None = None
     message: str = ""
 
     def __post_init__(self) -> None:
-        if (self.certificate is None) == (self.error is None):
-            raise LocalProtocolError("a redeem response has a certificate or an error")
+        if sum(x is not None for x in (self.certificate, self.charter, self.error)) != 1:
+            raise LocalProtocolError("a response has a certificate, a charter or an error")
         if self.error is not None and self.error not in REDEEM_ERRORS:
             raise LocalProtocolError(f"unknown redeem error {self.error!r}")
-        if self.certificate is not None and not isinstance(self.certificate, bytes):
-            raise LocalProtocolError("certificate must be entry bytes")
+        for name in ("certificate", "charter"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, bytes):
+                raise LocalProtocolError(f"{name} must be entry bytes")
         if not isinstance(self.message, str) or len(self.message) > 500:
             raise LocalProtocolError("message is text of at most 500 characters")
 
     def encode(self) -> bytes:
         if self.certificate is not None:
             return codec.encode({"v": VERSION, "certificate": self.certificate})
+        if self.charter is not None:
+            return codec.encode({"v": VERSION, "charter": self.charter})
         return codec.encode({"v": VERSION, "error": self.error, "message": self.message})
 
 
@@ -348,13 +385,21 @@ def decode_redeem_response(data: bytes) -> RedeemResponse:
     m = codec.decode(data, max_size=MAX_REDEEM_MESSAGE)
     if not isinstance(m, dict) or m.get("v") != VERSION:
         raise RemoteProtocolError("a redeem response is a map with v = 1")
-    if set(m) not in ({"v", "certificate"}, {"v", "error", "message"}):
-        raise RemoteProtocolError("a redeem response has certificate, or error and message")
+    if set(m) not in ({"v", "certificate"}, {"v", "charter"}, {"v", "error", "message"}):
+        raise RemoteProtocolError("a response has certificate, charter, or error and message")
     try:
-        return RedeemResponse(certificate=m.get("certificate"), error=m.get("error"),
-                              message=m.get("message", ""))
+        return RedeemResponse(certificate=m.get("certificate"), charter=m.get("charter"),
+                              error=m.get("error"), message=m.get("message", ""))
     except LocalProtocolError as exc:
         raise RemoteProtocolError(f"bad redeem response: {exc}") from None
+
+
+def check_charter_for(raw: bytes, community: str) -> records.FeedEntry:
+    """Decode a charter a seed returned and check it is the one of ``community``."""
+    entry = records.decode_entry(raw)
+    if entry.kind != records.KIND_CHARTER or community_id_of(entry) != community:
+        raise RemoteProtocolError("the seed returned another community's charter")
+    return entry
 
 
 def check_certificate_for(raw: bytes, inv: Invite, school_id: str) -> records.FeedEntry:

@@ -27,12 +27,18 @@ MAX_MESSAGES_PER_TOPIC_PER_S = 200.0
 
 
 class Gossip:
+    """One gossipsub router; every topic carries signed heads and has its own acceptance rule
+    (the global heads topic: feeds we replicate; a community topic: its active members)."""
+
     def __init__(self, host: Any, accept: Callable[[feedsync.SignedHead], str | None]) -> None:
-        """``accept(head)`` returns None to accept a validated head, or why it is rejected."""
+        """``accept(head)`` decides for HEADS_TOPIC: None to accept a validated head, or why
+        it is rejected."""
         self.host = host
         self.accept = accept
         self.pubsub: Any = None
         self.rejected = 0
+        self._rules: dict[str, Callable[[feedsync.SignedHead], str | None]] = {}
+        self.topics: dict[str, Any] = {}   # subscribed topic -> subscription
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Gossip]:
@@ -44,28 +50,41 @@ class Gossip:
                            heartbeat_interval=HEARTBEAT_S, heartbeat_initial_delay=0.1,
                            max_messages_per_topic_per_second=MAX_MESSAGES_PER_TOPIC_PER_S)
         self.pubsub = Pubsub(self.host, router)
-        self.pubsub.set_topic_validator(HEADS_TOPIC, self._validate, False)
         async with background_trio_service(self.pubsub), background_trio_service(router):
             await self.pubsub.wait_until_ready()
             yield self
 
-    def _validate(self, peer_id: Any, msg: Any) -> bool:
-        try:
-            head = feedsync.decode_head(msg.data)
-        except RemoteProtocolError as exc:
-            self.rejected += 1
-            log.warning("gossip: rejected head from %s: %s", peer_id, exc)
-            return False
-        why = self.accept(head)
-        if why is not None:
-            self.rejected += 1
-            log.info("gossip: ignored head of %s from %s: %s", head.feed.hex()[:16], peer_id, why)
-            return False
-        return True
+    def _validator(self, topic: str) -> Callable[[Any, Any], bool]:
+        def validate(peer_id: Any, msg: Any) -> bool:
+            try:
+                head = feedsync.decode_head(msg.data)
+            except RemoteProtocolError as exc:
+                self.rejected += 1
+                log.warning("gossip: rejected head from %s on %s: %s", peer_id, topic, exc)
+                return False
+            why = self._rules[topic](head)
+            if why is not None:
+                self.rejected += 1
+                log.info("gossip: ignored head of %s from %s on %s: %s", head.feed.hex()[:16],
+                         peer_id, topic, why)
+                return False
+            return True
+        return validate
 
-    async def subscribe(self) -> Any:
-        """Subscribe to heads; read the result with ``next_head`` promptly (32-slot queue)."""
-        return await self.pubsub.subscribe(HEADS_TOPIC)
+    async def subscribe(self, topic: str = HEADS_TOPIC,
+                        accept: Callable[[feedsync.SignedHead], str | None] | None = None) -> Any:
+        """Subscribe to heads on ``topic`` (validated by ``accept``, default: the heads topic's
+        rule); read the result with ``next_head`` promptly (32-slot queue)."""
+        self._rules[topic] = accept or self.accept
+        self.pubsub.set_topic_validator(topic, self._validator(topic), False)
+        sub = await self.pubsub.subscribe(topic)
+        self.topics[topic] = sub
+        return sub
+
+    async def unsubscribe(self, topic: str) -> None:
+        if self.topics.pop(topic, None) is not None:
+            await self.pubsub.unsubscribe(topic)
+            self.pubsub.remove_topic_validator(topic)
 
     @staticmethod
     async def next_head(sub: Any) -> tuple[feedsync.SignedHead | None, Any]:
@@ -75,5 +94,5 @@ class Gossip:
         except RemoteProtocolError:
             return None, msg.from_id  # our own messages skip validation
 
-    async def publish(self, head: feedsync.SignedHead) -> None:
-        await self.pubsub.publish(HEADS_TOPIC, head.raw)
+    async def publish(self, head: feedsync.SignedHead, topic: str = HEADS_TOPIC) -> None:
+        await self.pubsub.publish(topic, head.raw)
