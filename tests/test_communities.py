@@ -143,8 +143,22 @@ def test_redeem_responses():
         community.check_certificate_for(E["charter"].raw, _invite(), IDS["V1"])
 
 
+def test_charter_request_and_response_vectors():
+    req = community.decode_request(bytes.fromhex(INV["charter_request"]))
+    assert req == community.CharterRequest(community=CID)
+    assert req.encode().hex() == INV["charter_request"]
+    resp = community.decode_redeem_response(bytes.fromhex(INV["charter_response"]))
+    assert community.check_charter_for(resp.charter, CID).hash == E["charter"].hash
+    with pytest.raises(RemoteProtocolError):   # another community's charter
+        community.check_charter_for(E["other_charter"].raw, CID)
+    with pytest.raises(RemoteProtocolError):   # a charter request is not a redeem request
+        community.decode_redeem_request(bytes.fromhex(INV["charter_request"]))
+    with pytest.raises(RemoteProtocolError):
+        community.decode_request(codec.encode({"v": 2, "community": CID}))
+
+
 @pytest.mark.parametrize("m", [
-    {"v": 1}, {"v": 2, "certificate": b"x"}, {"v": 1, "certificate": b"x", "error": "used",
+    {"v": 1}, {"v": 2, "certificate": b"x"}, {"v": 1, "certificate": b"x", "charter": b"y"}, {"v": 1, "certificate": b"x", "error": "used",
                                               "message": ""},
     {"v": 1, "error": "nope", "message": ""}, {"v": 1, "error": "used", "message": "x" * 501},
     [1, 2]])

@@ -102,6 +102,8 @@ def main() -> None:
         "redeem_response": community.RedeemResponse(certificate=c_v1.raw).encode().hex(),
         "redeem_error": community.RedeemResponse(error="used",
                                                  message="invite already redeemed").encode().hex(),
+        "charter_request": community.CharterRequest(community=cid).encode().hex(),
+        "charter_response": community.RedeemResponse(charter=charter.raw).encode().hex(),
     }
     out["entries"] = {n: ej(e) for n, e in (
         ("charter", charter), ("cert_v1", c_v1), ("cert_e", c_e), ("cert_v2", c_v2),
