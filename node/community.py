@@ -514,7 +514,7 @@ def subscription_matches(home: Home) -> list[tuple[str, bytes, int, int]]:
 # -- pins ------------------------------------------------------------------------------------
 
 def pins(home: Home) -> dict[str, Any]:
-    """What this node keeps and why (specs/communities.md §8)."""
+    """What this node keeps and why (specs/communities.md §6)."""
     out = []
     for cid, reason, ref, created in home.conn.execute(
             "SELECT cid, reason, ref, created FROM pins ORDER BY created DESC"):
