@@ -1,0 +1,365 @@
+"""Communities between in-process nodes on 127.0.0.1: joining by invite, seeding, removal,
+hostile peers (specs/communities.md §4, §6, §8)."""
+
+from __future__ import annotations
+
+import trio
+
+from node import catalog, community, db, feeds, library
+from node.daemon import Node, Options
+from node.errors import NodeError
+from node.home import init_home, now_ms
+from node.p2p import host as p2p
+from protocol import community as pc
+from protocol import feedsync, records
+
+LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]
+DEADLINE = 20
+
+
+async def wait_for(condition, what: str) -> None:
+    with trio.fail_after(DEADLINE):
+        while not condition():
+            await trio.sleep(0.05)
+
+
+class Nodes:
+    """Nodes with their own cancel scopes, so a test can take one offline."""
+
+    def __init__(self, nursery, tmp_path):
+        self.nursery, self.tmp_path, self.scopes = nursery, tmp_path, {}
+
+    async def start(self, name: str, role: str = "school") -> Node:
+        path = self.tmp_path / name
+        home = init_home(path, name, role) if not path.exists() else None
+        if home is None:
+            from node.home import open_home
+            home = open_home(path)
+
+        async def run(task_status=trio.TASK_STATUS_IGNORED):
+            with trio.CancelScope() as scope:
+                self.scopes[name] = scope
+                await Node(home, Options(listen=LOOPBACK, request_timeout=3.0)).serve(
+                    task_status=task_status)
+        return await self.nursery.start(run)
+
+    def stop(self, name: str) -> None:
+        self.scopes.pop(name).cancel()
+
+
+def publish(node: Node, tmp_path, title: str, **meta) -> dict:
+    d = tmp_path / f"src-{node.home.name}-{title}"
+    d.mkdir()
+    (d / "lesson.txt").write_text(f"{title}\n" * 2000, "utf-8")
+    return library.publish(node.home, [d], {"title": title, **meta})
+
+
+def titles(node: Node) -> set[str]:
+    return {r["title"] for r in catalog.search(node.home.conn, None, limit=100)}
+
+
+def pins_of(node: Node, reason: str) -> set[str]:
+    return {p["resource_id"] for p in community.pins(node.home)["pins"]
+            if p["reason"] == reason}
+
+
+def seeds_of(node: Node) -> list[str]:
+    return p2p.listen_addrs(node.host)
+
+
+async def community_of(nodes: Nodes, tmp_path):
+    d = await nodes.start("demo", "demonstration")
+    cid = community.create(d.home, "青山片区")["community_id"]
+    return d, cid
+
+
+async def join(node: Node, demo: Node, **kw) -> dict:
+    code = community.invite(demo.home, None, seeds=seeds_of(demo), **kw)["code"]
+    return await node.api_community_join(code)
+
+
+async def test_story_join_seed_and_get_while_the_publisher_is_offline(nursery, tmp_path):
+    nodes = Nodes(nursery, tmp_path)
+    d, cid = await community_of(nodes, tmp_path)
+    a, b = await nodes.start("a"), await nodes.start("b")
+    got = await join(a, d)
+    assert got["community_id"] == cid and got["role"] == "member"
+    await join(b, d)
+    r = publish(a, tmp_path, "Fractions", about=["数学"], educationalLevel=["lower-primary"])
+    # the demonstration school replicates A's feed and pins A's content
+    await wait_for(lambda: r["resource_id"] in pins_of(d, "community"), "D seeds A's resource")
+    assert {p["ref"] for p in community.pins(d.home)["pins"] if p["reason"] == "community"} \
+        == {cid}
+    await wait_for(lambda: "Fractions" in titles(b), "B has A's catalog")
+    members = {m["school_id"]: m for m in community.members(b.home)["members"]}
+    assert {m["status"] for m in members.values()} == {"active"}
+    assert members[d.home.school_id]["role"] == "demonstration"
+    assert set(members) == {d.home.school_id, a.home.school_id, b.home.school_id}
+    nodes.stop("a")
+    await wait_for(lambda: a.home.school_id not in
+                   {p.to_string() for p in b.host.get_network().connections}, "A offline")
+    tid = (await b.api_fetch(r["resource_id"]))["id"]
+    await wait_for(lambda: b.transfers[tid]["state"] == "done", "B fetched it from D")
+    out = tmp_path / "out"
+    library.get(b.home, r["resource_id"], out)
+    assert (out / "lesson.txt").read_text("utf-8") == "Fractions\n" * 2000
+    assert library.verify(b.home)["problems"] == []
+
+
+async def test_invite_is_one_time_and_bound_to_the_school(nursery, tmp_path):
+    nodes = Nodes(nursery, tmp_path)
+    d, cid = await community_of(nodes, tmp_path)
+    a, c = await nodes.start("a"), await nodes.start("c")
+    code = community.invite(d.home, None, seeds=seeds_of(d))["code"]
+    await a.api_community_join(code)
+    try:
+        await c.api_community_join(code)   # replayed by another school
+        raise AssertionError("a used invite was accepted")
+    except NodeError as exc:
+        assert "used" in str(exc)
+    assert not community.membership(d.home, cid).members.get(c.home.school_id)
+    # a certificate was written exactly once, for A
+    certs = [e for e in feeds.entries(d.home.conn, d.home.feed)
+             if e.kind == records.KIND_CERTIFICATE]
+    assert [e.body["school"] for e in certs] == [a.home.school_id]
+
+
+async def test_expired_and_unknown_invites_are_refused(nursery, tmp_path):
+    nodes = Nodes(nursery, tmp_path)
+    d, cid = await community_of(nodes, tmp_path)
+    c = await nodes.start("c")
+    code = community.invite(d.home, None, seeds=seeds_of(d))["code"]
+    with db.write(d.home.conn) as conn:   # the issuer's own record decides, not the code
+        conn.execute("UPDATE invites SET expires = ?", (now_ms() - 1,))
+    for bad, why in ((code, "expired"),):
+        try:
+            await c.api_community_join(bad)
+            raise AssertionError("accepted")
+        except NodeError as exc:
+            assert why in str(exc)
+    inv = pc.decode_invite(code)
+    forged = pc.encode_invite(pc.Invite(community=cid, issuer=inv.issuer, seeds=inv.seeds,
+                                        secret=bytes(16), role="demonstration",
+                                        expires=now_ms() + 10**6))
+    try:
+        await c.api_community_join(forged)
+        raise AssertionError("accepted")
+    except NodeError as exc:
+        assert "unknown-invite" in str(exc)
+    assert community.rows(c.home.conn) == []
+    try:
+        await c.api_community_join("sm1-not-a-code")
+        raise AssertionError("accepted")
+    except NodeError as exc:
+        assert "not a valid invite code" in str(exc)
+
+
+async def test_non_member_heads_on_the_community_topic_are_dropped(nursery, tmp_path):
+    nodes = Nodes(nursery, tmp_path)
+    d, cid = await community_of(nodes, tmp_path)
+    m = await nodes.start("m")
+    await join(m, d)
+    topic = community.topic(cid)
+    await wait_for(lambda: topic in m.gossip.topics, "M subscribed to the community topic")
+    # an outsider connects and publishes heads (carrying its entries) on the topic
+    x = await nodes.start("x")
+    await x.api_connect(seeds_of(m)[0])
+    await x.gossip.subscribe(topic, lambda h: None)
+    publish(x, tmp_path, "Spam")
+    seq, hash_ = feeds.head(x.home.conn, x.home.feed)
+    raw = x.home.conn.execute("SELECT raw FROM entries WHERE feed = ? AND seq = ?",
+                              (x.home.feed, seq)).fetchone()[0]
+    head = feedsync.sign_head(x.home.key(), seq=seq, hash=hash_, time=now_ms(), entry=raw)
+    before = m.gossip.rejected
+    with trio.fail_after(DEADLINE):
+        while m.gossip.rejected == before:
+            await x.gossip.publish(head, topic)
+            await trio.sleep(0.2)
+    assert m._community_rule(topic)(head) == "not an active member of the community"
+    assert feeds.head(m.home.conn, x.home.feed) == (0, None)
+    assert "Spam" not in titles(m)
+
+
+async def test_removed_member_is_cut_off_and_cannot_rejoin_with_an_old_code(nursery, tmp_path):
+    nodes = Nodes(nursery, tmp_path)
+    d, cid = await community_of(nodes, tmp_path)
+    a, b = await nodes.start("a"), await nodes.start("b")
+    old_code = community.invite(d.home, None, seeds=seeds_of(d))["code"]
+    await join(a, d)
+    await join(b, d)
+    before = publish(a, tmp_path, "Before")
+    await wait_for(lambda: before["resource_id"] in pins_of(d, "community"), "D seeds it")
+    await wait_for(lambda: "Before" in titles(b), "B has it")
+    community.remove(d.home, a.home.school_id, reason="left the district")
+    await wait_for(lambda: community.membership(b.home, cid).members[a.home.school_id].status
+                   == "revoked", "B learns of the revocation")
+    await wait_for(lambda: not community.membership(a.home, cid).is_active(a.home.school_id),
+                   "A learns of it too")
+    revoked_at = community.membership(a.home, cid).members[a.home.school_id].revoked_at
+    await wait_for(lambda: now_ms() > revoked_at, "the clock is past the revocation")
+    after = publish(a, tmp_path, "After")
+    # give gossip and sync every chance: B asks D and A for A's head again
+    await b.sync_now()
+    await d.sync_now()
+    assert "After" not in titles(b) and "After" not in titles(d)
+    assert before["resource_id"] in pins_of(d, "community")   # earlier work stays seeded
+    assert after["resource_id"] not in pins_of(d, "community")
+    # the old, unused code cannot bring A back
+    try:
+        await a.api_community_join(old_code)
+        raise AssertionError("accepted")
+    except NodeError as exc:
+        assert "revoked" in str(exc)
+    # a new invite is a deliberate readmission
+    await join(a, d)
+    await wait_for(lambda: community.membership(b.home, cid).is_active(a.home.school_id),
+                   "B sees A readmitted")
+
+
+async def test_forged_certificate_does_not_admit(nursery, tmp_path):
+    """A plain member signs a certificate for an outsider: it does not count anywhere."""
+    nodes = Nodes(nursery, tmp_path)
+    d, cid = await community_of(nodes, tmp_path)
+    m, x = await nodes.start("m"), await nodes.start("x")
+    await join(m, d)
+    library.append_entry(m.home, records.KIND_CERTIFICATE, {
+        "community": cid, "school": x.home.school_id, "role": "demonstration",
+        "issued": now_ms()})
+    await d.api_connect(seeds_of(m)[0])
+    await wait_for(lambda: feeds.head(d.home.conn, m.home.feed)[0] >= 2, "D has M's entry")
+    ms = community.membership(d.home, cid)
+    assert x.home.school_id not in ms.members
+    assert any(r.reason.startswith("author is not an active demonstration")
+               for r in ms.rejected)
+    assert x.home.feed not in d.refresh_policy().wanted
+
+
+async def test_expired_certificate_stops_seeding(nursery, tmp_path):
+    nodes = Nodes(nursery, tmp_path)
+    d, cid = await community_of(nodes, tmp_path)
+    a = await nodes.start("a")
+    await join(a, d)
+    # D renews A with a certificate that already ended: A is expired from then on
+    t = now_ms()
+    library.append_entry(d.home, records.KIND_CERTIFICATE, {
+        "community": cid, "school": a.home.school_id, "role": "member", "issued": t,
+        "expires": t + 1})
+    await wait_for(lambda: now_ms() > t + 1, "the certificate has ended")
+    assert community.membership(d.home, cid).members[a.home.school_id].status == "expired"
+    r = publish(a, tmp_path, "Late")
+    await a.api_connect(seeds_of(d)[0])
+    await d.sync_now()
+    assert "Late" not in titles(d)
+    assert r["resource_id"] not in pins_of(d, "community")
+
+
+def _decisions(demo_keys, cid, target, t):
+    """D1 revokes the target and D2 readmits it at the same millisecond."""
+    d1, d2 = demo_keys
+    rv = records.sign_entry(d1, seq=9, prev=bytes(32), time=t, kind=records.KIND_REVOCATION,
+                            body={"community": cid, "school": target, "time": t})
+    re_ = records.sign_entry(d2, seq=9, prev=bytes(32), time=t, kind=records.KIND_CERTIFICATE,
+                             body={"community": cid, "school": target, "role": "member",
+                                   "issued": t})
+    return rv, re_
+
+
+async def test_racing_revoke_and_readmit_resolve_the_same_everywhere(nursery, tmp_path):
+    nodes = Nodes(nursery, tmp_path)
+    d, cid = await community_of(nodes, tmp_path)
+    d2, v = await nodes.start("d2"), await nodes.start("v")
+    await join(d2, d, role="demonstration")
+    await join(v, d)
+    t = now_ms()
+    # both demonstration schools decide about V at the same time, each on its own node
+    library.append_entry(d.home, records.KIND_REVOCATION,
+                         {"community": cid, "school": v.home.school_id, "time": t})
+    library.append_entry(d2.home, records.KIND_CERTIFICATE,
+                         {"community": cid, "school": v.home.school_id, "role": "member",
+                          "issued": t})
+    await d.api_connect(seeds_of(d2)[0])
+    await v.api_connect(seeds_of(d2)[0])
+
+    def decided(n):
+        return {e.hash for e in community.decision_entries(n.home.conn)
+                if e.kind in (records.KIND_REVOCATION, records.KIND_CERTIFICATE)
+                and e.body.get("school") == v.home.school_id and e.time >= t}
+    await wait_for(lambda: len(decided(d)) == 2 and len(decided(d2)) == 2 and
+                   len(decided(v)) == 2, "every node has both decisions")
+    status = {n.home.name: community.membership(n.home, cid).members[v.home.school_id]
+              for n in (d, d2, v)}
+    assert len({(s.status, s.decision) for s in status.values()}) == 1
+    # the larger entry hash wins a tie
+    assert status["demo"].decision == max(decided(d))
+
+
+async def test_link_replicates_the_other_communitys_catalog(nursery, tmp_path):
+    nodes = Nodes(nursery, tmp_path)
+    d1, c1 = await community_of(nodes, tmp_path)
+    d2 = await nodes.start("d2", "demonstration")
+    c2 = community.create(d2.home, "石岭片区")["community_id"]
+    v2 = await nodes.start("v2")
+    await join(v2, d2)
+    publish(v2, tmp_path, "Water cycle")
+    code2 = community.invite(d2.home, None, seeds=seeds_of(d2))["code"]
+    got = await d1.api_community_link(code2)
+    assert got == {"community_id": c1, "linked": c2, "name": "石岭片区"}
+    await wait_for(lambda: "Water cycle" in titles(d1), "D1 has the other community's catalog")
+    assert c2 in community.membership(d1.home, c1).links
+    # catalogs only: D1 does not seed the other community's content
+    assert pins_of(d1, "community") == set()
+    assert [r["relation"] for r in community.list_communities(d1.home)] == ["member", "linked"]
+    # the code was not redeemed
+    assert d2.home.conn.execute("SELECT used_by FROM invites").fetchone() == (None,)
+
+
+async def test_only_issuers_invite_remove_and_link(nursery, tmp_path):
+    nodes = Nodes(nursery, tmp_path)
+    d, cid = await community_of(nodes, tmp_path)
+    m = await nodes.start("m")
+    await join(m, d)
+    for call in (lambda: community.invite(m.home, cid, seeds=seeds_of(m)),
+                 lambda: community.remove(m.home, d.home.school_id, cid)):
+        try:
+            call()
+            raise AssertionError("a plain member was allowed")
+        except NodeError as exc:
+            assert "demonstration school" in str(exc)
+    try:
+        community.remove(d.home, d.home.school_id)
+        raise AssertionError("removed the founder")
+    except NodeError as exc:
+        assert "founder" in str(exc)
+
+
+async def test_subscription_fetches_matching_resources(nursery, tmp_path):
+    nodes = Nodes(nursery, tmp_path)
+    d, cid = await community_of(nodes, tmp_path)
+    a, b = await nodes.start("a"), await nodes.start("b")
+    await join(a, d)
+    await join(b, d)
+    sub = community.subscribe(b.home, "数学", "lower-primary")
+    hit = publish(a, tmp_path, "Fractions", about=["数学"], educationalLevel=["lower-primary"])
+    miss = publish(a, tmp_path, "Poems", about=["语文"], educationalLevel=["lower-primary"])
+    await wait_for(lambda: hit["resource_id"] in pins_of(b, "subscription"),
+                   "B fetched the matching resource")
+    assert miss["resource_id"] not in pins_of(b, "subscription")
+    assert library.first_missing(b.home, hit["resource_id"]) is None
+    refs = {p["ref"] for p in community.pins(b.home)["pins"] if p["reason"] == "subscription"}
+    assert refs == {f"subscription {sub['id']}"}
+
+
+async def test_seed_quota_keeps_the_newest(nursery, tmp_path):
+    nodes = Nodes(nursery, tmp_path)
+    d, cid = await community_of(nodes, tmp_path)
+    a = await nodes.start("a")
+    await join(a, d)
+    size = len("Old\n" * 2000)
+    community.set_seed_quota(d.home, size + size // 2)   # room for one of the two
+    old = publish(a, tmp_path, "Old")
+    new = publish(a, tmp_path, "New")
+    await wait_for(lambda: new["resource_id"] in pins_of(d, "community"), "D seeds the newest")
+    kept, over, _ = community.seeding_plan(d.home)
+    assert [s.resource_id for s in kept] == [new["resource_id"]]
+    assert [s.resource_id for s in over] == [old["resource_id"]]
+    assert old["resource_id"] not in pins_of(d, "community")
