@@ -72,6 +72,15 @@ def decision_entries(conn: sqlite3.Connection) -> list[records.FeedEntry]:
     return list(out.values())
 
 
+def policy_key(conn: sqlite3.Connection) -> tuple[int, ...]:
+    """Changes whenever something the replication policy depends on was stored."""
+    (n,) = conn.execute(f"SELECT count(*) FROM entries WHERE kind IN "
+                        f"({', '.join('?' * len(_DECISION_KINDS))})", _DECISION_KINDS).fetchone()
+    (c,) = conn.execute("SELECT count(*) FROM communities").fetchone()
+    (f,) = conn.execute("SELECT count(*) FROM follows").fetchone()
+    return (n, c, f)
+
+
 def memberships(home: Home, now: int | None = None) -> dict[str, pc.Membership]:
     """The membership of every community we belong to or link, at ``now``."""
     now = now_ms() if now is None else now

@@ -74,6 +74,7 @@ class Node:
         self._announced = 0
         self._behind: dict[bytes, tuple[int, int]] = {}  # feed -> (gossiped seq, retries left)
         self.policy = community.Policy(wanted={}, topics={}, issuer_of=frozenset())
+        self._policy_key: tuple[int, ...] = ()
         self._community_wake = trio.Event()
         self._dialling: set[str] = set()                 # addresses a _keep_dialling task owns
         self._cut_seen: dict[bytes, int] = {}            # feed -> head seq refused by cutoff
@@ -146,7 +147,8 @@ class Node:
             "SELECT head_seq, flagged FROM feeds WHERE feed = ?", (head.feed,)).fetchone()
         if head.feed == self.home.feed:
             return None  # our own announcement on its way out
-        if row is None and head.feed not in self.policy.wanted and not self.home.conn.execute(
+        if row is None and head.feed not in self.current_policy().wanted and \
+                not self.home.conn.execute(
                 "SELECT 1 FROM follows WHERE feed = ?", (head.feed,)).fetchone():
             return "unknown feed"
         if row is not None and row[1]:
@@ -161,7 +163,7 @@ class Node:
         def accept(head: feedsync.SignedHead) -> str | None:
             if head.feed == self.home.feed:
                 return None
-            if head.feed not in self.policy.topics.get(topic, frozenset()):
+            if head.feed not in self.current_policy().topics.get(topic, frozenset()):
                 return "not an active member of the community"
             return self._accept_head(head)
         return accept
@@ -183,7 +185,7 @@ class Node:
             return False
         try:
             entry = records.decode_entry(head.entry)
-            cutoff = self.policy.wanted.get(head.feed)
+            cutoff = self.current_policy().wanted.get(head.feed)
             if cutoff is not None and entry.time >= cutoff:
                 log.info("gossip: entry %d of %s is dated after its removal; not stored",
                          entry.seq, entry.school_id)
@@ -247,6 +249,15 @@ class Node:
 
     def refresh_policy(self) -> community.Policy:
         self.policy = community.policy(self.home)
+        self._policy_key = community.policy_key(self.home.conn)
+        return self.policy
+
+    def current_policy(self) -> community.Policy:
+        """The policy, recomputed first if a decision entry, community or follow was stored
+        since (by this process or a CLI command): a revocation applies from the next entry
+        on, not from the next periodic refresh."""
+        if community.policy_key(self.home.conn) != self._policy_key:
+            self.refresh_policy()
         return self.policy
 
     async def sync_now(self) -> dict[str, int]:

@@ -310,7 +310,8 @@ async def test_link_replicates_the_other_communitys_catalog(nursery, tmp_path):
     assert pins_of(d1, "community") == set()
     assert [r["relation"] for r in community.list_communities(d1.home)] == ["member", "linked"]
     # the code was not redeemed
-    assert d2.home.conn.execute("SELECT used_by FROM invites").fetchone() == (None,)
+    assert d2.home.conn.execute("SELECT used_by FROM invites WHERE invite_id = ?",
+                                (pc.decode_invite(code2).invite_id,)).fetchone() == (None,)
 
 
 async def test_only_issuers_invite_remove_and_link(nursery, tmp_path):
