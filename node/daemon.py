@@ -27,6 +27,7 @@ from .home import Home, now_ms
 from .p2p import host as p2p
 from .p2p.bitswap import BlockExchange, BudgetSpent, FetchError
 from .p2p.gossip import Gossip
+from .p2p.relay import RelayError, relay_service
 from .p2p.routing import ContentRouting
 from .sync import FeedSync
 
@@ -63,6 +64,7 @@ class Node:
         self.gossip: Gossip | None = None
         self.routing: ContentRouting | None = None
         self.exchange: BlockExchange | None = None
+        self.relay: Any = None
         self.limiter: nlimits.Limiter | None = None
         self.queue = ntransfers.TransferQueue(home.conn)
         self._running: dict[int, trio.CancelScope] = {}  # transfer id -> its fetch task
@@ -93,8 +95,13 @@ class Node:
             self.refresh_policy()
             self.gossip = Gossip(self.host, self._accept_head)
             self.routing = ContentRouting(self.host, self.pinned_roots)
+            # Demonstration schools relay for their members (circuit relay v2); every node
+            # accepts relayed connections, so it is reachable through its seed.
+            hop = self.home.role == "demonstration" or bool(self.policy.issuer_of)
             async with self.gossip.running(), self.routing.running(), \
+                    relay_service(self.host, hop=hop, client=True) as relay, \
                     trio.open_nursery() as nursery:
+                self.relay = relay
                 self._nursery = nursery
                 await nursery.start(self.limiter.serve, self.home.conn)
                 self.exchange = BlockExchange(self.host, self.home.blocks,
@@ -303,10 +310,22 @@ class Node:
                 pid = await p2p.connect(self.host, addr)
                 log.info("connected to bootstrap peer %s", pid)
                 self.wake()
+                await self._reserve_on(pid)
             except Exception as exc:
                 log.warning("bootstrap %s: %s", addr, exc)
             while self._connected_to(addr):
                 await trio.sleep(REDIAL_INTERVAL)
+
+    async def _reserve_on(self, pid: str) -> None:
+        """Ask a seed for a relay reservation, so schools that cannot reach this node directly
+        reach it through the seed (a seed that does not relay is fine: logged, not fatal)."""
+        if "/p2p-circuit" in pid:
+            return
+        try:
+            addrs = await self.relay.reserve(pid)
+            log.info("reachable through %s: %s", pid, ", ".join(addrs))
+        except RelayError as exc:
+            log.info("no relay reservation on %s: %s", pid, exc)
 
     async def _dial_lan_peers(self) -> None:
         """Connect to schoolmesh nodes that mDNS put in the peerstore (school LAN)."""
@@ -497,7 +516,8 @@ class Node:
                 "following": len(self.followed()),
                 "feed_seq": feeds.head(self.home.conn, self.home.feed)[0],
                 "communities": len(self.policy.topics), "seeding": sorted(self.policy.issuer_of),
-                "web": self.web_url, "exchange": self.exchange.statistics()}
+                "web": self.web_url, "exchange": self.exchange.statistics(),
+                "relay": {"serving": self.relay.hop, "reachable_via": self.relay.circuit_addrs()}}
 
     async def api_peers(self) -> list[dict[str, Any]]:
         out = []

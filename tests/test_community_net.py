@@ -29,7 +29,7 @@ class Nodes:
     def __init__(self, nursery, tmp_path):
         self.nursery, self.tmp_path, self.scopes = nursery, tmp_path, {}
 
-    async def start(self, name: str, role: str = "school") -> Node:
+    async def start(self, name: str, role: str = "school", listen=LOOPBACK) -> Node:
         path = self.tmp_path / name
         home = init_home(path, name, role) if not path.exists() else None
         if home is None:
@@ -39,7 +39,7 @@ class Nodes:
         async def run(task_status=trio.TASK_STATUS_IGNORED):
             with trio.CancelScope() as scope:
                 self.scopes[name] = scope
-                await Node(home, Options(listen=LOOPBACK, request_timeout=3.0)).serve(
+                await Node(home, Options(listen=listen, request_timeout=3.0)).serve(
                     task_status=task_status)
         return await self.nursery.start(run)
 
@@ -364,3 +364,26 @@ async def test_seed_quota_keeps_the_newest(nursery, tmp_path):
     assert [s.resource_id for s in kept] == [new["resource_id"]]
     assert [s.resource_id for s in over] == [old["resource_id"]]
     assert old["resource_id"] not in pins_of(d, "community")
+
+
+async def test_member_without_inbound_connections_is_reachable_through_its_seed(nursery,
+                                                                                 tmp_path):
+    nodes = Nodes(nursery, tmp_path)
+    d, cid = await community_of(nodes, tmp_path)
+    b = await nodes.start("b", listen=[])          # accepts no inbound connection at all
+    c = await nodes.start("c")
+    assert p2p.listen_addrs(b.host) == []
+    await join(b, d)
+    await join(c, d)
+    status = await b.api_status()
+    await wait_for(lambda: b.relay.circuit_addrs(), "B reserved a slot on its seed")
+    (via,) = b.relay.circuit_addrs()
+    assert via.endswith(f"/p2p/{d.home.school_id}/p2p-circuit/p2p/{b.home.school_id}")
+    assert (await d.api_status())["relay"]["serving"] is True
+    assert status["relay"]["serving"] is False
+    # C dials B through the seed and asks B itself for B's feed
+    got = await c.api_connect(via)
+    assert got["peer_id"] == b.home.school_id
+    from libp2p.peer.id import ID
+    heads = await c.sync.heads(ID.from_base58(b.home.school_id), [b.home.feed])
+    assert [h.seq for h in heads] == [feeds.head(b.home.conn, b.home.feed)[0]]

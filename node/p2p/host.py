@@ -84,8 +84,12 @@ def listen_addrs(host: Any) -> list[str]:
 
 
 async def connect(host: Any, addr: str) -> str:
-    """Dial a full multiaddr (…/p2p/<id>); return the peer id string."""
+    """Dial a full multiaddr (…/p2p/<id>, or a circuit address …/p2p/<relay>/p2p-circuit/p2p/
+    <id> through a relay, node/p2p/relay.py); return the peer id string."""
     from libp2p.peer.peerinfo import info_from_p2p_addr
+    if "/p2p-circuit" in addr:
+        from .relay import dial_via_relay
+        return await dial_via_relay(host, addr)
     info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
     with trio.fail_after(DIAL_TIMEOUT):
         await host.connect(info)
