@@ -1,0 +1,113 @@
+"""The community commands without a network: founding, inviting, members, removal, quota,
+subscriptions and pins, and the clear errors for bad input (nothing stored is changed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from protocol import community as pc
+
+SEED = "/ip4/127.0.0.1/tcp/4004/p2p/12D3KooWRNmQJ4BsJvdejSSWzxU1vBmyXj2KeBdnXTgmhSSL9xVh"
+
+
+@pytest.fixture
+def founded(cli, home):
+    d = cli.json("community", "create", "青山片区", "--description", "结对帮扶")
+    cli.community_id = d["community_id"]
+    return cli
+
+
+def test_create_invite_and_members(founded):
+    cli = founded
+    cid = cli.community_id
+    assert pc.is_community_id(cid)
+    inv = cli.json("community", "invite", "--seed", SEED, "--role", "demonstration",
+                   "--expires", "12h")
+    code = pc.decode_invite(inv["code"])
+    assert (code.community, code.issuer, code.role, code.seeds) == (
+        cid, cli.identity["school_id"], "demonstration", (SEED,))
+    created = cli.state()["db"]["invites"][0][5]
+    assert inv["expires"] == code.expires == created + 12 * 3600_000
+    # the database holds the verifier, never the secret
+    rows = cli.state()["db"]["invites"]
+    assert len(rows) == 1 and not any(isinstance(v, bytes) and code.secret in v
+                                      for v in rows[0])
+    assert rows[0][2] == pc.invite_verifier(code.secret)
+    m = cli.json("community", "members")
+    assert [(x["school_id"], x["role"], x["status"], x["you"]) for x in m["members"]] == [
+        (cli.identity["school_id"], "demonstration", "active", True)]
+    assert cli.json("community", "list")[0]["name"] == "青山片区"
+    out = cli.ok("community", "members").stdout
+    assert "demonstration" in out and "(this school)" in out
+
+
+def test_bad_input_is_refused_and_changes_nothing(founded):
+    cli = founded
+    before = cli.state()
+    assert "start the node" in cli.fail("community", "invite")          # no seed known
+    assert "duration" in cli.run("community", "invite", "--seed", SEED,
+                                 "--expires", "soon").stderr
+    assert "365 days" in cli.fail("community", "invite", "--seed", SEED, "--expires", "400d")
+    assert "seed" in cli.fail("community", "invite", "--seed", "not an address")
+    assert "not a member" in cli.fail("community", "remove",
+                                      "12D3KooWRNmQJ4BsJvdejSSWzxU1vBmyXj2KeBdnXTgmhSSL9xVh")
+    assert "founder" in cli.fail("community", "remove", cli.identity["school_id"])
+    assert "not a community id" in cli.fail("community", "members", "--community", "x")
+    assert "not in community" in cli.fail("community", "members", "--community",
+                                          "c" + "a" * 26)
+    assert "not running" in cli.fail("community", "join", "sm1-abc")
+    assert "not running" in cli.fail("community", "link", "sm1-abc")
+    assert "--subject, --level" in cli.fail("subscribe")
+    assert "level" in cli.fail("subscribe", "--level", "grade-99")
+    assert "no subscription" in cli.fail("unsubscribe", "7")
+    assert cli.state() == before
+
+
+def test_no_community_yet(cli, home):
+    assert "no community" in cli.fail("community", "members")
+    assert "not a demonstration school" in cli.fail("community", "invite", "--seed", SEED)
+    assert cli.json("community", "list") == []
+
+
+def test_quota_subscriptions_and_pins(founded, tmp_path):
+    cli = founded
+    assert cli.json("community", "quota")["seed_quota"] == 50 * 2**30
+    assert cli.json("community", "quota", "200GiB")["seed_quota"] == 200 * 2**30
+    assert "200" in cli.ok("community", "quota").stdout
+    sub = cli.json("subscribe", "--subject", "数学", "--level", "lower-primary")
+    assert cli.json("subscriptions") == [{"id": sub["id"], "subject": "数学",
+                                         "level": "lower-primary",
+                                         "created": cli.json("subscriptions")[0]["created"]}]
+    cli.json("unsubscribe", str(sub["id"]))
+    assert cli.json("subscriptions") == []
+    src = tmp_path / "lesson.txt"
+    src.write_text("分数\n", "utf-8")
+    r = cli.json("publish", str(src), "--title", "分数")
+    pins = cli.json("pins")
+    assert [(p["reason"], p["resource_id"], p["size"]) for p in pins["pins"]] == [
+        ("own", r["resource_id"], len("分数\n".encode()))]
+    assert pins["totals"] == {"own": {"pins": 1, "bytes": len("分数\n".encode())}}
+    assert "own" in cli.ok("pins").stdout
+
+
+def test_remove_writes_a_revocation(founded, cli_at, tmp_path):
+    """A directly admitted school (certificate signed by hand, as a second demonstration
+    school would) is removed with a signed revocation."""
+    from node import library
+    from node.home import now_ms, open_home
+    from protocol import records
+    other = cli_at(tmp_path / "other")
+    sid = other.json("init", "--name", "石岭村小学")["school_id"]
+    h = open_home(founded.home)
+    try:
+        library.append_entry(h, records.KIND_CERTIFICATE, {
+            "community": founded.community_id, "school": sid, "role": "member",
+            "issued": now_ms()})
+    finally:
+        h.close()
+    assert "active" in founded.ok("community", "members").stdout
+    d = founded.json("community", "remove", sid, "--reason", "合并到其他片区")
+    assert d == {"removed": sid, "community_id": founded.community_id}
+    m = {x["school_id"]: x for x in founded.json("community", "members")["members"]}
+    assert m[sid]["status"] == "revoked" and m[sid]["revoked_at"]
+    assert "already removed" in founded.fail("community", "remove", sid)
