@@ -349,6 +349,7 @@ class Policy:
     wanted: dict[bytes, int | None]     # feed -> replicate entries with time < this (None: all)
     topics: dict[str, frozenset[bytes]]  # community topic -> feeds whose heads it accepts
     issuer_of: frozenset[str]           # communities this school seeds (active demonstration)
+    rejected: tuple[tuple[str, pc.Rejected], ...] = ()  # (community, decision that did not count)
 
 
 def policy(home: Home, now: int | None = None) -> Policy:
@@ -379,7 +380,10 @@ def policy(home: Home, now: int | None = None) -> Policy:
             if home.school_id in m.issuers:
                 issuer_of.add(c)
     wanted.pop(home.feed, None)
-    return Policy(wanted=wanted, topics=topics, issuer_of=frozenset(issuer_of))
+    rejected = tuple((c, r) for c, m in ms.items() for r in m.rejected
+                     if r.reason != "dated in the future")   # those are reconsidered later
+    return Policy(wanted=wanted, topics=topics, issuer_of=frozenset(issuer_of),
+                  rejected=rejected)
 
 
 def cutoff_of(m: pc.Member) -> int | None:

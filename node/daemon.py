@@ -77,6 +77,7 @@ class Node:
         self._behind: dict[bytes, tuple[int, int]] = {}  # feed -> (gossiped seq, retries left)
         self.policy = community.Policy(wanted={}, topics={}, issuer_of=frozenset())
         self._policy_key: tuple[int, ...] = ()
+        self._rejected_seen: set[bytes] = set()          # rejected decisions already logged
         self._community_wake = trio.Event()
         self._dialling: set[str] = set()                 # addresses a _keep_dialling task owns
         self._cut_seen: dict[bytes, int] = {}            # feed -> head seq refused by cutoff
@@ -257,6 +258,11 @@ class Node:
     def refresh_policy(self) -> community.Policy:
         self.policy = community.policy(self.home)
         self._policy_key = community.policy_key(self.home.conn)
+        for c, r in self.policy.rejected:
+            if r.entry not in self._rejected_seen:
+                self._rejected_seen.add(r.entry)
+                log.warning("community %s: decision %s by %s rejected: %s", c,
+                            r.entry.hex()[:16], r.school_id, r.reason)
         return self.policy
 
     def current_policy(self) -> community.Policy:

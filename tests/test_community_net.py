@@ -216,7 +216,7 @@ async def test_removed_member_is_cut_off_and_cannot_rejoin_with_an_old_code(nurs
                    "B sees A readmitted")
 
 
-async def test_forged_certificate_does_not_admit(nursery, tmp_path):
+async def test_forged_certificate_does_not_admit(nursery, tmp_path, caplog):
     """A plain member signs a certificate for an outsider: it does not count anywhere."""
     nodes = Nodes(nursery, tmp_path)
     d, cid = await community_of(nodes, tmp_path)
@@ -232,6 +232,10 @@ async def test_forged_certificate_does_not_admit(nursery, tmp_path):
     assert any(r.reason.startswith("author is not an active demonstration")
                for r in ms.rejected)
     assert x.home.feed not in d.refresh_policy().wanted
+    lines = [r.getMessage() for r in caplog.records if "rejected: author is not" in
+             r.getMessage() and r.name == "schoolmesh.node"]
+    # one line on each node holding the entry (M wrote it, D replicated it), not repeated
+    assert len(lines) == 2 and all(m.home.school_id in x for x in lines)
 
 
 async def test_expired_certificate_stops_seeding(nursery, tmp_path):
