@@ -36,6 +36,9 @@ class SizeParam(click.ParamType):
               help="Export this resource (repeatable).")
 @click.option("--school", "schools", multiple=True, metavar="SCHOOL_ID|NAME",
               help="Export this school's feed and resources (repeatable).")
+@click.option("--community", "communities", multiple=True, metavar="COMMUNITY_ID",
+              help="Export the feeds and resources of every school of this community whose "
+                   "feed this node holds (repeatable).")
 @click.option("--wants", "wants_file", type=click.Path(dir_okay=False, path_type=Path),
               help="The receiving school's wants file: pack only what it lacks and asks for.")
 @click.option("--max-size", type=SizeParam(), metavar="SIZE",
@@ -44,8 +47,8 @@ class SizeParam(click.ParamType):
 @json_option
 @pass_ctx
 def export(obj: Context, output: Path, resources: tuple[str, ...], schools: tuple[str, ...],
-           wants_file: Path | None, max_size: int | None, overwrite: bool,
-           as_json: bool) -> None:
+           communities: tuple[str, ...], wants_file: Path | None, max_size: int | None,
+           overwrite: bool, as_json: bool) -> None:
     """Write a CAR bundle of signed feed entries and content, for another school.
 
     Without --resource/--school everything this library holds is exported. The bundle is a
@@ -53,7 +56,10 @@ def export(obj: Context, output: Path, resources: tuple[str, ...], schools: tupl
     resource into DIR without schoolmesh.
     """
     from node import bundle
+    from node import community as ncommunity
     home = obj.home_with_key()
+    schools = schools + tuple(sid for c in communities
+                              for sid in ncommunity.member_feeds_held(home, c))
     wants = bundle.read_wants(wants_file) if wants_file else None
     plan = bundle.plan_export(home, resources=list(resources), schools=list(schools),
                               wants=wants, max_size=max_size)

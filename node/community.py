@@ -165,6 +165,16 @@ def members(home: Home, community: str | None = None) -> dict[str, Any]:
                          for x in m.rejected]}
 
 
+def member_feeds_held(home: Home, community: str) -> list[str]:
+    """School ids of the community (its founder and every school ever admitted, so the
+    decisions travel too) whose feed this node holds: what a USB bundle of it carries."""
+    c = pick(home, community)
+    m = membership(home, c)
+    held = {sid for (sid,) in home.conn.execute("SELECT school_id FROM feeds WHERE head_seq > 0")}
+    schools = ([m.founder] if m.founder else []) + list(m.members)
+    return [s for s in dict.fromkeys(schools) if s in held]
+
+
 # -- founding, inviting, removing, linking (our own decisions) -------------------------------
 
 def create(home: Home, name: str, description: str | None = None) -> dict[str, Any]:

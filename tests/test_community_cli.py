@@ -111,3 +111,33 @@ def test_remove_writes_a_revocation(founded, cli_at, tmp_path):
     m = {x["school_id"]: x for x in founded.json("community", "members")["members"]}
     assert m[sid]["status"] == "revoked" and m[sid]["revoked_at"]
     assert "already removed" in founded.fail("community", "remove", sid)
+
+
+def test_export_community_bundle_carries_the_members(founded, cli_at, tmp_path):
+    """A USB bundle of a community: the founder's feed (charter, certificates) and the
+    members' feeds and resources; a fresh school imports it and sees the members."""
+    from node import library
+    from node.home import now_ms, open_home
+    from protocol import records
+    other = cli_at(tmp_path / "other")
+    sid = other.json("init", "--name", "石岭村小学")["school_id"]
+    src = tmp_path / "l.txt"
+    src.write_text("水循环\n", "utf-8")
+    r = other.json("publish", str(src), "--title", "水循环")
+    # the founder admits the other school and holds its feed (as replication would leave it)
+    other.ok("export", "-o", tmp_path / "other.car")
+    founded.ok("import", tmp_path / "other.car")
+    h = open_home(founded.home)
+    try:
+        library.append_entry(h, records.KIND_CERTIFICATE, {
+            "community": founded.community_id, "school": sid, "role": "member",
+            "issued": now_ms()})
+    finally:
+        h.close()
+    d = founded.json("export", "-o", tmp_path / "c.car", "--community", founded.community_id)
+    assert {f["school_id"] for f in d["feeds"]} == {founded.identity["school_id"], sid}
+    fresh = cli_at(tmp_path / "fresh")
+    fresh.json("init", "--name", "田坝村小学")
+    fresh.ok("import", tmp_path / "c.car")
+    assert [x["title"] for x in fresh.json("search", "水循环")] == ["水循环"]
+    assert r["resource_id"] in fresh.ok("show", r["resource_id"]).stdout
