@@ -13,6 +13,7 @@ handed us when we joined (their authors' feeds may arrive later).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -64,12 +65,20 @@ def decision_entries(conn: sqlite3.Connection) -> list[records.FeedEntry]:
             raws.append(cert)
     out: dict[bytes, records.FeedEntry] = {}
     for raw in raws:
-        try:
-            e = records.decode_entry(raw)
-        except ProtocolError:
-            continue  # stored entries were verified on arrival; never trust a damaged one
-        out[e.hash] = e
+        e = _decode(raw)
+        if e is not None:
+            out[e.hash] = e
     return list(out.values())
+
+
+@functools.lru_cache(maxsize=50_000)
+def _decode(raw: bytes) -> records.FeedEntry | None:
+    """Decode and verify once per process: membership is recomputed often (every decision
+    entry's signature would otherwise be checked again each time)."""
+    try:
+        return records.decode_entry(raw)
+    except ProtocolError:
+        return None  # stored entries were verified on arrival; never trust a damaged one
 
 
 def policy_key(conn: sqlite3.Connection) -> tuple[int, ...]:
