@@ -186,15 +186,21 @@ def member_feeds_held(home: Home, community: str) -> list[str]:
 
 # -- founding, inviting, removing, linking (our own decisions) -------------------------------
 
+def _append_checked(home: Home, kind: str, body: dict[str, Any]) -> records.FeedEntry:
+    """Sign one of our decisions after checking it as every receiver will (a bad name or
+    reason is the operator's error, reported before anything is signed)."""
+    try:
+        pc.validate_body(kind, body)
+    except LocalProtocolError as exc:
+        raise NodeError(str(exc)) from None
+    return library.append_entry(home, kind, body)
+
+
 def create(home: Home, name: str, description: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"name": name}
     if description:
         body["description"] = description
-    try:
-        pc.validate_body(records.KIND_CHARTER, body)
-    except LocalProtocolError as exc:
-        raise NodeError(str(exc)) from None
-    entry = library.append_entry(home, records.KIND_CHARTER, body)
+    entry = _append_checked(home, records.KIND_CHARTER, body)
     cid = pc.community_id_of(entry)
     with db.write(home.conn) as conn:
         conn.execute("INSERT INTO communities VALUES (?, 'member', NULL, ?, NULL, '[]', ?)",
@@ -241,11 +247,7 @@ def remove(home: Home, school_id: str, community: str | None = None,
     body: dict[str, Any] = {"community": c, "school": school_id, "time": now_ms()}
     if reason:
         body["reason"] = reason
-    try:
-        pc.validate_body(records.KIND_REVOCATION, body)
-    except LocalProtocolError as exc:
-        raise NodeError(str(exc)) from None
-    library.append_entry(home, records.KIND_REVOCATION, body)
+    _append_checked(home, records.KIND_REVOCATION, body)
     return {"removed": school_id, "community_id": c}
 
 
