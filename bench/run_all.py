@@ -18,7 +18,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHES = ["publish_large.py", "publish_small.py", "search.py", "bundle.py", "network.py",
-           "bitswap.py", "web.py"]
+           "bitswap.py", "web.py", "community.py"]
 
 
 def main() -> None:
@@ -75,7 +75,7 @@ def main() -> None:
               f"MiB/s, export {r['export_mib_s']} MiB/s (ratio {r['export_ratio']}), import "
               f"{r['import_mib_s']} MiB/s (ratio {r['import_ratio']}); peak RSS "
               f"{r['export_rss_mb']} / {r['import_rss_mb']} MB")
-    for name in ("network", "bitswap", "web"):
+    for name in ("network", "bitswap", "web", "community"):
         if name in by:
             figures = {k: v for k, v in by[name].items() if k not in ("bench", "targets")}
             print(f"{name:<14} " + ", ".join(f"{k} {v}" for k, v in figures.items()))
