@@ -35,7 +35,8 @@ log = logging.getLogger("schoolmesh.node")
 
 SYNC_INTERVAL = 30.0        # seconds between full catch-up rounds with every connected peer
 HEAD_POLL_INTERVAL = 0.25   # how often the daemon looks for entries written by CLI commands
-REDIAL_INTERVAL = 15.0      # bootstrap peers are redialled this often while disconnected
+REDIAL_INTERVAL = 15.0      # bootstrap peers are redialled this often while disconnected...
+REDIAL_FIRST = 1.0          # ...after a first retry this soon, doubling
 RETRY_INTERVAL = 0.25       # a gossiped head we have not reached yet is retried this often...
 RETRY_ATTEMPTS = 80         # ...for 20 s (peers may still be pulling it themselves)
 MAX_RUNNING_TRANSFERS = 3   # fetches the transfer queue runs at once
@@ -311,14 +312,25 @@ class Node:
         self._nursery.start_soon(self._keep_dialling, addr)
 
     async def _keep_dialling(self, addr: str) -> None:
+        """Keep one peer connected: check every REDIAL_INTERVAL while connected; after a failed
+        dial wait REDIAL_FIRST, doubling up to REDIAL_INTERVAL (py-libp2p fails a dial to a
+        recently failed peer at once, so retrying without a pause would spin a core)."""
+        delay = REDIAL_FIRST
         while True:
             try:
                 pid = await p2p.connect(self.host, addr)
                 log.info("connected to bootstrap peer %s", pid)
+                delay = REDIAL_FIRST
                 self.wake()
                 await self._reserve_on(pid)
             except Exception as exc:
-                log.warning("bootstrap %s: %s", addr, exc)
+                # one warning per outage; the retries of a peer that stays away are quieter
+                level = logging.WARNING if delay == REDIAL_FIRST else logging.DEBUG
+                log.log(level, "bootstrap %s: %s (retrying every %.0f s at most)", addr, exc,
+                        REDIAL_INTERVAL)
+                await trio.sleep(delay)
+                delay = min(delay * 2, REDIAL_INTERVAL)
+                continue
             while self._connected_to(addr):
                 await trio.sleep(REDIAL_INTERVAL)
 

@@ -391,3 +391,28 @@ async def test_member_without_inbound_connections_is_reachable_through_its_seed(
     from libp2p.peer.id import ID
     heads = await c.sync.heads(ID.from_base58(b.home.school_id), [b.home.feed])
     assert [h.seq for h in heads] == [feeds.head(b.home.conn, b.home.feed)[0]]
+
+
+async def test_a_seed_that_is_down_is_redialled_with_backoff(tmp_path, monkeypatch,
+                                                             autojump_clock):
+    """py-libp2p fails a dial to a recently failed peer at once; the redial loop must still
+    pause (it used to spin a core and ignore SIGTERM while the demonstration school was
+    down). Virtual time: 120 s of a dead seed."""
+    from node import daemon as nd
+    home = init_home(tmp_path / "v", "v", "school")
+    node = Node(home, Options(listen=LOOPBACK))
+    attempts = []
+
+    async def refuse(host, addr):
+        attempts.append(trio.current_time())
+        raise OSError("recently failed all addresses (negative cache)")
+
+    class Host:
+        def get_network(self):
+            return type("N", (), {"connections": {}})()
+    node.host = Host()
+    monkeypatch.setattr(nd.p2p, "connect", refuse)
+    with trio.move_on_after(120):
+        await node._keep_dialling("/ip4/127.0.0.1/tcp/9/p2p/" + home.school_id)
+    start = attempts[0]
+    assert [t - start for t in attempts] == [0, 1, 3, 7, 15, 30, 45, 60, 75, 90, 105]
