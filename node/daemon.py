@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,8 +15,7 @@ import trio
 from crypto import PublicKey
 from protocol import community as pc
 from protocol import feedsync, records
-from protocol.errors import ProtocolError, RemoteProtocolError
-from protocol.varint import decode_uvarint_prefix, encode_uvarint
+from protocol.errors import ProtocolError
 
 from . import community, control, db, feeds
 from . import limits as nlimits
@@ -26,6 +24,7 @@ from .errors import NodeError
 from .home import Home, now_ms
 from .p2p import host as p2p
 from .p2p.bitswap import BlockExchange, BudgetSpent, FetchError
+from .community_net import CommunityService
 from .p2p.gossip import Gossip
 from .p2p.relay import RelayError, relay_service
 from .p2p.routing import ContentRouting
@@ -43,7 +42,6 @@ MAX_RUNNING_TRANSFERS = 3   # fetches the transfer queue runs at once
 QUEUE_TICK = 0.5            # the scheduler looks at the queue at least this often
 WAITING_RECHECK = 30.0      # waiting transfers are retried this often (and on new peers)
 PROGRESS_FLUSH = 1.0        # bytes_done of running transfers is written this often
-COMMUNITY_INTERVAL = 2.0    # membership, topics, seeds and seeding are re-checked this often
 
 
 @dataclass
@@ -79,7 +77,7 @@ class Node:
         self.policy = community.Policy(wanted={}, topics={}, issuer_of=frozenset())
         self._policy_key: tuple[int, ...] = ()
         self._rejected_seen: set[bytes] = set()          # rejected decisions already logged
-        self._community_wake = trio.Event()
+        self.communities = CommunityService(self)
         self._dialling: set[str] = set()                 # addresses a _keep_dialling task owns
         self._cut_seen: dict[bytes, int] = {}            # feed -> head seq refused by cutoff
 
@@ -93,7 +91,7 @@ class Node:
         async with p2p.run_host(self.host, self.options.listen):
             self.sync = FeedSync(self.home, self.host, self.options.request_timeout)
             self.sync.register()
-            self.host.set_stream_handler(pc.PROTOCOL_ID, self._handle_community)
+            self.host.set_stream_handler(pc.PROTOCOL_ID, self.communities.handle)
             self.refresh_policy()
             self.gossip = Gossip(self.host, self._accept_head)
             self.routing = ContentRouting(self.host, self.pinned_roots)
@@ -123,7 +121,7 @@ class Node:
                 nursery.start_soon(self._heads_from_gossip, sub)
                 nursery.start_soon(self._announce_loop)
                 nursery.start_soon(self._sync_loop)
-                await nursery.start(self._community_loop)
+                await nursery.start(self.communities.serve)
                 for addr in self.options.bootstrap:
                     self._dial_forever(addr)
                 if self.options.mdns:
@@ -166,17 +164,6 @@ class Node:
             return "stale"
         return None
 
-    def _community_rule(self, topic: str) -> Any:
-        """Validator of a community topic: heads of its active members only (the founder
-        included); anything else is dropped and never pulled for the community."""
-        def accept(head: feedsync.SignedHead) -> str | None:
-            if head.feed == self.home.feed:
-                return None
-            if head.feed not in self.current_policy().topics.get(topic, frozenset()):
-                return "not an active member of the community"
-            return self._accept_head(head)
-        return accept
-
     async def _heads_from_gossip(self, sub: Any) -> None:
         while True:
             head, source = await Gossip.next_head(sub)
@@ -205,7 +192,7 @@ class Node:
             log.warning("gossip: carried entry of %s rejected: %s", head.feed.hex()[:16], exc)
             return False
         if result is feeds.Appended.ADDED:
-            self._community_wake.set()
+            self.communities.wake()
             return True
         return False
 
@@ -297,7 +284,7 @@ class Node:
                     added[sid] = added.get(sid, 0) + n
                     if n:
                         log.info("sync: %d new entries of %s from %s", n, sid, peer)
-                        self._community_wake.set()
+                        self.communities.wake()
             except (ProtocolError, trio.TooSlowError, OSError) as exc:
                 log.warning("sync: with %s: %s", peer, exc)
             except Exception as exc:  # py-libp2p raises many stream/connection error types
@@ -371,161 +358,16 @@ class Node:
         pid = addr.rsplit("/p2p/", 1)[-1]
         return any(p.to_string() == pid for p in self.host.get_network().connections)
 
-    # -- communities (specs/communities.md) ------------------------------------------------
-
-    async def _community_loop(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Follow membership: subscribe to our communities' topics, keep their seeds dialled,
-        and queue what we seed (demonstration schools) or subscribed to."""
-        task_status.started()
-        while True:
-            try:
-                self.refresh_policy()
-                for topic in self.policy.topics:
-                    if topic not in self.gossip.topics:
-                        sub = await self.gossip.subscribe(topic, self._community_rule(topic))
-                        self._nursery.start_soon(self._heads_from_gossip, sub)
-                for row in community.rows(self.home.conn):
-                    for addr in row["seeds"]:
-                        self._dial_forever(addr)
-                self._queue_community_fetches()
-            except (NodeError, ProtocolError, sqlite3.Error) as exc:
-                log.warning("communities: %s", exc)
-            with trio.move_on_after(COMMUNITY_INTERVAL):
-                await self._community_wake.wait()
-            self._community_wake = trio.Event()
-
-    def _queue_community_fetches(self) -> None:
-        if self.policy.issuer_of:
-            kept, _, _ = community.seeding_plan(self.home)
-            for s in kept:
-                self._keep(s.content, s.resource_id, s.size, "seeding", "community", s.community)
-        for rid, root, size, sub_id in community.subscription_matches(self.home):
-            self._keep(root, rid, size, "subscription", "subscription", f"subscription {sub_id}")
-
-    def _keep(self, root: bytes, rid: str, size: int, priority: str, reason: str,
-              ref: str) -> None:
-        """Pin ``root`` for ``reason`` now if we hold all of it, else queue its fetch (which
-        pins it when done). A fetch the operator cancelled (or that failed) is not retried."""
-        from crypto import cid_to_str
-
-        from . import library
-        conn = self.home.conn
-        if conn.execute("SELECT 1 FROM pins WHERE cid = ? AND reason = ? AND ref = ?",
-                        (root, reason, ref)).fetchone():
-            return
-        if self.queue.active_for(root) is not None:
-            return
-        if library.first_missing(self.home, cid_to_str(root)) is None:
-            with db.write(conn) as c:
-                db.pin(c, root, reason, ref, now_ms())
-            self.routing.wake.set()
-            return
-        if conn.execute("SELECT 1 FROM transfers WHERE root = ? AND pin_reason = ? AND state IN"
-                        " ('failed', 'cancelled')", (root, reason)).fetchone():
-            return
-        self.queue.add(rid, root, priority=priority, bytes_total=size, pin_reason=reason,
-                       pin_ref=ref)
-        self.wake_queue()
-
-    async def _handle_community(self, stream: Any) -> None:
-        """Serve /schoolmesh/community/1.0.0: a charter request or an invite redemption."""
-        peer = stream.muxed_conn.peer_id.to_string()
-        try:
-            with trio.fail_after(self.options.request_timeout):
-                data = await _read_frame(stream, pc.MAX_REDEEM_MESSAGE)
-                resp = community.answer(self.home, data, peer)
-                await stream.write(_frame(resp.encode()))
-        except (ProtocolError, trio.TooSlowError) as exc:
-            log.warning("community: bad request from %s: %s", peer, exc)
-            await p2p.reset_stream(stream)
-            return
-        except Exception as exc:  # a broken stream must not take the node down
-            log.warning("community: stream with %s failed: %s: %s", peer, type(exc).__name__,
-                        exc)
-            await p2p.reset_stream(stream)
-            return
-        await p2p.close_stream(stream)
-        if resp.error is not None:
-            log.info("community: refused a request from %s: %s", peer, resp.error)
-        elif resp.certificate is not None:
-            log.info("community: %s redeemed an invite", peer)
-            self._community_wake.set()
-
-    async def _community_request(self, peer: str, msg: Any) -> pc.RedeemResponse:
-        from libp2p.peer.id import ID
-        with trio.fail_after(self.options.request_timeout):
-            stream = await self.host.new_stream(ID.from_base58(peer), [pc.PROTOCOL_ID])
-            try:
-                await stream.write(_frame(msg.encode()))
-                reply = pc.decode_redeem_response(
-                    await _read_frame(stream, pc.MAX_REDEEM_MESSAGE))
-            except BaseException:
-                await p2p.reset_stream(stream)
-                raise
-            await p2p.close_stream(stream)
-        return reply
-
-    async def _contact_seed(self, inv: pc.Invite) -> tuple[str, bytes]:
-        """Connect to the first seed of an invite that answers; return (peer, charter)."""
-        problems = []
-        for addr in inv.seeds:
-            try:
-                peer = await p2p.connect(self.host, addr)
-            except Exception as exc:
-                problems.append(f"{addr}: {type(exc).__name__} {exc}".strip())
-                continue
-            if peer != inv.issuer:
-                problems.append(f"{addr}: that node is not the school that issued the invite")
-                continue
-            try:
-                resp = await self._community_request(peer, pc.CharterRequest(
-                    community=inv.community))
-            except (ProtocolError, trio.TooSlowError) as exc:
-                problems.append(f"{addr}: {exc}")
-                continue
-            except Exception as exc:
-                problems.append(f"{addr}: {type(exc).__name__}: {exc}")
-                continue
-            if resp.charter is None:
-                raise NodeError(f"the seed does not know the community: {resp.message}")
-            pc.check_charter_for(resp.charter, inv.community)
-            return peer, resp.charter
-        raise NodeError("no seed of the invite answered (" + "; ".join(problems) + ")")
+    # -- control API (``api_<name>`` is served as /v1/<name>) -----------------------------
 
     async def api_community_join(self, code: str) -> dict[str, Any]:
         """Redeem an invite code with its seed and become a member (specs/communities.md §4)."""
-        inv = _decode_code(code)
-        if inv.community in {r["community"] for r in community.rows(self.home.conn)
-                             if r["relation"] == "member"} and \
-                community.membership(self.home, inv.community).is_active(self.home.school_id):
-            raise NodeError(f"this school is already a member of {inv.community}")
-        peer, charter = await self._contact_seed(inv)
-        try:
-            resp = await self._community_request(peer, pc.RedeemRequest.build(
-                inv, self.home.school_id))
-        except (ProtocolError, trio.TooSlowError) as exc:
-            raise NodeError(f"redeeming the invite failed: {exc}") from None
-        if resp.certificate is None:
-            raise NodeError(f"the seed refused the invite: {resp.error}: {resp.message}")
-        result = community.accept_join(self.home, inv, charter, resp.certificate)
-        self.refresh_policy()
-        self._community_wake.set()
-        self.wake()
-        return result
+        return await self.communities.join(code)
 
     async def api_community_link(self, code: str, community_id: str | None = None
                                  ) -> dict[str, Any]:
-        """Federation: replicate another community's catalog (its invite code names it and
-        its seeds; the secret is not used) and sign a link to it."""
-        inv = _decode_code(code)
-        _, charter = await self._contact_seed(inv)
-        result = community.add_link(self.home, community_id, charter, list(inv.seeds))
-        self.refresh_policy()
-        self._community_wake.set()
-        self.wake()
-        return result
-
-    # -- control API (``api_<name>`` is served as /v1/<name>) -----------------------------
+        """Federation: replicate another community's catalog and sign a link to it."""
+        return await self.communities.link(code, community_id)
 
     async def api_status(self) -> dict[str, Any]:
         return {"school_id": self.home.school_id, "name": self.home.name, "role": self.home.role,
@@ -712,40 +554,6 @@ class Node:
             if tid in self._live:
                 self.queue.update(tid, bytes_done=self._live.pop(tid))
             self.wake_queue()
-
-
-def _decode_code(code: str) -> pc.Invite:
-    try:
-        return pc.decode_invite(code)
-    except ProtocolError as exc:
-        raise NodeError(f"not a valid invite code: {exc}") from None
-
-
-def _frame(body: bytes) -> bytes:
-    return encode_uvarint(len(body)) + body
-
-
-async def _read_frame(stream: Any, limit: int) -> bytes:
-    """One length-prefixed frame (the only one in this direction of the stream)."""
-    from libp2p.network.stream.exceptions import StreamEOF
-    buf = bytearray()
-    while True:
-        got = decode_uvarint_prefix(buf, 0, max_bytes=4)
-        if got is not None:
-            n, pos = got
-            if n > limit:
-                raise RemoteProtocolError(f"message of {n} bytes exceeds {limit}")
-            if len(buf) > pos + n:
-                raise RemoteProtocolError("one message per stream direction")
-            if len(buf) == pos + n:
-                return bytes(buf[pos:])
-        try:
-            data = await stream.read(64 * 1024)
-        except StreamEOF:
-            data = b""
-        if not data:
-            raise RemoteProtocolError("stream closed before a whole message arrived")
-        buf += data
 
 
 async def run(home: Home, options: Options) -> None:

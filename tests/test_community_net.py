@@ -175,7 +175,7 @@ async def test_non_member_heads_on_the_community_topic_are_dropped(nursery, tmp_
         while m.gossip.rejected == before:
             await x.gossip.publish(head, topic)
             await trio.sleep(0.2)
-    assert m._community_rule(topic)(head) == "not an active member of the community"
+    assert m.communities.rule(topic)(head) == "not an active member of the community"
     assert feeds.head(m.home.conn, x.home.feed) == (0, None)
     assert "Spam" not in titles(m)
 

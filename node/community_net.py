@@ -1,0 +1,235 @@
+"""The network side of communities (specs/communities.md): the
+``/schoolmesh/community/1.0.0`` handler (charter requests, invite redemption), joining and
+linking over the network, the community gossip topics, and the loop that keeps seeds dialled
+and queues what a demonstration school seeds or a member subscribed to. The synchronous policy
+(who is a member, what is seeded) is node/community.py; this class owns no state of its own
+beyond its wake-up event and lives inside a running Node.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Any
+
+import trio
+
+from protocol import community as pc
+from protocol import feedsync
+from protocol.errors import ProtocolError, RemoteProtocolError
+from protocol.varint import decode_uvarint_prefix, encode_uvarint
+
+from . import community, db
+from .errors import NodeError
+from .home import now_ms
+from .p2p import host as p2p
+
+log = logging.getLogger("schoolmesh.node")
+
+COMMUNITY_INTERVAL = 2.0    # membership, topics, seeds and seeding are re-checked this often
+
+
+class CommunityService:
+    def __init__(self, node: Any) -> None:
+        self.node = node
+        self._wake = trio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def rule(self, topic: str) -> Any:
+        """Validator of a community topic: heads of its active members only (the founder
+        included); anything else is dropped and never pulled for the community."""
+        def accept(head: feedsync.SignedHead) -> str | None:
+            if head.feed == self.node.home.feed:
+                return None
+            if head.feed not in self.node.current_policy().topics.get(topic, frozenset()):
+                return "not an active member of the community"
+            return self.node._accept_head(head)
+        return accept
+
+    async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Follow membership: subscribe to our communities' topics, keep their seeds dialled,
+        and queue what we seed (demonstration schools) or subscribed to."""
+        task_status.started()
+        while True:
+            try:
+                self.node.refresh_policy()
+                for topic in self.node.policy.topics:
+                    if topic not in self.node.gossip.topics:
+                        sub = await self.node.gossip.subscribe(topic, self.rule(topic))
+                        self.node._nursery.start_soon(self.node._heads_from_gossip, sub)
+                for row in community.rows(self.node.home.conn):
+                    for addr in row["seeds"]:
+                        self.node._dial_forever(addr)
+                self._queue_fetches()
+            except (NodeError, ProtocolError, sqlite3.Error) as exc:
+                log.warning("communities: %s", exc)
+            with trio.move_on_after(COMMUNITY_INTERVAL):
+                await self._wake.wait()
+            self._wake = trio.Event()
+
+    def _queue_fetches(self) -> None:
+        if self.node.policy.issuer_of:
+            kept, _, _ = community.seeding_plan(self.node.home)
+            for s in kept:
+                self._keep(s.content, s.resource_id, s.size, "seeding", "community", s.community)
+        for rid, root, size, sub_id in community.subscription_matches(self.node.home):
+            self._keep(root, rid, size, "subscription", "subscription", f"subscription {sub_id}")
+
+    def _keep(self, root: bytes, rid: str, size: int, priority: str, reason: str,
+              ref: str) -> None:
+        """Pin ``root`` for ``reason`` now if we hold all of it, else queue its fetch (which
+        pins it when done). A fetch the operator cancelled (or that failed) is not retried."""
+        from crypto import cid_to_str
+
+        from . import library
+        conn = self.node.home.conn
+        if conn.execute("SELECT 1 FROM pins WHERE cid = ? AND reason = ? AND ref = ?",
+                        (root, reason, ref)).fetchone():
+            return
+        if self.node.queue.active_for(root) is not None:
+            return
+        if library.first_missing(self.node.home, cid_to_str(root)) is None:
+            with db.write(conn) as c:
+                db.pin(c, root, reason, ref, now_ms())
+            self.node.routing.wake.set()
+            return
+        if conn.execute("SELECT 1 FROM transfers WHERE root = ? AND pin_reason = ? AND state IN"
+                        " ('failed', 'cancelled')", (root, reason)).fetchone():
+            return
+        self.node.queue.add(rid, root, priority=priority, bytes_total=size, pin_reason=reason,
+                       pin_ref=ref)
+        self.node.wake_queue()
+
+    async def handle(self, stream: Any) -> None:
+        """Serve /schoolmesh/community/1.0.0: a charter request or an invite redemption."""
+        peer = stream.muxed_conn.peer_id.to_string()
+        try:
+            with trio.fail_after(self.node.options.request_timeout):
+                data = await _read_frame(stream, pc.MAX_REDEEM_MESSAGE)
+                resp = community.answer(self.node.home, data, peer)
+                await stream.write(_frame(resp.encode()))
+        except (ProtocolError, trio.TooSlowError) as exc:
+            log.warning("community: bad request from %s: %s", peer, exc)
+            await p2p.reset_stream(stream)
+            return
+        except Exception as exc:  # a broken stream must not take the node down
+            log.warning("community: stream with %s failed: %s: %s", peer, type(exc).__name__,
+                        exc)
+            await p2p.reset_stream(stream)
+            return
+        await p2p.close_stream(stream)
+        if resp.error is not None:
+            log.info("community: refused a request from %s: %s", peer, resp.error)
+        elif resp.certificate is not None:
+            log.info("community: %s redeemed an invite", peer)
+            self.wake()
+
+    async def request(self, peer: str, msg: Any) -> pc.RedeemResponse:
+        from libp2p.peer.id import ID
+        with trio.fail_after(self.node.options.request_timeout):
+            stream = await self.node.host.new_stream(ID.from_base58(peer), [pc.PROTOCOL_ID])
+            try:
+                await stream.write(_frame(msg.encode()))
+                reply = pc.decode_redeem_response(
+                    await _read_frame(stream, pc.MAX_REDEEM_MESSAGE))
+            except BaseException:
+                await p2p.reset_stream(stream)
+                raise
+            await p2p.close_stream(stream)
+        return reply
+
+    async def _contact_seed(self, inv: pc.Invite) -> tuple[str, bytes]:
+        """Connect to the first seed of an invite that answers; return (peer, charter)."""
+        problems = []
+        for addr in inv.seeds:
+            try:
+                peer = await p2p.connect(self.node.host, addr)
+            except Exception as exc:
+                problems.append(f"{addr}: {type(exc).__name__} {exc}".strip())
+                continue
+            if peer != inv.issuer:
+                problems.append(f"{addr}: that node is not the school that issued the invite")
+                continue
+            try:
+                resp = await self.request(peer, pc.CharterRequest(
+                    community=inv.community))
+            except (ProtocolError, trio.TooSlowError) as exc:
+                problems.append(f"{addr}: {exc}")
+                continue
+            except Exception as exc:
+                problems.append(f"{addr}: {type(exc).__name__}: {exc}")
+                continue
+            if resp.charter is None:
+                raise NodeError(f"the seed does not know the community: {resp.message}")
+            pc.check_charter_for(resp.charter, inv.community)
+            return peer, resp.charter
+        raise NodeError("no seed of the invite answered (" + "; ".join(problems) + ")")
+
+    async def join(self, code: str) -> dict[str, Any]:
+        """Redeem an invite code with its seed and become a member (specs/communities.md §4)."""
+        inv = _decode_code(code)
+        if inv.community in {r["community"] for r in community.rows(self.node.home.conn)
+                             if r["relation"] == "member"} and \
+                community.membership(self.node.home, inv.community).is_active(self.node.home.school_id):
+            raise NodeError(f"this school is already a member of {inv.community}")
+        peer, charter = await self._contact_seed(inv)
+        try:
+            resp = await self.request(peer, pc.RedeemRequest.build(
+                inv, self.node.home.school_id))
+        except (ProtocolError, trio.TooSlowError) as exc:
+            raise NodeError(f"redeeming the invite failed: {exc}") from None
+        if resp.certificate is None:
+            raise NodeError(f"the seed refused the invite: {resp.error}: {resp.message}")
+        result = community.accept_join(self.node.home, inv, charter, resp.certificate)
+        self.node.refresh_policy()
+        self.wake()
+        self.node.wake()
+        return result
+
+    async def link(self, code: str, community_id: str | None = None
+                                 ) -> dict[str, Any]:
+        """Federation: replicate another community's catalog (its invite code names it and
+        its seeds; the secret is not used) and sign a link to it."""
+        inv = _decode_code(code)
+        _, charter = await self._contact_seed(inv)
+        result = community.add_link(self.node.home, community_id, charter, list(inv.seeds))
+        self.node.refresh_policy()
+        self.wake()
+        self.node.wake()
+        return result
+
+
+def _decode_code(code: str) -> pc.Invite:
+    try:
+        return pc.decode_invite(code)
+    except ProtocolError as exc:
+        raise NodeError(f"not a valid invite code: {exc}") from None
+
+
+def _frame(body: bytes) -> bytes:
+    return encode_uvarint(len(body)) + body
+
+
+async def _read_frame(stream: Any, limit: int) -> bytes:
+    """One length-prefixed frame (the only one in this direction of the stream)."""
+    from libp2p.network.stream.exceptions import StreamEOF
+    buf = bytearray()
+    while True:
+        got = decode_uvarint_prefix(buf, 0, max_bytes=4)
+        if got is not None:
+            n, pos = got
+            if n > limit:
+                raise RemoteProtocolError(f"message of {n} bytes exceeds {limit}")
+            if len(buf) > pos + n:
+                raise RemoteProtocolError("one message per stream direction")
+            if len(buf) == pos + n:
+                return bytes(buf[pos:])
+        try:
+            data = await stream.read(64 * 1024)
+        except StreamEOF:
+            data = b""
+        if not data:
+            raise RemoteProtocolError("stream closed before a whole message arrived")
+        buf += data
