@@ -4,7 +4,7 @@ subscriptions of member schools.
 
 This module is the synchronous, SQLite side; the network side (the
 ``/schoolmesh/community/1.0.0`` stream handler, joining over the network, the community gossip
-topics and the loop that queues seeding fetches) lives in node/daemon.py.
+topics and the loop that queues seeding fetches) lives in node/community_net.py.
 
 Membership is never stored: it is recomputed with ``protocol.community.resolve`` from the
 verified decision entries we hold (from any feed), plus the charter and certificate a seed
