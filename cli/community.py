@@ -143,6 +143,8 @@ def members(obj: Context, community_id: str | None, as_json: bool) -> None:
             you = "  (this school)" if m["you"] else ""
             click.echo(f"  {m['school_id']}  {m['role']:<13} {status:<24} "
                        f"{m['name'] or ''}{you}")
+            if m.get("suspect"):
+                click.echo(f"      not seeded here: {m['suspect']}")
         for link in d["links"]:
             click.echo(f"  linked community {link}")
         if d["rejected"]:

@@ -167,8 +167,10 @@ def members(home: Home, community: str | None = None) -> dict[str, Any]:
     c = pick(home, community)
     m = membership(home, c)
     names = _names(home.conn)
+    doubtful = suspects(home.conn, m)
     return {"community_id": c, "name": m.name,
-            "members": [_member_json(x, names, home.school_id) for x in m.members.values()],
+            "members": [_member_json(x, names, home.school_id)
+                        | {"suspect": doubtful.get(x.school_id)} for x in m.members.values()],
             "links": sorted(m.links),
             "rejected": [{"entry": x.entry.hex(), "author": x.school_id, "reason": x.reason}
                          for x in m.rejected]}
@@ -426,6 +428,26 @@ class Seed:
     updated: int
 
 
+def suspects(conn: sqlite3.Connection, m: pc.Membership) -> dict[str, str]:
+    """Active schools admitted by a certificate this node received only after the removal of
+    the school that signed it: possibly backdated (specs/communities.md §8). They resolve as
+    members everywhere, but are not seeded here until a current demonstration school admits
+    them again."""
+    received = dict(conn.execute(
+        "SELECT hash, received FROM entries WHERE kind IN (?, ?) AND received IS NOT NULL",
+        (records.KIND_CERTIFICATE, records.KIND_REVOCATION)))
+    out = {}
+    for sid, mem in m.members.items():
+        issuer = m.members.get(mem.issuer)
+        if mem.status != pc.ACTIVE or issuer is None or issuer.status != pc.REVOKED:
+            continue
+        got_cert, got_removal = received.get(mem.decision), received.get(issuer.decision)
+        if got_cert is not None and got_removal is not None and got_cert > got_removal:
+            out[sid] = (f"admitted by {mem.issuer}, whose certificate for it arrived only "
+                        "after that school's removal")
+    return out
+
+
 def seeding_plan(home: Home, now: int | None = None) -> tuple[list[Seed], list[Seed], int]:
     """What a demonstration school keeps for its communities, newest first within the quota:
     (kept, over quota, quota). A school's versions dated after its cutoff are left out (the
@@ -437,8 +459,9 @@ def seeding_plan(home: Home, now: int | None = None) -> tuple[list[Seed], list[S
     for c, m in ms.items():
         if home.school_id not in m.issuers:
             continue
+        doubtful = suspects(home.conn, m)
         for sid, mem in m.members.items():
-            if sid != home.school_id and sid not in schools:
+            if sid != home.school_id and sid not in schools and sid not in doubtful:
                 schools[sid] = (c, cutoff_of(mem))
     candidates: list[Seed] = []
     for sid, (c, cutoff) in schools.items():

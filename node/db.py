@@ -149,6 +149,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE transfers ADD COLUMN pin_reason TEXT NOT NULL DEFAULT 'user';
     ALTER TABLE transfers ADD COLUMN pin_ref TEXT;
     """,
+    # 7: when each entry reached this node (ms; NULL for entries stored before): a certificate
+    # received only after its issuer's removal may be backdated (specs/communities.md §8)
+    """
+    ALTER TABLE entries ADD COLUMN received INTEGER;
+    """,
 ]
 
 

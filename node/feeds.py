@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import sqlite3
+import time
 
 from crypto import PublicKey
 from protocol import records
@@ -58,8 +59,9 @@ def append(conn: sqlite3.Connection, entry: FeedEntry) -> Appended:
     if seq == 0:
         conn.execute("INSERT OR IGNORE INTO feeds (feed, school_id) VALUES (?, ?)",
                      (entry.feed, PublicKey(entry.feed).school_id))
-    conn.execute("INSERT INTO entries VALUES (?,?,?,?,?,?)",
-                 (entry.feed, entry.seq, entry.hash, entry.kind, entry.time, entry.raw))
+    conn.execute("INSERT INTO entries (feed, seq, hash, kind, time, raw, received) "
+                 "VALUES (?,?,?,?,?,?,?)", (entry.feed, entry.seq, entry.hash, entry.kind,
+                                            entry.time, entry.raw, int(time.time() * 1000)))
     conn.execute("UPDATE feeds SET head_seq = ?, head_hash = ? WHERE feed = ?",
                  (entry.seq, entry.hash, entry.feed))
     catalog.apply_entry(conn, entry)

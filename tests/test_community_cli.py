@@ -141,3 +141,56 @@ def test_export_community_bundle_carries_the_members(founded, cli_at, tmp_path):
     fresh.ok("import", tmp_path / "c.car")
     assert [x["title"] for x in fresh.json("search", "水循环")] == ["水循环"]
     assert r["resource_id"] in fresh.ok("show", r["resource_id"]).stdout
+
+
+def test_backdated_certificate_of_a_removed_issuer_is_not_seeded(founded, tmp_path,
+                                                                 monkeypatch):
+    """specs/communities.md §8: a demonstration school removed at time t signs, later, a
+    certificate dated before t. It resolves as valid, but a node that received the removal
+    first does not seed the school so admitted."""
+    from crypto import SchoolKey
+    from node import community, db, feeds, library
+    from node.home import now_ms, open_home
+    from protocol import records
+    h = open_home(founded.home)
+    try:
+        cid = founded.community_id
+        d2, x = SchoolKey.generate(), SchoolKey.generate()
+        t0 = now_ms()
+        library.append_entry(h, records.KIND_CERTIFICATE, {
+            "community": cid, "school": d2.school_id, "role": "demonstration", "issued": t0})
+        library.append_entry(h, records.KIND_REVOCATION, {
+            "community": cid, "school": d2.school_id, "time": t0 + 10})
+        received_removal = h.conn.execute("SELECT max(received) FROM entries").fetchone()[0]
+        while now_ms() <= received_removal:
+            pass  # the backdated certificate must arrive in a later millisecond
+        backdated = records.sign_entry(d2, seq=1, prev=None, time=t0 + 5,
+                                       kind=records.KIND_CERTIFICATE,
+                                       body={"community": cid, "school": x.school_id,
+                                             "role": "member", "issued": t0 + 5})
+        with db.write(h.conn) as conn:
+            feeds.append(conn, backdated)
+        m = community.membership(h, cid)
+        assert m.is_active(x.school_id)              # resolution is the same everywhere...
+        assert x.school_id in community.suspects(h.conn, m)   # ...but this node doubts it
+        publish = records.sign_entry(x, seq=1, prev=None, time=now_ms(),
+                                     kind=records.KIND_PUBLISH,
+                                     body={"version": 1, "content": bytes.fromhex(
+                                         "01701220" + "00" * 32), "files": [
+                                         {"path": "a.txt", "cid": bytes.fromhex(
+                                             "01551220" + "00" * 32), "size": 1}],
+                                         "meta": {"title": "x", "inLanguage": "en",
+                                                  "license": "CC-BY-4.0"}})
+        with db.write(h.conn) as conn:
+            feeds.append(conn, publish)
+        kept, over, _ = community.seeding_plan(h)
+        assert kept == [] and over == []
+        monkeypatch.setattr(community, "suspects", lambda conn, m: {})   # without the doubt
+        kept, _, _ = community.seeding_plan(h)
+        assert [s.resource_id for s in kept] == [records.resource_id_of(publish)]
+        monkeypatch.undo()
+    finally:
+        h.close()
+    m = {r["school_id"]: r for r in founded.json("community", "members")["members"]}
+    assert m[x.school_id]["suspect"] and m[x.school_id]["status"] == "active"
+    assert "not seeded here" in founded.ok("community", "members").stdout
