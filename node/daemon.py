@@ -95,11 +95,14 @@ class Node:
             self.refresh_policy()
             self.gossip = Gossip(self.host, self._accept_head)
             self.routing = ContentRouting(self.host, self.pinned_roots)
-            # Demonstration schools relay for their members (circuit relay v2); every node
-            # accepts relayed connections, so it is reachable through its seed.
-            hop = self.home.role == "demonstration" or bool(self.policy.issuer_of)
+            # Demonstration schools relay for their members (circuit relay v2): the hop
+            # service runs on every node and grants reservations only to active members of a
+            # community this school is a demonstration school of (decided per request, so a
+            # community founded while the node runs is served at once); every node accepts
+            # relayed connections, so it is reachable through its seed.
             async with self.gossip.running(), self.routing.running(), \
-                    relay_service(self.host, hop=hop, client=True) as relay, \
+                    relay_service(self.host, hop=True, client=True,
+                                  allow=self._may_reserve) as relay, \
                     trio.open_nursery() as nursery:
                 self.relay = relay
                 self._nursery = nursery
@@ -134,6 +137,16 @@ class Node:
                 finally:
                     control.remove_control_file(self.home.path)
                     nursery.cancel_scope.cancel()
+
+    def _may_reserve(self, peer: str) -> bool:
+        """Relay only for our members: active schools of a community we seed."""
+        policy = self.current_policy()
+        try:
+            feed = PublicKey.from_school_id(peer).raw
+        except ValueError:
+            return False  # not an Ed25519 peer id: not a school
+        return any(feed in policy.topics.get(community.topic(c), frozenset())
+                   for c in policy.issuer_of)
 
     def _write_timeout(self, nbytes: int) -> float:
         """A Bitswap message write may wait behind others at the upload rate: stretch the
@@ -377,7 +390,8 @@ class Node:
                 "feed_seq": feeds.head(self.home.conn, self.home.feed)[0],
                 "communities": len(self.policy.topics), "seeding": sorted(self.policy.issuer_of),
                 "web": self.web_url, "exchange": self.exchange.statistics(),
-                "relay": {"serving": self.relay.hop, "reachable_via": self.relay.circuit_addrs()}}
+                "relay": {"serving": bool(self.policy.issuer_of),
+                          "reachable_via": self.relay.circuit_addrs()}}
 
     async def api_peers(self) -> list[dict[str, Any]]:
         out = []

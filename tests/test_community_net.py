@@ -391,6 +391,16 @@ async def test_member_without_inbound_connections_is_reachable_through_its_seed(
     from libp2p.peer.id import ID
     heads = await c.sync.heads(ID.from_base58(b.home.school_id), [b.home.feed])
     assert [h.seq for h in heads] == [feeds.head(b.home.conn, b.home.feed)[0]]
+    # the seed relays for its members only
+    from node.p2p.relay import RelayError
+    x = await nodes.start("x")
+    await x.api_connect(seeds_of(d)[0])
+    try:
+        await x.relay.reserve(d.home.school_id)
+        raise AssertionError("an outsider got a relay reservation")
+    except RelayError as exc:
+        assert exc.status == "PERMISSION_DENIED"
+    assert not x.relay.circuit_addrs()
 
 
 async def test_a_seed_that_is_down_is_redialled_with_backoff(tmp_path, monkeypatch,

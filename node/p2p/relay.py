@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -150,14 +150,23 @@ async def _exchange(stream: Any, request: Any, what: str, relay: Any) -> Any:
     return reply
 
 
-def _make_hop(host: Any, limits: Limits) -> Any:
+def _make_hop(host: Any, limits: Limits, allow: Callable[[str], bool] | None = None) -> Any:
+    from libp2p.relay.circuit_v2.pb.circuit_pb2 import HopMessage
     from libp2p.relay.circuit_v2.protocol import CircuitV2Protocol
+    from libp2p.relay.circuit_v2.protocol_buffer import StatusCode, to_proto_status
     from libp2p.relay.circuit_v2.resources import RelayLimits
+    from libp2p.relay.circuit_v2.utils import write_delimited_msg
 
     class _Hop(CircuitV2Protocol):
         async def _handle_reserve(self, stream: Any, msg: Any) -> None:
             # Reserve for the authenticated remote peer, never for a peer id it names.
             msg.ClearField("peer")
+            peer = stream.muxed_conn.peer_id.to_string()
+            if allow is not None and not allow(peer):
+                log.info("relay: reservation refused to %s (not one of our members)", peer)
+                await write_delimited_msg(stream, HopMessage(
+                    type=HopMessage.STATUS, status=to_proto_status(StatusCode.PERMISSION_DENIED)))
+                return
             await super()._handle_reserve(stream, msg)
 
     return _Hop(host, allow_hop=True, limits=RelayLimits(
@@ -258,18 +267,21 @@ class Relay:
 
 @asynccontextmanager
 async def relay_service(host: Any, *, hop: bool, client: bool,
-                        limits: Limits = SEED_LIMITS) -> AsyncIterator[Relay]:
+                        limits: Limits = SEED_LIMITS,
+                        allow: Callable[[str], bool] | None = None) -> AsyncIterator[Relay]:
     """Run circuit relay v2 on a running host until the context exits.
 
-    ``hop``: relay for others (a seed). ``client``: accept relayed connections (stop) and make
-    reservations with ``Relay.reserve``. Dialling through a relay needs neither: see
-    ``dial_via_relay``."""
+    ``hop``: relay for others (a seed); with ``allow`` only peers (id strings) for which it
+    returns True get a reservation (others: PERMISSION_DENIED), asked at each reservation.
+    ``client``: accept relayed connections (stop) and make reservations with
+    ``Relay.reserve``. Dialling through a relay needs neither: see ``dial_via_relay``."""
     from libp2p.relay.circuit_v2.protocol import CircuitV2Protocol
     from libp2p.tools.anyio_service import background_trio_service
 
     if not (hop or client):
         raise ValueError("relay_service needs hop=True or client=True")
-    protocol = _make_hop(host, limits) if hop else CircuitV2Protocol(host, allow_hop=False)
+    protocol = (_make_hop(host, limits, allow) if hop
+                else CircuitV2Protocol(host, allow_hop=False))
     async with background_trio_service(protocol), trio.open_nursery() as nursery:
         await protocol.event_started.wait()
         relay = Relay(host, hop, client, nursery, protocol)
