@@ -215,3 +215,25 @@ def test_catalog_languages_are_complete():
     assert i18n.choose(None, "fr, en;q=0.5") == "en"
     assert i18n.choose(None, None) == "zh-CN"
     assert i18n.choose("en", "zh") == "en"
+
+
+async def test_community_page(client, tmp_path):
+    r = await client.get("/community", headers={"accept-language": "en"})
+    assert r.status_code == 200 and "not in a community yet" in r.text
+    from crypto import SchoolKey
+    from node import community
+    from protocol import records
+    cid = community.create(client.home, "青山片区")["community_id"]
+    other = SchoolKey.generate()
+    library.append_entry(client.home, records.KIND_CERTIFICATE, {
+        "community": cid, "school": other.school_id, "role": "member", "issued": 1})
+    community.subscribe(client.home, "数学", None)
+    r = await client.get("/community", headers={"accept-language": "zh-CN"})
+    assert r.status_code == 200
+    assert "青山片区" in r.text and "本校：示范校，有效" in r.text
+    assert "成员校 · 有效" in r.text and other.school_id[:16] in r.text
+    assert "自动获取" in r.text and "数学" in r.text
+    community.remove(client.home, other.school_id)
+    r = await client.get("/community", headers={"accept-language": "en"})
+    assert "member school · removed" in r.text
+    assert 'href="/community"' in r.text   # in the navigation of every page

@@ -245,6 +245,19 @@ def _choice(value: str | None, allowed: Any) -> str | None:
     return value
 
 
+async def community_page(request: Request) -> Response:
+    """Read-only: the communities of this school, their schools, what is kept for them."""
+    from node import community as ncommunity
+    web: Web = request.app.state.web
+    communities = []
+    for c in ncommunity.list_communities(web.home):
+        c["members"] = ncommunity.members(web.home, c["community_id"])["members"]
+        communities.append(c)
+    kept = ncommunity.pins(web.home)["totals"].get("community")
+    return web.render(request, "community.html", communities=communities, kept=kept,
+                      subscriptions=ncommunity.subscriptions(web.home))
+
+
 async def search_page(request: Request) -> Response:
     web: Web = request.app.state.web
     p = request.query_params
@@ -473,6 +486,7 @@ def make_app(node: Any, config: WebConfig) -> Starlette:
         Route("/logout", teach.logout, methods=["POST"]),
         Route("/publish", teach.publish, methods=["GET", "POST"]),
         Route("/requests", teach.requests_board, methods=["GET", "POST"]),
+        Route("/community", community_page),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found},
