@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 import trio
 from playwright.sync_api import Page, sync_playwright
@@ -88,6 +89,7 @@ class ThrowawayNode:
             "educationalLevel": ["lower-primary"], "learningResourceType": "worksheet",
             "isBasedOn": [frac["resource_id"]]})
         self.ids["frac"] = frac["resource_id"]
+        _community(home)
         try:
             async with trio.open_nursery() as nursery:
                 node = await nursery.start(Node(home, Options(
@@ -98,6 +100,25 @@ class ThrowawayNode:
                 nursery.cancel_scope.cancel()
         finally:
             home.close()
+
+
+def _community(home: Any) -> None:
+    """A community founded by this node with two village schools admitted (their profiles
+    replicated), and one subscription: what the Community page shows."""
+    from crypto import SchoolKey
+    from node import community, db, feeds
+    from node.home import now_ms
+    from protocol import records
+    cid = community.create(home, "青山片区结对帮扶")["community_id"]
+    for name in ("青山村小学", "石岭村小学"):
+        key = SchoolKey.generate()
+        profile = records.sign_entry(key, seq=1, prev=None, time=now_ms(), kind="profile",
+                                     body={"name": name, "role": "school"})
+        with db.write(home.conn) as conn:
+            feeds.append(conn, profile)
+        library.append_entry(home, records.KIND_CERTIFICATE, {
+            "community": cid, "school": key.school_id, "role": "member", "issued": now_ms()})
+    community.subscribe(home, "科学", "upper-primary")
 
 
 def shoot(page: Page, name: str) -> None:
@@ -150,6 +171,8 @@ def main() -> None:
             shoot(page, f"publish-{tag}-desktop")
             page.goto(url + "/requests")
             shoot(page, f"requests-{tag}-desktop")
+            page.goto(url + "/community")
+            shoot(page, f"community-{tag}-desktop")
         ctx.close()
 
 
