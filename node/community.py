@@ -17,7 +17,7 @@ import functools
 import json
 import os
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from crypto import PublicKey, cid_to_str
@@ -34,10 +34,7 @@ DEFAULT_INVITE_TTL_MS = 7 * DAY_MS     # an invite code is valid a week unless t
 MAX_INVITE_TTL_MS = 365 * DAY_MS
 DEFAULT_SEED_QUOTA = 50 * 2**30        # bytes a demonstration school keeps for its communities
 SEED_QUOTA_SETTING = "seed_quota"
-RELATIONS = ("member", "linked")
-
-_DECISION_KINDS = (records.KIND_CHARTER, records.KIND_CERTIFICATE, records.KIND_REVOCATION,
-                   records.KIND_LINK)
+_DECISION_KINDS = tuple(sorted(records.COMMUNITY_KINDS))
 
 
 def topic(community: str) -> str:
@@ -373,6 +370,7 @@ class Policy:
     topics: dict[str, frozenset[bytes]]  # community topic -> feeds whose heads it accepts
     issuer_of: frozenset[str]           # communities this school seeds (active demonstration)
     rejected: tuple[tuple[str, pc.Rejected], ...] = ()  # (community, decision that did not count)
+    memberships: dict[str, pc.Membership] = field(default_factory=dict)  # what it derives from
 
 
 def policy(home: Home, now: int | None = None) -> Policy:
@@ -406,7 +404,7 @@ def policy(home: Home, now: int | None = None) -> Policy:
     rejected = tuple((c, r) for c, m in ms.items() for r in m.rejected
                      if r.reason != "dated in the future")   # those are reconsidered later
     return Policy(wanted=wanted, topics=topics, issuer_of=frozenset(issuer_of),
-                  rejected=rejected)
+                  rejected=rejected, memberships=ms)
 
 
 def cutoff_of(m: pc.Member) -> int | None:
@@ -448,12 +446,12 @@ def suspects(conn: sqlite3.Connection, m: pc.Membership) -> dict[str, str]:
     return out
 
 
-def seeding_plan(home: Home, now: int | None = None) -> tuple[list[Seed], list[Seed], int]:
+def seeding_plan(home: Home, ms: dict[str, pc.Membership] | None = None
+                 ) -> tuple[list[Seed], list[Seed], int]:
     """What a demonstration school keeps for its communities, newest first within the quota:
-    (kept, over quota, quota). A school's versions dated after its cutoff are left out (the
-    newest earlier version is seeded instead)."""
-    now = now_ms() if now is None else now
-    ms = memberships(home, now)
+    (kept, over quota, quota), from ``ms`` (default: the memberships now). A school's versions
+    dated after its cutoff are left out (the newest earlier version is seeded instead)."""
+    ms = memberships(home) if ms is None else ms
     quota = seed_quota(home)
     schools: dict[str, tuple[str, int | None]] = {}
     for c, m in ms.items():
@@ -470,15 +468,16 @@ def seeding_plan(home: Home, now: int | None = None) -> tuple[list[Seed], list[S
                 "WHERE school_id = ?", (sid,)):
             if retracted and (cutoff is None or updated < cutoff):
                 continue
+            size = files_size(files)
             if cutoff is not None and updated >= cutoff:
                 row = home.conn.execute(
                     "SELECT content, time FROM resource_versions WHERE resource_id = ? AND "
                     "time < ? ORDER BY version DESC LIMIT 1", (rid, cutoff)).fetchone()
                 if row is None:
                     continue
+                if row[0] != content:
+                    size = 0  # an older version: its size is not indexed; it counts as small
                 content, updated = row
-                files = None
-            size = _size(home, rid, content, files)
             candidates.append(Seed(rid, content, size, c, updated))
     candidates.sort(key=lambda s: (-s.updated, s.resource_id))
     kept, over, used = [], [], 0
@@ -491,18 +490,9 @@ def seeding_plan(home: Home, now: int | None = None) -> tuple[list[Seed], list[S
     return kept, over, quota
 
 
-def _size(home: Home, rid: str, content: bytes, files: str | None) -> int:
-    if files is None:
-        return 0 if content is None else _version_size(home, rid, content)
+def files_size(files: str) -> int:
+    """Bytes of a resource's files (the catalog's JSON file list)."""
     return sum(f["size"] for f in json.loads(files))
-
-
-def _version_size(home: Home, rid: str, content: bytes) -> int:
-    row = home.conn.execute("SELECT content, files FROM resources WHERE resource_id = ?",
-                            (rid,)).fetchone()
-    if row is not None and row[0] == content:
-        return sum(f["size"] for f in json.loads(row[1]))
-    return 0  # an older version: size unknown without walking it; it counts as small
 
 
 def seed_quota(home: Home) -> int:
@@ -563,8 +553,7 @@ def subscription_matches(home: Home) -> list[tuple[str, bytes, int, int]]:
         for rid, content, files in home.conn.execute(
                 f"SELECT r.resource_id, r.content, r.files FROM resources r WHERE "
                 f"{' AND '.join(where)} ORDER BY r.updated DESC", args):
-            out.setdefault(rid, (rid, content, sum(f["size"] for f in json.loads(files)),
-                                 sub["id"]))
+            out.setdefault(rid, (rid, content, files_size(files), sub["id"]))
     return list(out.values())
 
 
@@ -581,7 +570,7 @@ def pins(home: Home) -> dict[str, Any]:
                 "resource_id": None, "title": None, "school_id": None, "size": None}
         if row is not None:
             item.update(resource_id=row[0], title=row[1], school_id=row[2],
-                        size=sum(f["size"] for f in json.loads(row[3])))
+                        size=files_size(row[3]))
         out.append(item)
     totals: dict[str, dict[str, int]] = {}
     for p in out:

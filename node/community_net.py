@@ -17,7 +17,7 @@ import trio
 from protocol import community as pc
 from protocol import feedsync
 from protocol.errors import ProtocolError, RemoteProtocolError
-from protocol.varint import decode_uvarint_prefix, encode_uvarint
+from protocol.framing import FrameDecoder, encode_frame
 
 from . import community, db
 from .errors import NodeError
@@ -71,7 +71,7 @@ class CommunityService:
 
     def _queue_fetches(self) -> None:
         if self.node.policy.issuer_of:
-            kept, _, _ = community.seeding_plan(self.node.home)
+            kept, _, _ = community.seeding_plan(self.node.home, self.node.policy.memberships)
             for s in kept:
                 self._keep(s.content, s.resource_id, s.size, "seeding", "community", s.community)
         for rid, root, size, sub_id in community.subscription_matches(self.node.home):
@@ -99,7 +99,7 @@ class CommunityService:
                         " ('failed', 'cancelled')", (root, reason)).fetchone():
             return
         self.node.queue.add(rid, root, priority=priority, bytes_total=size, pin_reason=reason,
-                       pin_ref=ref)
+                            pin_ref=ref)
         self.node.wake_queue()
 
     async def handle(self, stream: Any) -> None:
@@ -109,7 +109,7 @@ class CommunityService:
             with trio.fail_after(self.node.options.request_timeout):
                 data = await _read_frame(stream, pc.MAX_REDEEM_MESSAGE)
                 resp = community.answer(self.node.home, data, peer)
-                await stream.write(_frame(resp.encode()))
+                await stream.write(encode_frame(resp.encode()))
         except (ProtocolError, trio.TooSlowError) as exc:
             log.warning("community: bad request from %s: %s", peer, exc)
             await p2p.reset_stream(stream)
@@ -131,7 +131,7 @@ class CommunityService:
         with trio.fail_after(self.node.options.request_timeout):
             stream = await self.node.host.new_stream(ID.from_base58(peer), [pc.PROTOCOL_ID])
             try:
-                await stream.write(_frame(msg.encode()))
+                await stream.write(encode_frame(msg.encode()))
                 reply = pc.decode_redeem_response(
                     await _read_frame(stream, pc.MAX_REDEEM_MESSAGE))
             except BaseException:
@@ -153,8 +153,7 @@ class CommunityService:
                 problems.append(f"{addr}: that node is not the school that issued the invite")
                 continue
             try:
-                resp = await self.request(peer, pc.CharterRequest(
-                    community=inv.community))
+                resp = await self.request(peer, pc.CharterRequest(community=inv.community))
             except (ProtocolError, trio.TooSlowError) as exc:
                 problems.append(f"{addr}: {exc}")
                 continue
@@ -170,9 +169,10 @@ class CommunityService:
     async def join(self, code: str) -> dict[str, Any]:
         """Redeem an invite code with its seed and become a member (specs/communities.md §4)."""
         inv = _decode_code(code)
-        if inv.community in {r["community"] for r in community.rows(self.node.home.conn)
-                             if r["relation"] == "member"} and \
-                community.membership(self.node.home, inv.community).is_active(self.node.home.school_id):
+        home = self.node.home
+        if any(r["community"] == inv.community and r["relation"] == "member"
+               for r in community.rows(home.conn)) and \
+                community.membership(home, inv.community).is_active(home.school_id):
             raise NodeError(f"this school is already a member of {inv.community}")
         peer, charter = await self._contact_seed(inv)
         try:
@@ -188,8 +188,7 @@ class CommunityService:
         self.node.wake()
         return result
 
-    async def link(self, code: str, community_id: str | None = None
-                                 ) -> dict[str, Any]:
+    async def link(self, code: str, community_id: str | None = None) -> dict[str, Any]:
         """Federation: replicate another community's catalog (its invite code names it and
         its seeds; the secret is not used) and sign a link to it."""
         inv = _decode_code(code)
@@ -208,28 +207,20 @@ def _decode_code(code: str) -> pc.Invite:
         raise NodeError(f"not a valid invite code: {exc}") from None
 
 
-def _frame(body: bytes) -> bytes:
-    return encode_uvarint(len(body)) + body
-
-
 async def _read_frame(stream: Any, limit: int) -> bytes:
-    """One length-prefixed frame (the only one in this direction of the stream)."""
+    """The one frame this direction of the stream carries (at most ``limit`` bytes)."""
     from libp2p.network.stream.exceptions import StreamEOF
-    buf = bytearray()
+    decoder = FrameDecoder(limit)
     while True:
-        got = decode_uvarint_prefix(buf, 0, max_bytes=4)
-        if got is not None:
-            n, pos = got
-            if n > limit:
-                raise RemoteProtocolError(f"message of {n} bytes exceeds {limit}")
-            if len(buf) > pos + n:
-                raise RemoteProtocolError("one message per stream direction")
-            if len(buf) == pos + n:
-                return bytes(buf[pos:])
         try:
             data = await stream.read(64 * 1024)
         except StreamEOF:
             data = b""
         if not data:
             raise RemoteProtocolError("stream closed before a whole message arrived")
-        buf += data
+        decoder.receive_data(data)
+        frame = decoder.next_frame()
+        if frame is not None:
+            if decoder.buffered:
+                raise RemoteProtocolError("one message per stream direction")
+            return bytes(frame)

@@ -276,7 +276,7 @@ class Node:
 
     async def sync_now(self) -> dict[str, int]:
         """Ask every connected peer for the heads of the feeds we follow; pull what is new."""
-        self.refresh_policy()
+        self.current_policy()
         wanted = self.followed()
         added: dict[str, int] = {}
         if not wanted:
@@ -322,7 +322,8 @@ class Node:
                 log.info("connected to bootstrap peer %s", pid)
                 delay = REDIAL_FIRST
                 self.wake()
-                await self._reserve_on(pid)
+                if "/p2p-circuit" not in addr:   # a seed reached directly can relay for us
+                    await self._reserve_on(pid)
             except Exception as exc:
                 # one warning per outage; the retries of a peer that stays away are quieter
                 level = logging.WARNING if delay == REDIAL_FIRST else logging.DEBUG
@@ -337,8 +338,6 @@ class Node:
     async def _reserve_on(self, pid: str) -> None:
         """Ask a seed for a relay reservation, so schools that cannot reach this node directly
         reach it through the seed (a seed that does not relay is fine: logged, not fatal)."""
-        if "/p2p-circuit" in pid:
-            return
         try:
             addrs = await self.relay.reserve(pid)
             log.info("reachable through %s: %s", pid, ", ".join(addrs))

@@ -25,6 +25,7 @@ from enum import IntEnum
 
 from crypto import CID_DAG_PB, CID_RAW, BadCID, cid_codec, make_cid
 
+from . import framing
 from .errors import LocalProtocolError, RemoteProtocolError
 from .varint import decode_uvarint, encode_uvarint
 
@@ -270,7 +271,7 @@ def encode_frame(payload: bytes) -> bytes:
     """Length-prefix one encoded message for a stream."""
     if len(payload) > MAX_MESSAGE_SIZE:
         raise LocalProtocolError(f"message of {len(payload)} bytes exceeds {MAX_MESSAGE_SIZE}")
-    return encode_uvarint(len(payload)) + payload
+    return framing.encode_frame(payload)
 
 
 # -- decoding --------------------------------------------------------------------------------
@@ -415,64 +416,8 @@ def decode_message(data: bytes | bytearray | memoryview) -> Message:
 
 # -- framing ---------------------------------------------------------------------------------
 
-class FrameDecoder:
-    """Cut a byte stream into messages: feed bytes with :meth:`receive_data`, then call
-    :meth:`next_frame` until it returns None (needs more data).
-
-    A length prefix above ``max_size`` is refused as soon as it is read, so at most one
-    incomplete message (≤ ``max_size`` bytes plus what was fed past it) is ever buffered.
-    Received pieces are kept as a list and joined once per message (appending to one growing
-    buffer would copy it again and again).
-    """
+class FrameDecoder(framing.FrameDecoder):
+    """protocol/framing.py's decoder with Bitswap's message size limit."""
 
     def __init__(self, max_size: int = MAX_MESSAGE_SIZE) -> None:
-        self.max_size = max_size
-        self._max_prefix = len(encode_uvarint(max_size))
-        self._chunks: list[bytes] = []
-        self._size = 0
-        self._need = -1     # bytes of the current frame, prefix included; -1: prefix not read
-        self._start = 0     # where the current frame's payload starts (after its prefix)
-
-    @property
-    def buffered(self) -> int:
-        return self._size
-
-    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
-        if data:
-            self._chunks.append(bytes(data))
-            self._size += len(data)
-
-    def next_frame(self) -> memoryview | None:
-        """The next complete message (a view of its bytes), or None if more data is needed."""
-        if self._need < 0:
-            if not self._size:
-                return None
-            head = self._chunks[0]
-            if len(head) < self._max_prefix and len(self._chunks) > 1:
-                head = self._chunks[0] = b"".join(self._chunks)
-                del self._chunks[1:]
-            for i in range(min(len(head), self._max_prefix)):
-                if not head[i] & 0x80:
-                    break
-            else:
-                if len(head) >= self._max_prefix:
-                    raise RemoteProtocolError(f"message length exceeds {self.max_size} bytes")
-                return None
-            n, pos = decode_uvarint(head, 0)
-            if n > self.max_size:
-                raise RemoteProtocolError(f"message of {n} bytes exceeds {self.max_size}")
-            self._need, self._start = pos + n, pos
-        if self._size < self._need:
-            return None
-        data = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
-        need, start = self._need, self._start
-        rest = data[need:]
-        self._chunks = [rest] if rest else []
-        self._size = len(rest)
-        self._need = -1
-        return memoryview(data)[start:need]
-
-    def end_of_stream(self) -> None:
-        """The stream ended: raise if it stopped inside a message."""
-        if self._size:
-            raise RemoteProtocolError(f"stream ended inside a message ({self._size} bytes)")
+        super().__init__(max_size)

@@ -81,11 +81,6 @@ class Gossip:
         self.topics[topic] = sub
         return sub
 
-    async def unsubscribe(self, topic: str) -> None:
-        if self.topics.pop(topic, None) is not None:
-            await self.pubsub.unsubscribe(topic)
-            self.pubsub.remove_topic_validator(topic)
-
     @staticmethod
     async def next_head(sub: Any) -> tuple[feedsync.SignedHead | None, Any]:
         msg = await sub.get()
