@@ -35,6 +35,8 @@ class Context:
         if self._home is None:
             from node.home import open_home
             self._home = open_home(self.home_path, _passphrase_from_env())
+            self._home.warn = lambda message: click.echo(f"warning: {_one_line(message)}",
+                                                         err=True)
         return self._home
 
     def home_with_key(self) -> Any:

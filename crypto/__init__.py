@@ -20,13 +20,17 @@ from .keys import (
     BadSignature,
     PublicKey,
     SchoolKey,
+    WeakPassphrase,
     WrongPassphrase,
+    check_new_passphrase,
     load_key,
+    loose_permissions,
     save_key,
 )
 
 __all__ = [
     "BadCID", "BadKeyFile", "BadSignature", "CID_DAG_PB", "CID_RAW", "PublicKey", "SchoolKey",
-    "WrongPassphrase", "cid_codec", "cid_digest", "cid_from_str", "cid_to_str", "load_key",
-    "make_cid", "save_key", "sha256", "verify_block",
+    "WeakPassphrase", "WrongPassphrase", "check_new_passphrase", "cid_codec", "cid_digest",
+    "cid_from_str", "cid_to_str", "load_key", "loose_permissions", "make_cid", "save_key",
+    "sha256", "verify_block",
 ]

@@ -1,23 +1,25 @@
 """A node's home folder: the school key, the block store and the database.
 
-    HOME/key.pem        PKCS#8 Ed25519 key, mode 0600, optionally passphrase-encrypted
+    HOME/key.pem        Ed25519 key, mode 0600: PKCS#8, or passphrase-encrypted (specs/records.md)
     HOME/schoolmesh.db  SQLite (WAL): feeds, catalog, pins, settings
     HOME/blocks/        content-addressed blocks
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
 
-from crypto import SchoolKey, load_key, save_key
-from crypto.keys import BadKeyFile
+from crypto import (BadKeyFile, SchoolKey, WeakPassphrase, check_new_passphrase, load_key,
+                    loose_permissions, save_key)
 from protocol import records
 
 from . import db, feeds
@@ -27,6 +29,8 @@ from .errors import HomeError
 KEY_FILE = "key.pem"
 DB_FILE = "schoolmesh.db"
 BLOCKS_DIR = "blocks"
+
+log = logging.getLogger("schoolmesh.home")
 
 
 def default_home() -> Path:
@@ -45,6 +49,8 @@ class Home:
     blocks: BlockStore
     passphrase: bytes | None = None
     _key: SchoolKey | None = field(default=None, repr=False)
+    # where warnings about the home go (the CLI prints them as "warning: ..." on stderr)
+    warn: Callable[[str], None] = field(default=log.warning, repr=False)
 
     @property
     def school_id(self) -> str:
@@ -65,12 +71,17 @@ class Home:
     def key(self) -> SchoolKey:
         """The private key, loaded (and decrypted) on first use only: reading needs no key."""
         if self._key is None:
+            path = self.path / KEY_FILE
             try:
-                self._key = load_key(self.path / KEY_FILE, self.passphrase)
+                key = load_key(path, self.passphrase)
             except BadKeyFile as exc:
                 raise HomeError(str(exc)) from exc
-            if self._key.school_id != self.school_id:
-                raise HomeError("key.pem does not belong to this home's school")
+            if key.school_id != self.school_id:
+                raise HomeError(f"{path} does not belong to this home's school")
+            if loose_permissions(path):
+                self.warn(f"{path} can be read by other users of this computer; "
+                          f"make it private: chmod 600 {path}")
+            self._key = key
         return self._key
 
     def reopen(self) -> Home:
@@ -94,6 +105,11 @@ def init_home(path: Path, name: str, role: str, passphrase: bytes | None = None,
                         "refusing to touch an existing home")
     if role not in records.ROLES:
         raise HomeError(f"role must be one of {', '.join(records.ROLES)}")
+    if passphrase is not None:
+        try:
+            check_new_passphrase(passphrase)
+        except WeakPassphrase as exc:
+            raise HomeError(str(exc)) from None
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.init-{os.getpid()}"
     key = SchoolKey.generate()
