@@ -77,16 +77,40 @@ def _one_line(message: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
 
 
+def _cause(exc: BaseException) -> BaseException:
+    """The exception to report for ``exc``: trio nurseries wrap what went wrong in
+    (nested) exception groups; report the user error inside, else the first failure."""
+    if not isinstance(exc, BaseExceptionGroup):
+        return exc
+    leaves: list[BaseException] = []
+
+    def walk(e: BaseException) -> None:
+        if isinstance(e, BaseExceptionGroup):
+            for sub in e.exceptions:
+                walk(sub)
+        else:
+            leaves.append(e)
+    walk(exc)
+    for wanted in (_user_errors(), Exception):
+        for leaf in leaves:
+            if isinstance(leaf, wanted):
+                return leaf
+    return leaves[0] if leaves else exc
+
+
 class SchoolmeshGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
-        except Exception as exc:
+        except (Exception, BaseExceptionGroup) as caught:
             obj = ctx.find_object(Context)
             if obj is not None and obj.debug:
                 raise
+            exc = _cause(caught)
+            if not isinstance(exc, Exception):
+                raise  # e.g. KeyboardInterrupt inside a group
             if isinstance(exc, _user_errors()):
                 message = str(exc)
                 if isinstance(exc, OSError) and exc.strerror:

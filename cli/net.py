@@ -84,7 +84,10 @@ def _setup_logging(debug: bool) -> None:
 @pass_ctx
 def start(obj: Context, listen: tuple[str, ...], bootstrap: tuple[str, ...], mdns: bool,
           control: str, web: str, no_web: bool) -> None:
-    """Run the node in the foreground until Ctrl-C / SIGTERM."""
+    """Run the node in the foreground until Ctrl-C / SIGTERM.
+
+    Prints where teachers open the web library. A bad option, or a port in use (another
+    node on this computer?), stops it at once with one error line naming the option."""
     import trio
 
     from node.daemon import Options, run
@@ -94,8 +97,21 @@ def start(obj: Context, listen: tuple[str, ...], bootstrap: tuple[str, ...], mdn
     _setup_logging(obj.debug)
     options = Options(listen=list(listen) or Options().listen, bootstrap=list(bootstrap),
                       mdns=mdns, control=control, web=None if no_web else web)
+    options.check()
+    if no_web:
+        from node.startup import parse_hostport
+        parse_hostport("--web", web)  # a bad value is refused even when it is not used
     home = obj.home_with_key()
-    trio.run(run, home, options)
+    trio.run(run, home, options, _say_where)
+
+
+def _say_where(node: Any) -> None:
+    """Once the node serves: where teachers open the library (stdout; the log is stderr)."""
+    urls = node.teacher_urls()
+    if urls:
+        click.echo("Teachers open the web library at: " + "  ".join(urls))
+    else:
+        click.echo("The web library is off (--no-web).")
 
 
 @click.command()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,7 @@ from protocol import community as pc
 from protocol import feedsync, records
 from protocol.errors import ProtocolError
 
-from . import community, control, db, feeds
+from . import community, control, db, feeds, startup
 from . import limits as nlimits
 from . import transfers as ntransfers
 from .errors import NodeError
@@ -52,6 +53,16 @@ class Options:
     control: str = "127.0.0.1:0"
     request_timeout: float = 15.0   # one feed-sync exchange with a peer
     web: str | None = None           # HOST:PORT of the teacher web library, None: off
+
+    def check(self) -> None:
+        """NodeError naming the first bad option (before anything is opened)."""
+        for addr in self.listen:
+            startup.check_listen(addr)
+        for addr in self.bootstrap:
+            startup.check_bootstrap(addr)
+        startup.parse_hostport("--control", self.control)
+        if self.web is not None:
+            startup.parse_hostport("--web", self.web)
 
 
 class Node:
@@ -88,55 +99,77 @@ class Node:
         self.limiter = nlimits.Limiter(nlimits.load(self.home.conn))
         self.host = p2p.make_host(key.seed, self.options.listen, mdns=self.options.mdns,
                                   limiter=self.limiter)
-        async with p2p.run_host(self.host, self.options.listen):
-            self.sync = FeedSync(self.home, self.host, self.options.request_timeout)
-            self.sync.register()
-            self.host.set_stream_handler(pc.PROTOCOL_ID, self.communities.handle)
-            self.refresh_policy()
-            self.gossip = Gossip(self.host, self._accept_head)
-            self.routing = ContentRouting(self.host, self.pinned_roots)
-            # Demonstration schools relay for their members (circuit relay v2): the hop
-            # service runs on every node and grants reservations only to active members of a
-            # community this school is a demonstration school of (decided per request, so a
-            # community founded while the node runs is served at once); every node accepts
-            # relayed connections, so it is reachable through its seed.
-            async with self.gossip.running(), self.routing.running(), \
-                    relay_service(self.host, hop=True, client=True,
-                                  allow=self._may_reserve) as relay, \
-                    trio.open_nursery() as nursery:
-                self.relay = relay
-                self._nursery = nursery
-                await nursery.start(self.limiter.serve, self.home.conn)
-                self.exchange = BlockExchange(self.host, self.home.blocks,
-                                              over_budget=self._over_budget,
-                                              write_timeout=self._write_timeout)
-                await nursery.start(self.exchange.serve)
-                await nursery.start(self._transfer_scheduler)
-                sub = await self.gossip.subscribe()
-                token = control.new_token()
-                app = control.make_app(self, token)
+        try:
+            async with p2p.run_host(self.host, self.options.listen):
+                await self._serve_on_host(task_status)
+        except p2p.ListenError as exc:
+            if exc.cause is None:
+                raise NodeError(f"--listen {exc.addr}: cannot listen there") from exc
+            raise startup.bind_error("--listen", exc.addr, exc.cause) from exc
+
+    async def _serve_on_host(self, task_status: Any) -> None:
+        self.sync = FeedSync(self.home, self.host, self.options.request_timeout)
+        self.sync.register()
+        self.host.set_stream_handler(pc.PROTOCOL_ID, self.communities.handle)
+        self.refresh_policy()
+        self.gossip = Gossip(self.host, self._accept_head)
+        self.routing = ContentRouting(self.host, self.pinned_roots)
+        # Demonstration schools relay for their members (circuit relay v2): the hop
+        # service runs on every node and grants reservations only to active members of a
+        # community this school is a demonstration school of (decided per request, so a
+        # community founded while the node runs is served at once); every node accepts
+        # relayed connections, so it is reachable through its seed.
+        async with self.gossip.running(), self.routing.running(), \
+                relay_service(self.host, hop=True, client=True,
+                              allow=self._may_reserve) as relay, \
+                trio.open_nursery() as nursery:
+            self.relay = relay
+            self._nursery = nursery
+            await nursery.start(self.limiter.serve, self.home.conn)
+            self.exchange = BlockExchange(self.host, self.home.blocks,
+                                          over_budget=self._over_budget,
+                                          write_timeout=self._write_timeout)
+            await nursery.start(self.exchange.serve)
+            await nursery.start(self._transfer_scheduler)
+            sub = await self.gossip.subscribe()
+            token = control.new_token()
+            app = control.make_app(self, token)
+            try:
                 (url,) = await nursery.start(control.serve, app, self.options.control)
-                self.web_url = None
-                if self.options.web:
-                    from .web.server import serve as serve_web
-                    self.web_url = await nursery.start(serve_web, self, self.options.web)
-                control.write_control_file(self.home.path, url, token, os.getpid())
-                nursery.start_soon(self._heads_from_gossip, sub)
-                nursery.start_soon(self._announce_loop)
-                nursery.start_soon(self._sync_loop)
-                await nursery.start(self.communities.serve)
-                for addr in self.options.bootstrap:
-                    self._dial_forever(addr)
-                if self.options.mdns:
-                    nursery.start_soon(self._dial_lan_peers)
-                log.info("node %s listening on %s; control API %s", self.home.school_id,
-                         ", ".join(p2p.listen_addrs(self.host)), url)
-                task_status.started(self)
+            except (OSError, BaseExceptionGroup) as exc:
+                if (cause := startup.os_error(exc)) is None:
+                    raise
+                raise startup.bind_error("--control", self.options.control, cause) from exc
+            self.web_url = None
+            if self.options.web:
+                from .web.server import serve as serve_web
                 try:
-                    await trio.sleep_forever()
-                finally:
-                    control.remove_control_file(self.home.path)
-                    nursery.cancel_scope.cancel()
+                    self.web_url = await nursery.start(serve_web, self, self.options.web)
+                except (OSError, BaseExceptionGroup) as exc:
+                    if (cause := startup.os_error(exc)) is None:
+                        raise
+                    raise startup.bind_error("--web", self.options.web, cause) from exc
+            control.write_control_file(self.home.path, url, token, os.getpid())
+            nursery.start_soon(self._heads_from_gossip, sub)
+            nursery.start_soon(self._announce_loop)
+            nursery.start_soon(self._sync_loop)
+            await nursery.start(self.communities.serve)
+            for addr in self.options.bootstrap:
+                self._dial_forever(addr)
+            if self.options.mdns:
+                nursery.start_soon(self._dial_lan_peers)
+            log.info("node %s listening on %s; control API %s", self.home.school_id,
+                     ", ".join(p2p.listen_addrs(self.host)), url)
+            task_status.started(self)
+            try:
+                await trio.sleep_forever()
+            finally:
+                control.remove_control_file(self.home.path)
+                nursery.cancel_scope.cancel()
+
+    def teacher_urls(self) -> list[str]:
+        """Where teachers open the web library (this computer's LAN addresses)."""
+        return startup.teacher_urls(self.web_url) if self.web_url else []
 
     def _may_reserve(self, peer: str) -> bool:
         """Relay only for our members: active schools of a community we seed."""
@@ -569,12 +602,19 @@ class Node:
             self.wake_queue()
 
 
-async def run(home: Home, options: Options) -> None:
-    """Run until SIGINT/SIGTERM, then shut down cleanly."""
+async def run(home: Home, options: Options,
+              ready: Callable[[Node], None] | None = None) -> None:
+    """Run until SIGINT/SIGTERM, then shut down cleanly; ``ready(node)`` once it serves.
+    NodeError naming the option if an option is bad or a port cannot be had."""
+    options.check()
     # Signals are caught from the start, so a SIGTERM during start-up also shuts down cleanly.
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(Node(home, options).serve)
+            async def start_node() -> None:
+                node = await nursery.start(Node(home, options).serve)
+                if ready is not None:
+                    ready(node)
+            nursery.start_soon(start_node)
             async for signum in signals:
                 log.info("received %s: stopping", signal.Signals(signum).name)
                 break

@@ -4,7 +4,9 @@
 * Security: Noise only. py-libp2p's default also offers TLS, SECIO and *plaintext*.
 * Muxer: Yamux.
 * ``max_connections_per_peer=1`` removes the fixed 250 ms happy-eyeballs wait on every dial.
-* ``run_host`` always closes the host on exit (leaving ``host.run()`` alone leaks the listener).
+* ``run_host`` always closes the host on exit (leaving ``host.run()`` alone leaks the listener),
+  and raises :class:`ListenError` if an address could not be listened on (py-libp2p only logs
+  it). TCP listeners never share a port with another process (node/p2p/tcp.py).
 * Yamux without "release on read": py-libp2p otherwise sends a WINDOW_UPDATE frame (encrypted,
   one syscall, a wake-up of the sender) after every read of a stream, i.e. per 64 KiB received,
   which halves a stream's throughput (one stream between two processes on loopback, back to
@@ -28,6 +30,16 @@ log = logging.getLogger("schoolmesh.p2p")
 DIAL_TIMEOUT = 10.0  # seconds for one dial (TCP + Noise + Yamux)
 
 
+class ListenError(Exception):
+    """The host could not listen on ``addr`` (``cause``: the OSError, e.g. EADDRINUSE)."""
+
+    def __init__(self, addr: str, cause: OSError | None) -> None:
+        reason = (cause.strerror or str(cause)) if cause is not None else "cannot listen there"
+        super().__init__(f"{addr}: {reason}")
+        self.addr = addr
+        self.cause = cause
+
+
 def make_host(seed: bytes, listen: Sequence[str] = (), *, mdns: bool = False,
               limiter: Any = None) -> Any:
     """Build (not start) a host on the school's Ed25519 seed. With ``mdns`` the host announces
@@ -46,10 +58,12 @@ def make_host(seed: bytes, listen: Sequence[str] = (), *, mdns: bool = False,
     # go-yamux style, once half the receive window has been consumed. setdefault: an operator
     # may still set it.
     os.environ.setdefault("PY_YAMUX_RELEASE_ON_READ", "0")
-    transports = None
     if limiter is not None:
         from .ratelimit import LimitedTCP
         transports = [LimitedTCP(limiter)]
+    else:
+        from .tcp import ExclusiveTCP
+        transports = [ExclusiveTCP()]
     priv = Ed25519PrivateKey.new(seed)
     key_pair = KeyPair(priv, priv.get_public_key())
     noise = NoiseTransport(key_pair, noise_privkey=new_x25519().private_key)
@@ -67,14 +81,33 @@ def make_host(seed: bytes, listen: Sequence[str] = (), *, mdns: bool = False,
 
 @asynccontextmanager
 async def run_host(host: Any, listen: Sequence[str]) -> AsyncIterator[Any]:
-    """Listen, yield the running host, and always close it (listeners and connections)."""
+    """Listen, yield the running host, and always close it (listeners and connections).
+    ListenError if one of ``listen`` could not be listened on."""
+    failed: ListenError | None = None
     async with host.run([multiaddr.Multiaddr(a) for a in listen]):
         try:
-            yield host
+            failed = _listen_failure(host, listen)
+            if failed is None:
+                yield host
         finally:
             with trio.CancelScope(shield=True):
                 with trio.move_on_after(10):
                     await host.close()
+    if failed is not None:
+        raise failed  # out here, not wrapped in the exception groups of host.run()
+
+
+def _listen_failure(host: Any, listen: Sequence[str]) -> ListenError | None:
+    network = host.get_network()
+    listening = {str(m) for m in network.listeners}
+    failures: dict[str, OSError] = {}
+    for t in network.transport_manager.get_transports():
+        failures.update(getattr(t, "listen_failures", {}))
+    for addr in listen:
+        key = str(multiaddr.Multiaddr(addr))
+        if key not in listening:
+            return ListenError(addr, failures.get(key))
+    return None
 
 
 def listen_addrs(host: Any) -> list[str]:

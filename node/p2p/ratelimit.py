@@ -11,9 +11,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from libp2p.transport.tcp.tcp import TCP
-
 from ..limits import Limiter
+from .tcp import ExclusiveTCP
 
 
 def is_lan(remote: tuple[str, int] | None) -> bool:
@@ -54,7 +53,7 @@ class LimitedStream:
         return getattr(self._stream, name)
 
 
-class LimitedTCP(TCP):
+class LimitedTCP(ExclusiveTCP):
     def __init__(self, limiter: Limiter) -> None:
         super().__init__()
         self.limiter = limiter
