@@ -24,7 +24,10 @@ class ExclusiveListener(TCPListener):
         self._failures = failures
 
     async def listen(self, maddr: Any) -> None:
-        port = int(maddr.value_for_protocol("tcp"))
+        try:
+            port = int(maddr.value_for_protocol("tcp"))
+        except (LookupError, ValueError, TypeError) as exc:  # ProtocolLookupError: no /tcp
+            raise OpenConnectionError(f"cannot listen on {maddr}: no TCP port") from exc
         host = extract_ip_from_multiaddr(maddr)
         try:
             sockets = await trio.open_tcp_listeners(port, host=host)
