@@ -357,11 +357,13 @@ async def file_bytes(request: Request) -> Response:
         return web.error(request, 404, "not_local")
     ctype = mimetypes.guess_type(f["path"])[0] or "application/octet-stream"
     download = request.query_params.get("download") == "1"
-    inline = not download and (ctype in INLINE_TYPES or ctype in TEXT_TYPES
-                               or ctype.startswith(("video/", "audio/")))
+    # Only types a browser shows without running anything keep their type; everything else
+    # (HTML, SVG, XML, scripts, archives, unknown) is bytes to save (specs/web.md §5).
+    safe = ctype in INLINE_TYPES or ctype in TEXT_TYPES or ctype.startswith(("video/", "audio/"))
+    inline = safe and not download
     if ctype in TEXT_TYPES:
         ctype = "text/plain; charset=utf-8"
-    elif not inline and not ctype.startswith(("video/", "audio/", "image/")):
+    elif not safe:
         ctype = "application/octet-stream"
     headers = {
         "accept-ranges": "bytes",
@@ -369,13 +371,14 @@ async def file_bytes(request: Request) -> Response:
         "content-security-policy": PDF_CSP if ctype == "application/pdf" else FILE_CSP,
         "etag": f'"{f["cid"]}"', "cache-control": "private, max-age=86400",
     }
-    try:
-        rng = stream.parse_range(request.headers.get("range"), size)
-    except stream.BadRange:
-        return Response(status_code=416, headers={"content-range": f"bytes */{size}",
-                                                  **headers})
-    if rng is not None and request.headers.get("if-range") not in (None, headers["etag"]):
-        rng = None  # the client's copy is of another version: send it all
+    rng = None
+    # If-Range is evaluated first: the client's copy is of another version, send it all
+    if request.headers.get("if-range") in (None, headers["etag"]):
+        try:
+            rng = stream.parse_range(request.headers.get("range"), size)
+        except stream.BadRange:
+            return Response(status_code=416, headers={**headers, "content-length": "0",
+                                                      "content-range": f"bytes */{size}"})
     start, end = rng if rng is not None else (0, size)
     headers["content-length"] = str(end - start)
     status = 200

@@ -15,36 +15,45 @@ from collections.abc import Callable, Iterator
 from protocol.unixfs import iter_file_range as iter_range  # re-exported for the web routes
 
 GetBlock = Callable[[bytes], bytes]
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+MAX_RANGE_DIGITS = 19           # 10**19 bytes is more than any file: longer numbers are
+                                # malformed, refused before int() (no huge-number arithmetic)
+_UNIT = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+)=(.*)", re.DOTALL)  # token "=" range-set
+_SPEC = re.compile(r"([0-9]{0,%d})-([0-9]{0,%d})" % (MAX_RANGE_DIGITS, MAX_RANGE_DIGITS))
 
 
 class BadRange(ValueError):
-    """The Range header cannot be satisfied (416)."""
+    """The Range header is malformed or cannot be satisfied (416)."""
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """``(start, end)`` (end exclusive) for a single byte range; None: send the whole file."""
-    if not header:
+    """``(start, end)`` (end exclusive) for a single byte range; None: send the whole file.
+
+    RFC 9110 §14: an unknown unit and a well-formed set of several ranges are ignored (the
+    whole file is sent); anything malformed, or a single range that cannot be satisfied, is
+    :class:`BadRange`.
+    """
+    if header is None:
         return None
-    header = header.strip()
-    if not header.startswith("bytes="):
-        return None  # an unknown unit is ignored (RFC 9110 §14.2)
-    if "," in header:
-        return None
-    m = _RANGE.match(header.replace(" ", ""))
-    if not m or (not m.group(1) and not m.group(2)):
+    unit = _UNIT.fullmatch(header.strip(" \t"))
+    if unit is None:
         raise BadRange(header)
-    first, last = m.groups()
+    if unit.group(1).lower() != "bytes":
+        return None  # an unknown unit is ignored (RFC 9110 §14.2)
+    specs = [_SPEC.fullmatch(part.strip(" \t")) for part in unit.group(2).split(",")]
+    if any(m is None or m.group(0) == "-" for m in specs):
+        raise BadRange(header)
+    if len(specs) > 1:
+        return None  # several ranges: the whole file, as RFC 9110 allows
+    first, last = specs[0].groups()  # type: ignore[union-attr]
     if not first:  # suffix: the last N bytes
         n = int(last)
         if n == 0 or size == 0:
             raise BadRange(header)
         return max(0, size - n), size
     start = int(first)
-    end = size if not last else min(int(last) + 1, size)
     if start >= size or (last and int(last) < start):
         raise BadRange(header)
-    return start, end
+    return start, size if not last else min(int(last) + 1, size)
 
 
 class _Sink(io.RawIOBase):

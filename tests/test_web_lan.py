@@ -1,0 +1,121 @@
+"""The web library under a hostile LAN: sessions, sign-in throttling, Range, content types.
+
+Everything runs against the real ASGI app in process (httpx.ASGITransport, whose `client`
+sets the address the server sees) except the crash test in test_web_crash.py.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from node import library
+from node.web import auth, stream
+from node.web.app import WebConfig, make_app
+from test_web import PASSWORD, FakeNode, client, csrf_of, school, sign_in  # noqa: F401
+
+SIZE = 3 * 1024 * 1024 + 12345   # the video of the `school` fixture
+
+
+# -- Range -------------------------------------------------------------------------------------
+
+HUGE = "9" * 5000
+MALFORMED = [
+    "", " ", "bytes", "bytes=", "bytes=-", "bytes=--5", "bytes=-5-10", "bytes=5", "bytes=a-b",
+    "bytes=abc", "bytes=0-1-2", "bytes=-1-", "bytes=1--2", "bytes=0x10-0x20", "bytes=+1-2",
+    "bytes=1-+2", "bytes=1.5-2", "bytes=1 2-3", "bytes=\u0663-\u0664", "bytes=１-２",
+    "bytes=0-1,", "bytes=,0-1", "bytes=0-1,,2-3", "bytes=0-1,x", "bytes=0-1;2-3", "=0-1",
+    "garbage", "bytes 0-1", "bytes:0-1", "bytes==0-1", "\x00bytes=0-1", "bytes=0-1\x00",
+    f"bytes={HUGE}-", f"bytes=0-{HUGE}", f"bytes=-{HUGE}", f"bytes={HUGE}-{HUGE}",
+    f"bytes=0-1,{HUGE}-", "bytes=" + "0-1," * 2000 + "x", "bytes=-" + "1" * 20,
+    "bytes=00000000000000000001-", "bytes=-1-" + HUGE,
+    # well formed but not satisfiable
+    f"bytes={SIZE}-", f"bytes={SIZE}-{SIZE + 10}", "bytes=5-2", "bytes=-0", "bytes=0-0" + "",
+]
+MALFORMED.remove("bytes=0-0")  # (satisfiable: the first byte)
+
+
+async def test_malformed_ranges_are_416_never_500(client):
+    url = f"/r/{client.res['resource_id']}/files/lecture.mp4"
+    for bad in MALFORMED:
+        for method in ("GET", "HEAD"):
+            r = await client.request(method, url, headers=[(b"range", bad.encode())])
+            assert r.status_code == 416, (bad[:40], r.status_code)
+            assert r.headers["content-range"] == f"bytes */{SIZE}"
+            assert r.content == b""
+    # a valid Range for another version of the file (If-Range) is ignored, even a bad one
+    r = await client.get(url, headers={"range": HUGE, "if-range": '"bafyother"'})
+    assert r.status_code == 200 and len(r.content) == SIZE
+
+
+async def test_wellformed_ranges_still_served(client):
+    url = f"/r/{client.res['resource_id']}/files/lecture.mp4"
+    video = client.video
+    for header, want in [("bytes=0-0", video[:1]), ("Bytes=10-19", video[10:20]),
+                         (" bytes = 5-9 ".replace(" = ", "="), video[5:10]),
+                         ("bytes= 7-8 ", video[7:9]), (f"bytes=0-{'9' * 19}", video),
+                         (f"bytes=-{'9' * 19}", video), (f"bytes={SIZE - 1}-", video[-1:])]:
+        r = await client.get(url, headers={"range": header})
+        assert r.status_code == 206 and r.content == want, header
+    for ignored in ("items=0-1", "bytes=0-1,5-9", "bytes=0-1, 4-5"):
+        r = await client.get(url, headers={"range": ignored})
+        assert r.status_code == 200 and r.content == video, ignored
+
+
+@settings(derandomize=True, max_examples=2000, deadline=None)
+@given(header=st.text(max_size=60) | st.from_regex(r"\A[Bb]ytes=[-0-9, ]{0,40}\Z"),
+       size=st.integers(min_value=0, max_value=2**40))
+@example(header=f"bytes={HUGE}-", size=10)
+def test_parse_range_property(header, size):
+    """Any header gives a range inside the file, the whole file, or BadRange: nothing else."""
+    try:
+        got = stream.parse_range(header, size)
+    except stream.BadRange:
+        return
+    if got is not None:
+        start, end = got
+        assert 0 <= start < end <= size
+
+
+@settings(derandomize=True, max_examples=500, deadline=None)
+@given(first=st.integers(min_value=0, max_value=10**30),
+       last=st.integers(min_value=0, max_value=10**30), size=st.integers(1, 2**40))
+def test_parse_range_single_ranges(first, last, size):
+    header = f"bytes={first}-{last}"
+    if len(str(first)) > stream.MAX_RANGE_DIGITS or len(str(last)) > stream.MAX_RANGE_DIGITS \
+            or last < first or first >= size:
+        with pytest.raises(stream.BadRange):
+            stream.parse_range(header, size)
+    else:
+        assert stream.parse_range(header, size) == (first, min(last + 1, size))
+
+
+# -- content types -----------------------------------------------------------------------------
+
+async def test_only_harmless_types_keep_their_type(client, tmp_path):
+    src = tmp_path / "kinds"
+    src.mkdir()
+    files = {"drawing.svg": b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)'
+                            b'</script></svg>', "data.xml": b"<x/>", "page.xhtml": b"<html/>",
+             "run.js": b"alert(1)", "pic.png": b"\x89PNG\r\n\x1a\n", "old.bmp": b"BM",
+             "notes.txt": b"hello"}
+    for name, data in files.items():
+        (src / name).write_bytes(data)
+    res = library.publish(client.home, [src], {"title": "Kinds", "license": "CC-BY-4.0"})
+    base = f"/r/{res['resource_id']}/files/"
+    for name in ("drawing.svg", "data.xml", "page.xhtml", "run.js", "old.bmp"):
+        for query in ("", "?download=1"):
+            r = await client.get(base + name + query)
+            assert r.status_code == 200 and r.content == files[name]
+            assert r.headers["content-type"] == "application/octet-stream", name
+            assert r.headers["content-disposition"].startswith("attachment;"), name
+            assert r.headers["x-content-type-options"] == "nosniff"
+            assert "sandbox" in r.headers["content-security-policy"]
+    r = await client.get(base + "pic.png")
+    assert r.headers["content-type"] == "image/png"
+    assert r.headers["content-disposition"].startswith("inline;")
+    r = await client.get(base + "notes.txt")
+    assert r.headers["content-type"] == "text/plain; charset=utf-8"
+    assert r.headers["x-content-type-options"] == "nosniff"
