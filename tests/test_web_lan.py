@@ -119,3 +119,57 @@ async def test_only_harmless_types_keep_their_type(client, tmp_path):
     r = await client.get(base + "notes.txt")
     assert r.headers["content-type"] == "text/plain; charset=utf-8"
     assert r.headers["x-content-type-options"] == "nosniff"
+
+
+# -- sessions ----------------------------------------------------------------------------------
+
+ANONYMOUS_REQUESTS = 10_000
+
+
+async def test_anonymous_requests_do_not_sign_a_teacher_out(client):
+    await sign_in(client)
+    assert (await client.get("/publish")).status_code == 200
+    # Another machine on the LAN, without cookies, views the sign-in page (a form, so a CSRF
+    # token) over and over; and with a cookie of its own, and with made-up cookies.
+    transport = httpx.ASGITransport(app=client.app, client=("10.0.0.66", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://school.lan") as other:
+        for i in range(ANONYMOUS_REQUESTS):
+            other.cookies.clear()
+            if i % 3 == 1:
+                other.cookies.set("sm_session", f"{i:043d}")
+            r = await other.get("/login")
+            assert r.status_code == 200
+    r = await client.get("/publish")
+    assert r.status_code == 200 and 'enctype="multipart/form-data"' in r.text
+    assert len(client.app.state.web.sessions) == 1  # the teacher's: nothing for visitors
+    r = await client.post("/logout", data={"csrf": csrf_of(r.text)})
+    assert r.status_code == 303 and len(client.app.state.web.sessions) == 0
+
+
+async def test_anonymous_forms_still_need_their_own_token(client):
+    """A visitor's CSRF token is bound to their cookie: another visitor's token is refused."""
+    page = await client.get("/login")
+    token = csrf_of(page.text)
+    transport = httpx.ASGITransport(app=client.app, client=("10.0.0.66", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://school.lan") as other:
+        await other.get("/login")
+        r = await other.post("/login", data={"csrf": token, "name": "wang",
+                                             "password": PASSWORD})
+        assert r.status_code == 403
+        other.cookies.clear()
+        r = await other.post("/login", data={"csrf": token, "name": "wang",
+                                             "password": PASSWORD})
+        assert r.status_code == 403
+    again = await client.get("/login")
+    assert csrf_of(again.text) == token  # stable for one visitor: several tabs keep working
+    r = await client.post("/login", data={"csrf": token, "name": "wang", "password": PASSWORD})
+    assert r.status_code == 303
+
+
+def test_one_teacher_cannot_crowd_out_the_others():
+    sessions = auth.Sessions()
+    kept = sessions.new("li")
+    for _ in range(auth.MAX_SESSIONS + 5):
+        sessions.new("wang")
+    assert sessions.get(kept.sid) is kept
+    assert len(sessions) == 1 + auth.MAX_SESSIONS_PER_TEACHER

@@ -67,16 +67,19 @@ class WebConfig:
 
 
 class SessionHolder:
-    """The request's session, created only when a page needs one (a form's CSRF token)."""
+    """The request's session: a teacher's (stored) or an anonymous visitor's (never stored).
+
+    An anonymous visitor without a valid cookie gets a new random id only when a page needs a
+    CSRF token (:meth:`get`)."""
 
     def __init__(self, sessions: auth.Sessions, sid: str | None) -> None:
         self.sessions = sessions
-        self.current = sessions.get(sid)
+        self.current = sessions.get(sid) or (sessions.anonymous(sid) if sid else None)
         self.dirty = False
 
     def get(self) -> auth.Session:
         if self.current is None:
-            self.current = self.sessions.new()
+            self.current = self.sessions.new_anonymous()
             self.dirty = True
         return self.current
 
@@ -84,7 +87,7 @@ class SessionHolder:
         """A new session id at every change of privilege (no session fixation)."""
         if self.current is not None:
             self.sessions.drop(self.current.sid)
-        self.current = self.sessions.new(teacher)
+        self.current = self.sessions.new(teacher) if teacher else self.sessions.new_anonymous()
         self.dirty = True
         return self.current
 

@@ -31,7 +31,8 @@ MIN_PASSWORD_CHARS = 8
 TEACHER_NAME = re.compile(r"^[\w.\- ]{1,64}$")   # letters (any script), digits, . _ - space
 
 SESSION_TTL = 12 * 3600.0       # seconds a session lives without being used
-MAX_SESSIONS = 10_000           # oldest sessions are dropped beyond this (bounded memory)
+MAX_SESSIONS = 10_000           # signed-in sessions; the least recently used are dropped
+MAX_SESSIONS_PER_TEACHER = 20   # beyond this a teacher's own oldest session is dropped
 LOGIN_WINDOW = 300.0            # seconds over which failed sign-ins are counted...
 MAX_FAILURES_PER_IP = 10        # ...per client address
 MAX_FAILURES_PER_ACCOUNT = 5    # ...per teacher name
@@ -119,19 +120,48 @@ class Session:
     used: float = 0.0
 
 
+_SID = re.compile(r"[A-Za-z0-9_-]{43}")   # secrets.token_urlsafe(32)
+
+
 @dataclass
 class Sessions:
+    """Signed-in teachers' sessions, kept in memory; anonymous visitors keep nothing here.
+
+    A visitor who is not signed in only has a random id in the cookie; the CSRF token of their
+    forms is an HMAC of that id under a key of this process, so page views from the LAN,
+    however many, never add, evict or touch a teacher's session.  Only a right password makes
+    a session, and one teacher holds at most MAX_SESSIONS_PER_TEACHER of them.
+    """
     clock: Callable[[], float] = time.monotonic
     _by_id: OrderedDict[str, Session] = field(default_factory=OrderedDict)
+    _key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
-    def new(self, teacher: str | None = None) -> Session:
+    def new(self, teacher: str) -> Session:
+        """A fresh session for a teacher who has just signed in."""
+        mine = [x.sid for x in self._by_id.values() if x.teacher == teacher]
+        for sid in mine[:max(0, len(mine) + 1 - MAX_SESSIONS_PER_TEACHER)]:
+            del self._by_id[sid]  # the least recently used first
         s = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), teacher, self.clock())
         self._by_id[s.sid] = s
         while len(self._by_id) > MAX_SESSIONS:
             self._by_id.popitem(last=False)
         return s
 
+    def new_anonymous(self) -> Session:
+        """A visitor's session with a new random id (nothing is stored)."""
+        s = self.anonymous(secrets.token_urlsafe(32))
+        assert s is not None
+        return s
+
+    def anonymous(self, sid: str) -> Session | None:
+        """The (unstored) session of a visitor whose cookie holds ``sid``; None if malformed."""
+        if not _SID.fullmatch(sid):
+            return None
+        mac = hmac.new(self._key, b"anonymous\0" + sid.encode(), hashlib.sha256).digest()
+        return Session(sid, base64.urlsafe_b64encode(mac).rstrip(b"=").decode())
+
     def get(self, sid: str | None) -> Session | None:
+        """The teacher's session of this id, if it is signed in and not idle too long."""
         s = self._by_id.get(sid or "")
         if s is None:
             return None
@@ -149,6 +179,9 @@ class Sessions:
     def drop_teacher(self, name: str) -> None:
         for sid in [s.sid for s in self._by_id.values() if s.teacher == name]:
             del self._by_id[sid]
+
+    def __len__(self) -> int:
+        return len(self._by_id)
 
 
 def csrf_ok(session: Session | None, token: str | None) -> bool:
