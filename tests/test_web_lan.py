@@ -173,3 +173,82 @@ def test_one_teacher_cannot_crowd_out_the_others():
         sessions.new("wang")
     assert sessions.get(kept.sid) is kept
     assert len(sessions) == 1 + auth.MAX_SESSIONS_PER_TEACHER
+
+
+# -- sign-in throttling ------------------------------------------------------------------------
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def attempt(c, name: str, password: str) -> httpx.Response:
+    token = csrf_of((await c.get("/login")).text)
+    return await c.post("/login", data={"csrf": token, "name": name, "password": password})
+
+
+async def test_wrong_passwords_elsewhere_do_not_lock_a_teacher_out(client):
+    clock = Clock()
+    client.app.state.web.limiter.clock = clock
+    transport = httpx.ASGITransport(app=client.app, client=("10.0.0.66", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://school.lan") as attacker:
+        for _ in range(auth.FREE_FAILURES):
+            assert (await attempt(attacker, "wang", "guess guess")).status_code == 401
+        for name in ("wang", "WANG"):  # names are case-folded
+            r = await attempt(attacker, name, PASSWORD)  # even the right password: refused
+            assert r.status_code == 429 and r.headers["retry-after"] == "1"
+        assert "1 秒后再试" in r.text
+        r = await attacker.post("/login", headers={"accept-language": "en"}, data={
+            "csrf": csrf_of((await attacker.get("/login")).text), "name": "wang",
+            "password": "x" * 9})
+        assert r.status_code == 429 and "Try again in 1 seconds" in r.text
+        # a forwarding header is not believed: it is still the attacker's own address
+        r = await attacker.post("/login", headers={"x-forwarded-for": "10.0.0.5"}, data={
+            "csrf": csrf_of((await attacker.get("/login")).text), "name": "wang",
+            "password": "x" * 9})
+        assert r.status_code == 429
+    # the teacher, on another machine, signs in at once (client's address is 127.0.0.1)
+    r = await attempt(client, "wang", PASSWORD)
+    assert r.status_code == 303
+
+
+async def test_delay_grows_and_ends(client):
+    clock = Clock()
+    client.app.state.web.limiter.clock = clock
+    for _ in range(auth.FREE_FAILURES):
+        assert (await attempt(client, "wang", "guess guess")).status_code == 401
+    waits = []
+    for _ in range(14):
+        r = await attempt(client, "wang", "guess guess")
+        assert r.status_code == 429  # refused (not counted) until the delay has passed
+        wait = int(r.headers["retry-after"])
+        waits.append(wait)
+        clock.now += wait - 0.5
+        assert (await attempt(client, "wang", PASSWORD)).status_code == 429
+        clock.now += 0.5
+        assert (await attempt(client, "wang", "guess guess")).status_code == 401
+    assert waits == [min(2 ** i, int(auth.MAX_DELAY)) for i in range(14)]
+    clock.now += auth.MAX_DELAY
+    assert (await attempt(client, "wang", PASSWORD)).status_code == 303
+
+
+def test_limiter_forgets_and_stays_bounded():
+    clock = Clock()
+    lim = auth.LoginLimiter(clock=clock)
+    for _ in range(auth.FREE_FAILURES + 40):  # the exponent is capped: no overflow
+        lim.failed("10.0.0.66", "wang")
+    assert lim.retry_after("10.0.0.66", "wang") == auth.MAX_DELAY
+    assert lim.retry_after("10.0.0.5", "wang") == 0
+    clock.now += auth.FORGET_AFTER + 1
+    assert lim.retry_after("10.0.0.66", "wang") == 0
+    for _ in range(auth.FREE_FAILURES):
+        lim.failed("10.0.0.7", "li")
+    assert lim.retry_after("10.0.0.7", "li") > 0
+    lim.succeeded("10.0.0.7", "li")  # clears this address's count for this name only
+    assert lim.retry_after("10.0.0.7", "li") == 0
+    for i in range(auth.MAX_TRACKED):
+        lim.failed(f"10.1.{i // 256}.{i % 256}", f"n{i}")
+    assert len(lim._fails) == auth.MAX_TRACKED

@@ -41,6 +41,7 @@ MAX_PAGE = 50                   # deeper pages are not useful to a teacher; keep
 MAX_QUERY_CHARS = 200
 FACET_CACHE_SECONDS = 30.0      # subject / language / school lists on the search form
 TEXT_PREVIEW_BYTES = 64 * 1024  # a text file's preview on the resource page
+HASH_THREADS = 2                # password hashes computed at once (scrypt: 16 MiB each)
 CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self'; object-src 'self'; "
        "frame-ancestors 'self'; form-action 'self'; base-uri 'none'")
 # Served files are author content: never scripts in our origin.  PDF needs the browser viewer
@@ -146,6 +147,8 @@ class Web:
         self.config = config
         self.sessions = auth.Sessions()
         self.limiter = auth.LoginLimiter()
+        # scrypt takes 16 MiB and ~50 ms: a burst of sign-ins from the LAN queues here
+        self.hash_limiter = trio.CapacityLimiter(HASH_THREADS)
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
             autoescape=jinja2.select_autoescape(default=True), trim_blocks=True,

@@ -1,4 +1,4 @@
-"""Teacher accounts, browser sessions, CSRF tokens and login rate limits (specs/web.md §3).
+"""Teacher accounts, browser sessions, CSRF tokens and sign-in throttling (specs/web.md §3).
 
 Passwords are hashed with scrypt (memory-hard, standard library) into a versioned string
 ``scrypt$1$<n>$<r>$<p>$<salt b64>$<hash b64>`` so parameters can be raised later without
@@ -33,9 +33,14 @@ TEACHER_NAME = re.compile(r"^[\w.\- ]{1,64}$")   # letters (any script), digits,
 SESSION_TTL = 12 * 3600.0       # seconds a session lives without being used
 MAX_SESSIONS = 10_000           # signed-in sessions; the least recently used are dropped
 MAX_SESSIONS_PER_TEACHER = 20   # beyond this a teacher's own oldest session is dropped
-LOGIN_WINDOW = 300.0            # seconds over which failed sign-ins are counted...
-MAX_FAILURES_PER_IP = 10        # ...per client address
-MAX_FAILURES_PER_ACCOUNT = 5    # ...per teacher name
+# Sign-in throttling (specs/web.md §3): counted per (teacher name, client address) and per
+# client address; past the free failures each further one doubles the delay.
+FREE_FAILURES = 5               # wrong passwords for one name from one address, no delay
+FREE_FAILURES_PER_ADDRESS = 20  # wrong sign-ins from one address over all names, no delay
+FIRST_DELAY = 1.0               # seconds refused after the first failure past the free ones
+MAX_DELAY = 900.0               # the delay stops doubling here (15 minutes)
+FORGET_AFTER = 3600.0           # a counter is dropped this long after its last failure
+MAX_TRACKED = 10_000            # counters kept; the least recently failed are dropped beyond
 
 
 def hash_password(password: str, *, salt: bytes | None = None) -> str:
@@ -190,39 +195,60 @@ def csrf_ok(session: Session | None, token: str | None) -> bool:
 
 
 @dataclass
-class LoginLimiter:
-    """Counts failed sign-ins in a sliding window, per client address and per account."""
-    clock: Callable[[], float] = time.monotonic
-    _fails: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
+class _Failures:
+    count: int
+    last: float
 
-    def _recent(self, key: tuple[str, str]) -> deque[float]:
-        q = self._fails.get(key)
-        if q is None:
-            return deque()
-        cutoff = self.clock() - LOGIN_WINDOW
-        while q and q[0] < cutoff:
-            q.popleft()
-        if not q:
-            del self._fails[key]
-        return q
+
+def _delay(count: int, free: int) -> float:
+    """Seconds to refuse sign-ins after ``count`` failures of which ``free`` cost nothing."""
+    if count < free:
+        return 0.0
+    return min(FIRST_DELAY * 2.0 ** min(count - free, 32), MAX_DELAY)
+
+
+@dataclass
+class LoginLimiter:
+    """Failed sign-ins per (account, client address) and per client address, growing delays.
+
+    Every key holds the address the connection comes from (never a header), so wrong passwords
+    typed on one machine never hold back the same teacher on another.  During a delay attempts
+    are refused at once, without checking the password and without counting; nothing waits on
+    the server.
+    """
+    clock: Callable[[], float] = time.monotonic
+    _fails: OrderedDict[tuple[str, ...], _Failures] = field(default_factory=OrderedDict)
+
+    @staticmethod
+    def _keys(ip: str, account: str) -> tuple[tuple[tuple[str, ...], int], ...]:
+        return ((("account", account.casefold(), ip), FREE_FAILURES),
+                (("address", ip), FREE_FAILURES_PER_ADDRESS))
 
     def retry_after(self, ip: str, account: str) -> float:
         """0 if a sign-in attempt may proceed, else seconds until it may."""
-        waits = []
-        for key, limit in ((("ip", ip), MAX_FAILURES_PER_IP),
-                           (("account", account.casefold()), MAX_FAILURES_PER_ACCOUNT)):
-            q = self._recent(key)
-            if len(q) >= limit:
-                waits.append(q[0] + LOGIN_WINDOW - self.clock())
-        return max(waits, default=0.0)
+        now = self.clock()
+        wait = 0.0
+        for key, free in self._keys(ip, account):
+            f = self._fails.get(key)
+            if f is None:
+                continue
+            if now - f.last > FORGET_AFTER:
+                del self._fails[key]
+                continue
+            wait = max(wait, f.last + _delay(f.count, free) - now)
+        return wait
 
     def failed(self, ip: str, account: str) -> None:
         now = self.clock()
-        for key in (("ip", ip), ("account", account.casefold())):
-            self._fails.setdefault(key, deque()).append(now)
-        if len(self._fails) > MAX_SESSIONS:  # bounded memory under a flood of names
-            for key in list(self._fails)[:len(self._fails) // 2]:
-                del self._fails[key]
+        for key, _ in self._keys(ip, account):
+            f = self._fails.pop(key, None)
+            if f is None or now - f.last > FORGET_AFTER:
+                f = _Failures(0, now)
+            f.count += 1
+            f.last = now
+            self._fails[key] = f  # the most recent last
+        while len(self._fails) > MAX_TRACKED:  # bounded memory under a flood of names
+            self._fails.popitem(last=False)
 
-    def succeeded(self, account: str) -> None:
-        self._fails.pop(("account", account.casefold()), None)
+    def succeeded(self, ip: str, account: str) -> None:
+        self._fails.pop(("account", account.casefold(), ip), None)

@@ -6,6 +6,7 @@ this node's; writing pages also need a signed-in teacher (specs/web.md §3).
 
 from __future__ import annotations
 
+import math
 import urllib.parse
 from contextlib import aclosing
 from typing import Any
@@ -60,6 +61,7 @@ def _one(form: dict[str, list[str]], key: str) -> str:
 
 
 def _client_ip(request: Request) -> str:
+    """The address of the connection's peer as the server sees it (no forwarding header)."""
     return request.client.host if request.client else "unknown"
 
 
@@ -76,17 +78,19 @@ async def login(request: Request) -> Response:
     name, password = _one(form, "name"), (form.get("password") or [""])[0]
     ip = _client_ip(request)
     wait = web.limiter.retry_after(ip, name)
-    if wait > 0:
+    if wait > 0:  # refused at once: nothing is hashed, counted or waited for here
+        seconds = math.ceil(wait)
         resp = web.render(request, "login.html", status=429, error="too_many", name=name,
-                          next=nxt)
-        resp.headers["retry-after"] = str(int(wait) + 1)
+                          next=nxt, error_args={"seconds": seconds})
+        resp.headers["retry-after"] = str(seconds)
         return resp
-    ok = await trio.to_thread.run_sync(auth.authenticate, web.home.conn, name, password)
+    ok = await trio.to_thread.run_sync(auth.authenticate, web.home.conn, name, password,
+                                       limiter=web.hash_limiter)
     if not ok:
         web.limiter.failed(ip, name)
         return web.render(request, "login.html", status=401, error="bad_login", name=name,
                           next=nxt)
-    web.limiter.succeeded(name)
+    web.limiter.succeeded(ip, name)
     request.state.session.replace(name)
     return RedirectResponse(nxt, status_code=303)
 
