@@ -145,7 +145,8 @@ class Batch:
         self.dirs.clear()
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """True if a process of this id runs (temp names carry the writer's pid)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -227,7 +228,7 @@ class BlockStore:
             return 0
         for p in entries:
             parts = p.name.rsplit(".", 2)
-            if len(parts) == 3 and parts[1].isdigit() and _alive(int(parts[1])):
+            if len(parts) == 3 and parts[1].isdigit() and process_alive(int(parts[1])):
                 continue
             try:
                 p.unlink()

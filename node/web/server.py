@@ -1,10 +1,16 @@
-"""Serve the teacher web library with hypercorn's trio worker (as node/control.py does)."""
+"""Serve the teacher web library with hypercorn's trio worker (as node/control.py does).
+
+At start, upload folders left by a killed process are removed (upload.clean_stale).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import trio
+
 from .app import WebConfig, make_app
+from .upload import clean_stale
 
 
 async def serve(node: Any, bind: str, *, task_status: Any, config: WebConfig | None = None
@@ -13,7 +19,9 @@ async def serve(node: Any, bind: str, *, task_status: Any, config: WebConfig | N
     from hypercorn.config import Config
     from hypercorn.trio import serve as hypercorn_serve
 
-    app = make_app(node, config or WebConfig.for_home(node.home.path))
+    config = config or WebConfig.for_home(node.home.path)
+    await trio.to_thread.run_sync(clean_stale, config.upload_dir)  # left by a killed process
+    app = make_app(node, config)
     hconfig = Config()
     hconfig.bind = [bind]
     hconfig.accesslog = None

@@ -5,7 +5,9 @@ kept in memory with small limits; file parts go straight to a fresh folder under
 ``HOME/web-uploads`` with names in canonical form (protocol.paths.normalise), and the whole
 upload is refused as soon as it passes the configured size limit.  The CSRF field must come
 before the first file (browsers send fields in form order), so no file byte of a forged request
-is ever written.  The folder is removed whatever happens.
+is ever written.  The folder is removed whatever happens; one left by a process that was killed
+(``<random>.<pid>``, the pid no longer running) is removed when the web library next starts.
+Nothing reaches the library before the whole upload is on disk.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from node import library
+from node.blockstore import process_alive
 from node.errors import NodeError
 from node.home import Home
 from protocol import records
@@ -144,6 +147,28 @@ class _Collector:
             self._out.close()
 
 
+def clean_stale(upload_dir: Path) -> int:
+    """Remove upload folders of processes that no longer run (killed mid-upload); how many.
+
+    Folders of a running process (another node on this home serving an upload now) are kept.
+    """
+    try:
+        entries = list(upload_dir.iterdir())
+    except FileNotFoundError:
+        return 0
+    n = 0
+    for p in entries:
+        _, _, pid = p.name.rpartition(".")
+        if pid.isdigit() and process_alive(int(pid)):
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        n += 1
+    return n
+
+
 def form_meta(fields: dict[str, list[str]], teacher: str) -> dict[str, Any]:
     """The metadata map from the form fields (empty optional fields are left out)."""
     def one(k: str) -> str:
@@ -193,7 +218,7 @@ async def publish_upload(web: Any, request: Request, teacher: str) -> dict[str, 
     if length and length.isdigit() and int(length) > web.config.upload_limit + 1024 * 1024:
         raise UploadError(413, "too_big")
     web.config.upload_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    folder = web.config.upload_dir / secrets.token_hex(8)
+    folder = web.config.upload_dir / f"{secrets.token_hex(8)}.{os.getpid()}"
     folder.mkdir(mode=0o700)
     collector = _Collector(folder / "files", web.config.upload_limit,
                            request.state.session.current)
