@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 
 from node import library
 from node.web import auth, stream
-from node.web.app import WebConfig, make_app
-from test_web import PASSWORD, FakeNode, client, csrf_of, school, sign_in  # noqa: F401
+from test_web import PASSWORD, client, csrf_of, school, sign_in  # noqa: F401  (fixtures)
 
 SIZE = 3 * 1024 * 1024 + 12345   # the video of the `school` fixture
 
@@ -32,9 +31,8 @@ MALFORMED = [
     f"bytes=0-1,{HUGE}-", "bytes=" + "0-1," * 2000 + "x", "bytes=-" + "1" * 20,
     "bytes=00000000000000000001-", "bytes=-1-" + HUGE,
     # well formed but not satisfiable
-    f"bytes={SIZE}-", f"bytes={SIZE}-{SIZE + 10}", "bytes=5-2", "bytes=-0", "bytes=0-0" + "",
+    f"bytes={SIZE}-", f"bytes={SIZE}-{SIZE + 10}", "bytes=5-2", "bytes=-0",
 ]
-MALFORMED.remove("bytes=0-0")  # (satisfiable: the first byte)
 
 
 async def test_malformed_ranges_are_416_never_500(client):
@@ -64,7 +62,7 @@ async def test_wellformed_ranges_still_served(client):
         assert r.status_code == 200 and r.content == video, ignored
 
 
-@settings(derandomize=True, max_examples=2000, deadline=None)
+@settings(derandomize=True, database=None, max_examples=1000, deadline=None)
 @given(header=st.text(max_size=60) | st.from_regex(r"\A[Bb]ytes=[-0-9, ]{0,40}\Z"),
        size=st.integers(min_value=0, max_value=2**40))
 @example(header=f"bytes={HUGE}-", size=10)
@@ -79,7 +77,7 @@ def test_parse_range_property(header, size):
         assert 0 <= start < end <= size
 
 
-@settings(derandomize=True, max_examples=500, deadline=None)
+@settings(derandomize=True, database=None, max_examples=500, deadline=None)
 @given(first=st.integers(min_value=0, max_value=10**30),
        last=st.integers(min_value=0, max_value=10**30), size=st.integers(1, 2**40))
 def test_parse_range_single_ranges(first, last, size):
