@@ -250,7 +250,16 @@ def iter_dag_cids(root: bytes, get_block: GetBlock) -> Iterator[bytes]:
 
 def list_directory(root: bytes, get_block: GetBlock) -> dict[str, bytes]:
     """``{canonical path: file root CID}`` for a UnixFS directory tree; names are validated."""
-    out: dict[str, bytes] = {}
+    return dict(directory_files(root, get_block))
+
+
+def directory_files(root: bytes, get_block: GetBlock) -> list[tuple[str, bytes]]:
+    """Every ``(canonical path, file root CID)`` of a UnixFS directory tree, names validated.
+
+    Unlike :func:`list_directory` this keeps what a directory built by another program may
+    hold and a folder on disk cannot: two entries of one name, a name that is both a file and
+    a folder (``protocol.paths.plan_writes`` decides what to do with them)."""
+    out: list[tuple[str, bytes]] = []
     stack: list[tuple[str, bytes, int]] = [("", root, 0)]
     while stack:
         prefix, cid, depth = stack.pop()
@@ -270,5 +279,5 @@ def list_directory(root: bytes, get_block: GetBlock) -> dict[str, bytes]:
                 if sub.unixfs.type == dagpb.DIRECTORY:
                     stack.append((path + "/", link.cid, depth + 1))
                     continue
-            out[check_path(path)] = link.cid
+            out.append((check_path(path), link.cid))
     return out
