@@ -223,20 +223,36 @@ def show(obj: Context, resource_id: str, as_json: bool) -> None:
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Folder to write the files into (created if missing).")
 @click.option("--overwrite", is_flag=True, help="Replace files that already exist there.")
+@click.option("--safe-names", is_flag=True,
+              help="Rename files whose names USB sticks or Windows (FAT/exFAT/NTFS) refuse or "
+                   "that differ only in letter case, instead of refusing to write.")
 @json_option
 @pass_ctx
-def get(obj: Context, target: str, output: Path, overwrite: bool, as_json: bool) -> None:
-    """Write a resource's files (verified) from the local library into a folder."""
+def get(obj: Context, target: str, output: Path, overwrite: bool, safe_names: bool,
+        as_json: bool) -> None:
+    """Write a resource's files (verified) from the local library into a folder.
+
+    Names that FAT/exFAT/NTFS cannot hold are refused before anything is written, unless
+    --safe-names is given.
+    """
     from node import library
     home = obj.home()
     missing = library.first_missing(home, target)
     if missing is not None:
         _fetch_through_node(obj, target, missing)
     with progress_bar("writing", None) as prog:
-        d = library.get(home, target, output, overwrite=overwrite, progress=prog)
-    emit(d, as_json, lambda d: click.echo(
-        f"wrote {len(d['files'])} file(s), {sum(f['size'] for f in d['files'])} bytes, "
-        f"to {d['output']}"))
+        d = library.get(home, target, output, overwrite=overwrite, safe_names=safe_names,
+                        progress=prog)
+
+    def human(d: dict[str, Any]) -> None:
+        click.echo(f"wrote {len(d['files'])} file(s), {sum(f['size'] for f in d['files'])} "
+                   f"bytes, to {d['output']}")
+        if d["renamed"]:
+            click.echo(f"renamed {len(d['renamed'])} file(s) so that USB sticks and Windows "
+                       "can hold them:")
+            for r in d["renamed"]:
+                click.echo(f"  {r['path']}  ->  {r['written_as']}")
+    emit(d, as_json, human)
 
 
 def _fetch_through_node(obj: Context, target: str, missing: bytes) -> None:

@@ -1,9 +1,11 @@
 """Writing a resource's files to a folder without ever leaving that folder.
 
-Paths were validated when the directory was decoded (protocol.paths); here we additionally
-refuse to follow any symbolic link already present under the output folder, write each file to
-a temporary name in its final folder and rename it into place only after its bytes verified
-(blocks are hash-checked as they are read; the size is checked at the end).
+Paths were validated when the directory was decoded (protocol.paths); before anything is
+written the whole list is planned for FAT/exFAT/NTFS (``protocol.paths.plan_writes``): names
+those refuse or that collide are an error, or with ``safe_names`` are written renamed.  We
+also refuse to follow any symbolic link already present under the output folder, write each
+file to a temporary name in its final folder and rename it into place only after its bytes
+verified (blocks are hash-checked as they are read; the size is checked at the end).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from crypto import cid_to_str
 from protocol import unixfs
 from protocol.errors import ProtocolError
-from protocol.paths import check_path
+from protocol.paths import check_path, plan_writes
 
 from .errors import NodeError, StoreError
 
@@ -38,8 +40,19 @@ def _safe_dir(out: Path, parts: list[str]) -> Path:
     return d
 
 
-def write_files(home: Any, files: dict[str, bytes], out: Path, *, overwrite: bool,
-                progress: Any = None) -> list[dict[str, Any]]:
+def write_files(home: Any, files: list[tuple[str, bytes]], out: Path, *, overwrite: bool,
+                safe_names: bool = False, progress: Any = None
+                ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Write ``(resource path, file root CID)`` pairs under ``out``; return the files written
+    and the renames made (``[{"path", "written_as"}]``, empty unless ``safe_names``)."""
+    for path, _ in files:
+        check_path(path)
+    plan = plan_writes([path for path, _ in files])
+    if plan.conflicts and not safe_names:
+        raise NodeError(f"these file names cannot all be written on USB sticks and Windows "
+                        f"(FAT/exFAT/NTFS): {plan.describe()}; nothing was written (use "
+                        f"--safe-names to write renamed copies)")
+    jobs = [(path, target, cid) for (path, target), (_, cid) in zip(plan.targets, files)]
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -47,8 +60,8 @@ def write_files(home: Any, files: dict[str, bytes], out: Path, *, overwrite: boo
     if out.is_symlink() or not out.is_dir():
         raise NodeError(f"{out} is not a folder")
     # Check every target first so a refusal leaves the folder untouched.
-    for path in files:
-        parts = check_path(path).split("/")
+    for _, target_path, _ in jobs:
+        parts = check_path(target_path).split("/")
         d = out
         for name in parts[:-1]:
             d = d / name
@@ -62,8 +75,8 @@ def write_files(home: Any, files: dict[str, bytes], out: Path, *, overwrite: boo
         if target.exists() and not overwrite:
             raise NodeError(f"{target} already exists (use --overwrite to replace it)")
     written = []
-    for path, cid in sorted(files.items()):
-        parts = path.split("/")
+    for path, target_path, cid in sorted(jobs):
+        parts = target_path.split("/")
         folder = _safe_dir(out, parts[:-1])
         target = folder / parts[-1]
         tmp = folder / f".{parts[-1]}.schoolmesh-{os.getpid()}.part"
@@ -92,4 +105,8 @@ def write_files(home: Any, files: dict[str, bytes], out: Path, *, overwrite: boo
                 raise StoreError(f"cannot write {target}: {exc.strerror}") from None
             raise
         written.append({"path": path, "cid": cid_to_str(cid), "size": size})
-    return written
+        if target_path != path:
+            written[-1]["written_as"] = target_path
+    renamed = [{"path": p, "written_as": t}
+               for p, t in sorted(plan.renamed, key=lambda pt: pt[0].encode("utf-8"))]
+    return written, renamed

@@ -339,8 +339,11 @@ def first_missing(home: Home, target: str) -> bytes | None:
 
 
 def get(home: Home, target: str, out: Path, *, overwrite: bool = False,
-        progress: Any = None) -> dict[str, Any]:
-    """Write a resource's (or CID's) files into ``out`` from the local store."""
+        safe_names: bool = False, progress: Any = None) -> dict[str, Any]:
+    """Write a resource's (or CID's) files into ``out`` from the local store.
+
+    Names that FAT/exFAT/NTFS refuse or that collide there are refused before anything is
+    written, or with ``safe_names`` written renamed (``renamed`` in the result)."""
     from .extract import write_files
     root, rid = resolve_root(home, target)
     if not home.blocks.has(root):
@@ -349,14 +352,15 @@ def get(home: Home, target: str, out: Path, *, overwrite: bool = False,
     try:
         if cid_codec(root) == CID_DAG_PB and \
                 unixfs.dagpb.decode_node(getb(root)).unixfs.type == unixfs.dagpb.DIRECTORY:
-            files = unixfs.list_directory(root, getb)
+            files = unixfs.directory_files(root, getb)
         else:
-            files = {cid_to_str(root): root}
+            files = [(cid_to_str(root), root)]
     except ProtocolError as exc:
         raise NodeError(f"cannot read {target}: {exc}") from None
-    written = write_files(home, files, Path(out), overwrite=overwrite, progress=progress)
+    written, renamed = write_files(home, files, Path(out), overwrite=overwrite,
+                                   safe_names=safe_names, progress=progress)
     return {"resource_id": rid, "content_cid": cid_to_str(root), "output": str(out),
-            "files": written}
+            "files": written, "renamed": renamed}
 
 
 def verify(home: Home) -> dict[str, Any]:
