@@ -237,3 +237,38 @@ async def test_community_page(client, tmp_path):
     r = await client.get("/community", headers={"accept-language": "en"})
     assert "member school · removed" in r.text
     assert 'href="/community"' in r.text   # in the navigation of every page
+
+
+async def test_zip_of_unportable_names_is_renamed_with_a_note(client, tmp_path):
+    src = tmp_path / "awkward"
+    (src / "Q&A: week 1").mkdir(parents=True)
+    for rel, data in {"Lesson.pdf": b"upper", "lesson.pdf": b"lower", "ok.txt": b"ok",
+                      "Q&A: week 1/notes?.txt": b"notes",
+                      "renamed-files.txt": b"a teacher's own file of that name"}.items():
+        (src / rel).write_bytes(data)
+    res = library.publish(client.home, [src], {"title": "Awkward names"})
+    rid, top = res["resource_id"], f"{res['resource_id']}-v1/"
+    r = await client.get(f"/r/{rid}/zip")
+    assert r.status_code == 200
+    z = zipfile.ZipFile(io.BytesIO(r.content))
+    assert z.namelist()[0] == top + "renamed-files.txt"  # the note comes first
+    assert {n: z.read(n) for n in z.namelist()[1:]} == {
+        top + "Lesson.pdf": b"upper", top + "lesson (2).pdf": b"lower", top + "ok.txt": b"ok",
+        top + "Q&A_ week 1/notes_.txt": b"notes",
+        top + "renamed-files (2).txt": b"a teacher's own file of that name"}
+    note = z.read(top + "renamed-files.txt").decode("utf-8-sig").split("\r\n")
+    assert note[3:] == ["Q&A: week 1/notes?.txt  ->  Q&A_ week 1/notes_.txt",
+                        "lesson.pdf  ->  lesson (2).pdf",
+                        "renamed-files.txt  ->  renamed-files (2).txt", ""]
+    assert "U 盘" in note[0] and "USB sticks" in note[1]
+    page = await client.get(f"/r/{rid}", headers={"accept-language": "en"})
+    assert "In the zip, 3 file name(s) are changed" in page.text
+    page = await client.get(f"/r/{rid}", headers={"accept-language": "zh-CN"})
+    assert "压缩包里有 3 个文件名已更改" in page.text
+    r = await client.get(f"/r/{rid}/files/Q%26A%3A%20week%201/notes%3F.txt?download=1")
+    assert r.status_code == 200 and r.content == b"notes"
+    assert 'filename="notes_.txt"' in r.headers["content-disposition"]
+    # a resource whose names are all fine: no note, no notice, names as published
+    fine = (await client.get(f"/r/{client.res['resource_id']}", headers={
+        "accept-language": "en"})).text
+    assert "In the zip" not in fine

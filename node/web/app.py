@@ -30,6 +30,7 @@ from node import catalog, library
 from node.errors import NodeError, NotFound
 from protocol import records, vocab
 from protocol.errors import ProtocolError
+from protocol.paths import portable_name
 
 from . import auth, community, i18n, stream
 
@@ -325,7 +326,9 @@ async def resource_page(request: Request) -> Response:
         if kind == "text" and res["local"]:
             item["text"] = await trio.to_thread.run_sync(_text_preview, web, f)
         files.append(item)
+    _, zip_renamed = stream.portable_entries([(f["path"], b"", 0) for f in res["files"]])
     return web.render(request, "resource.html", r=res, m=res["meta"], files=files,
+                      zip_renamed=len(zip_renamed),
                       feedback=community.list_feedback(web.home, rid),
                       fulfils=community.fulfilled_requests(web.home, rid))
 
@@ -347,7 +350,7 @@ def _file_entry(res: dict[str, Any], path: str) -> dict[str, Any] | None:
 
 
 def _disposition(kind: str, path: str) -> str:
-    name = path.rsplit("/", 1)[-1]
+    name = portable_name(path.rsplit("/", 1)[-1])  # saved on Windows/USB sticks too
     ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in name)
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{urllib.parse.quote(name)}"
 
@@ -405,9 +408,11 @@ async def zip_download(request: Request) -> Response:
         return web.error(request, 404, "no_resource")
     if not res["local"]:
         return web.error(request, 404, "not_local")
-    files = [(f["path"], cid_from_str(f["cid"]), f["size"]) for f in res["files"]]
+    files, renamed = stream.portable_entries(
+        [(f["path"], cid_from_str(f["cid"]), f["size"]) for f in res["files"]])
+    note = (stream.RENAMED_NOTE, stream.renamed_note(renamed)) if renamed else None
     name = f"{res['resource_id']}-v{res['version']}"
-    gen = stream.iter_zip(files, web.home.blocks.get, prefix=name + "/")
+    gen = stream.iter_zip(files, web.home.blocks.get, prefix=name + "/", note=note)
     return StreamingResponse(in_thread(gen), media_type="application/zip", headers={
         "content-disposition": _disposition("attachment", name + ".zip")})
 

@@ -47,6 +47,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "files": ("Files", "文件"),
     "download": ("Download", "下载"),
     "download_zip": ("Download everything (zip)", "全部下载（zip）"),
+    "zip_renamed": ("In the zip, {n} file name(s) are changed so that Windows and USB sticks "
+                    "can hold them (the list is in renamed-files.txt inside).",
+                    "为了能在 Windows 电脑和 U 盘上使用，压缩包里有 {n} 个文件名已更改"
+                    "（清单见其中的 renamed-files.txt）。"),
     "open": ("Open", "打开"),
     "preview": ("Preview", "预览"),
     "no_preview": ("No preview for this kind of file.", "此类文件无法预览。"),

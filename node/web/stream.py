@@ -1,5 +1,8 @@
 """Read byte ranges of UnixFS files straight from the block store (HTTP Range, zip).
 
+A zip is unpacked on Windows or onto a USB stick (FAT/exFAT/NTFS), so its entry names are the
+portable renames of ``protocol.paths.plan_writes`` and a note lists what was renamed.
+
 A file is a raw leaf or a balanced tree of dag-pb File nodes whose ``blocksizes`` say how many
 bytes each child holds, so a range maps to the few leaves that cover it: seeking in a 2 GiB
 video reads one tree node per level and the leaves it needs, never the whole file.
@@ -12,6 +15,7 @@ import re
 import zipfile
 from collections.abc import Callable, Iterator
 
+from protocol.paths import plan_writes
 from protocol.unixfs import iter_file_range as iter_range  # re-exported for the web routes
 
 GetBlock = Callable[[bytes], bytes]
@@ -75,11 +79,39 @@ class _Sink(io.RawIOBase):
         return out
 
 
+RENAMED_NOTE = "renamed-files.txt"  # in a zip whose entries had to be renamed
+
+
+def portable_entries(files: list[tuple[str, bytes, int]]
+                     ) -> tuple[list[tuple[str, bytes, int]], list[tuple[str, str]]]:
+    """``(path, root cid, size)`` with every path renamed for FAT/exFAT/NTFS, and the renames
+    (sorted by resource path); :data:`RENAMED_NOTE` is kept free for the note."""
+    plan = plan_writes([path for path, _, _ in files], reserved=(RENAMED_NOTE,))
+    entries = [(target, cid, size) for (_, target), (_, cid, size) in zip(plan.targets, files)]
+    return entries, sorted(plan.renamed, key=lambda pt: pt[0].encode("utf-8"))
+
+
+def renamed_note(renamed: list[tuple[str, str]]) -> bytes:
+    """The note put in a zip with renamed entries, in Chinese and English (UTF-8 with BOM and
+    CRLF, so Windows Notepad shows it right)."""
+    lines = ["有些文件名不能在 Windows 电脑或 U 盘（FAT/exFAT/NTFS）上使用，"
+             "在这个压缩包里已改名：",
+             "Some file names cannot be used on Windows or USB sticks (FAT/exFAT/NTFS); "
+             "they were renamed in this zip:", ""]
+    lines += [f"{path}  ->  {target}" for path, target in renamed]
+    return ("\ufeff" + "\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
 def iter_zip(files: list[tuple[str, bytes, int]], get_block: GetBlock,
-             prefix: str = "") -> Iterator[bytes]:
-    """A zip (stored, zip64, data descriptors) of ``(path, root cid, size)``, streamed."""
+             prefix: str = "", note: tuple[str, bytes] | None = None) -> Iterator[bytes]:
+    """A zip (stored, zip64, data descriptors) of ``(path, root cid, size)``, streamed; ``note``
+    is a small ``(name, bytes)`` entry put first."""
     sink = _Sink()
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        if note is not None:
+            zf.writestr(zipfile.ZipInfo(prefix + note[0], date_time=(2000, 1, 1, 0, 0, 0)),
+                        note[1])
+            yield sink.take()
         for path, root, size in files:
             info = zipfile.ZipInfo(prefix + path, date_time=(2000, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_STORED
