@@ -12,8 +12,8 @@ and memory never holds more than one block:
    free disk space.  Whole-file problems (not a CAR, wrong version, no valid index, no space)
    raise here, before anything is stored.
 2. **import** (:func:`run_import`): append the entries of each feed in ``seq`` order through
-   ``feeds.append`` (a gap, a broken chain or an equivocation stops that feed and is
-   reported), store the reachable blocks that are missing (each verified against its CID by
+   ``feeds.admit`` (any feed the operator brings, but never an entry dated after its feed's
+   removal cutoff; a gap, a broken chain or an equivocation stops that feed and is reported), store the reachable blocks that are missing (each verified against its CID by
    the block store), then pin the accepted roots.
 
 Problems with single items (a block that does not match its CID, an entry with a bad
@@ -37,7 +37,7 @@ from protocol import bundle as brecords
 from protocol import car, dagpb, records, unixfs
 from protocol.errors import ProtocolError, RemoteProtocolError
 
-from . import db, feeds
+from . import community, db, feeds
 from .bundle import BundleError, Progress, check_space, walk_dag
 from .errors import NotFound, StoreError
 from .home import Home, now_ms
@@ -462,6 +462,7 @@ def _open_all(paths: list[Path]) -> Iterator[list[BinaryIO]]:
 def _append_entries(plan: ImportPlan) -> tuple[int, int]:
     """Append staged entries feed by feed in seq order; (added, already stored)."""
     added = duplicates = 0
+    gate = community.policy(plan.home).gate(any_feed=True)
     with db.write(plan.home.conn) as conn:
         feed = stop = None
         left = 0
@@ -484,9 +485,13 @@ def _append_entries(plan: ImportPlan) -> tuple[int, int]:
                 stop = f"feed {sid} entry {seq}: {plan.poisoned[h]}"
                 continue
             try:
-                result = feeds.append(conn, records.decode_entry(raw))
+                result = feeds.admit(conn, records.decode_entry(raw), gate, feed=f, seq=seq)
             except RemoteProtocolError as exc:
                 stop = f"feed {sid} entry {seq}: {exc}"
+                continue
+            if result is feeds.Appended.CUT:
+                stop = (f"feed {sid} entry {seq}: dated after the school's removal from a "
+                        "community; not imported")
                 continue
             if result is feeds.Appended.ADDED:
                 added += 1

@@ -25,7 +25,7 @@ from protocol import community as pc
 from protocol import records, vocab
 from protocol.errors import LocalProtocolError, ProtocolError
 
-from . import db, library
+from . import db, feeds, library
 from .errors import NodeError
 from .home import Home, now_ms
 
@@ -371,6 +371,10 @@ class Policy:
     issuer_of: frozenset[str]           # communities this school seeds (active demonstration)
     rejected: tuple[tuple[str, pc.Rejected], ...] = ()  # (community, decision that did not count)
     memberships: dict[str, pc.Membership] = field(default_factory=dict)  # what it derives from
+
+    def gate(self, *, any_feed: bool = False) -> feeds.Gate:
+        """The rule ``feeds.admit`` applies to entries from outside under this policy."""
+        return feeds.Gate(wanted=self.wanted, any_feed=any_feed)
 
 
 def policy(home: Home, now: int | None = None) -> Policy:

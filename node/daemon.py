@@ -222,21 +222,22 @@ class Node:
             self.wake()
 
     def _append_carried(self, head: feedsync.SignedHead) -> bool:
-        """Append the entry a head carries if it is exactly our next one; True if stored."""
+        """Append the entry a head carries if it is exactly our next one; True if the head
+        needs no pull (stored, or refused by the feed's cutoff)."""
         if feeds.head(self.home.conn, head.feed)[0] != head.seq - 1:
             return False
         try:
             entry = records.decode_entry(head.entry)
-            cutoff = self.current_policy().wanted.get(head.feed)
-            if cutoff is not None and entry.time >= cutoff:
-                log.info("gossip: entry %d of %s is dated after its removal; not stored",
-                         entry.seq, entry.school_id)
-                return True
             with db.write(self.home.conn) as conn:
-                result = feeds.append(conn, entry)
+                result = feeds.admit(conn, entry, self.current_policy().gate(),
+                                     feed=head.feed, seq=head.seq)
         except ProtocolError as exc:
             log.warning("gossip: carried entry of %s rejected: %s", head.feed.hex()[:16], exc)
             return False
+        if result is feeds.Appended.CUT:
+            log.info("gossip: entry %d of %s is dated after its removal; not stored",
+                     entry.seq, entry.school_id)
+            return True
         if result is feeds.Appended.ADDED:
             self.communities.wake()
             return True
@@ -323,7 +324,7 @@ class Node:
                     if h.seq <= ours or (cutoff is not None
                                          and self._cut_seen.get(h.feed) == h.seq):
                         continue
-                    n = await self.sync.pull(peer, h.feed, before=cutoff)
+                    n = await self.sync.pull(peer, h.feed, self.policy.gate())
                     if cutoff is not None and feeds.head(self.home.conn, h.feed)[0] < h.seq:
                         self._cut_seen[h.feed] = h.seq  # the rest is dated after the cutoff
                     sid = PublicKey(h.feed).school_id

@@ -1,8 +1,11 @@
 """Feeds: append-only, hash-chained logs of signed entries, one per school.
 
-``append`` is the one way an entry enters the database — our own new entries and, later,
-entries replicated from peers or imported from bundles — so the chain rules are enforced in
-exactly one place.
+``append`` is the one way an entry enters the database, so the chain rules are enforced in
+exactly one place.  Entries that come from outside — feed sync, gossiped heads, USB bundles —
+pass through :func:`admit` first, the one place that decides whether this node stores an entry
+of another school at all (specs/feedsync.md §5): the entry must be the one the message claims,
+of a feed this node replicates, and dated before that feed's removal cutoff.  Our own entries
+are signed here and appended directly (``library.append_entry``).
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import enum
 import sqlite3
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from crypto import PublicKey
 from protocol import records
@@ -29,6 +34,43 @@ class Appended(enum.Enum):
     ADDED = "added"
     DUPLICATE = "duplicate"          # the very same entry was already stored
     EQUIVOCATION = "equivocation"    # a different valid entry at a stored seq: feed flagged
+    CUT = "cut"                      # admit: dated at or after its feed's cutoff, not stored
+    UNWANTED = "unwanted"            # admit: of a feed this node does not replicate
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """Which feeds' entries this node stores from outside, and up to when.
+
+    ``wanted`` maps a feed to its cutoff: entries dated at or after it are not stored (a school
+    removed from a community, or whose membership expired); ``None``: no cutoff.  With
+    ``any_feed`` (a USB bundle the operator chose to import) feeds outside ``wanted`` are
+    stored too, but a feed's cutoff, where it has one, still holds.
+    """
+    wanted: Mapping[bytes, int | None]
+    any_feed: bool = False
+
+    def cutoff(self, feed: bytes) -> int | None:
+        return self.wanted.get(feed)
+
+
+def admit(conn: sqlite3.Connection, entry: FeedEntry, gate: Gate, *,
+          feed: bytes | None = None, seq: int | None = None) -> Appended:
+    """The one rule for storing an entry that arrived from outside (inside a write
+    transaction).  ``feed``/``seq`` are what the carrying message claims the entry is (the
+    feed asked for, the head's feed and seq): an entry that is not exactly that is the
+    sender's fault (RemoteProtocolError).  The follow set and the cutoff are those of the
+    entry's own feed, never of the message that carried it."""
+    if feed is not None and entry.feed != feed:
+        raise RemoteProtocolError("the entry belongs to another feed than the message names")
+    if seq is not None and entry.seq != seq:
+        raise RemoteProtocolError(f"the entry is entry {entry.seq}, the message names {seq}")
+    if entry.feed not in gate.wanted and not gate.any_feed:
+        return Appended.UNWANTED
+    cutoff = gate.cutoff(entry.feed)
+    if cutoff is not None and entry.time >= cutoff:
+        return Appended.CUT
+    return append(conn, entry)
 
 
 def append(conn: sqlite3.Connection, entry: FeedEntry) -> Appended:

@@ -1,7 +1,7 @@
 """Feed replication over ``/schoolmesh/feed/1.0.0``: serve our stored feeds, pull others'.
 
 Any peer that has a feed can serve it (not only its author): entries are verified by
-signature and chain on arrival (``records.decode_entry`` + ``feeds.append``), so the server is
+signature and chain on arrival (``records.decode_entry`` + ``feeds.admit``), so the server is
 never trusted. Problems with a peer are logged in one line and never stop the node.
 """
 
@@ -122,11 +122,11 @@ class FeedSync:
             raise RemoteProtocolError("expected heads")
         return list(reply.heads)
 
-    async def pull(self, peer_id: Any, feed: bytes, before: int | None = None) -> int:
+    async def pull(self, peer_id: Any, feed: bytes, gate: feeds.Gate) -> int:
         """Fetch and store every entry of ``feed`` the peer has after our head; returns how
-        many were added. Stops at the first invalid entry (nothing after it is stored) and,
-        with ``before``, at the first entry dated at or after it (a school removed from a
-        community: its later entries are not replicated)."""
+        many were added. Each entry passes ``feeds.admit``: the pull stops at the first invalid
+        entry (nothing after it is stored) and at the first one dated at or after the feed's
+        cutoff (a school removed from a community: its later entries are not replicated)."""
         added = 0
         cut = False
         while not cut:
@@ -141,14 +141,12 @@ class FeedSync:
                 for raw in reply.entries:
                     try:
                         e = records.decode_entry(raw)
-                        if e.feed != feed:
-                            raise RemoteProtocolError("entry of another feed in the reply")
-                        if before is not None and e.time >= before:
-                            cut = True
-                            break
-                        result = feeds.append(conn, e)
+                        result = feeds.admit(conn, e, gate, feed=feed)
                     except RemoteProtocolError as exc:
                         problem = exc  # keep what came before it, store nothing after it
+                        break
+                    if result in (feeds.Appended.CUT, feeds.Appended.UNWANTED):
+                        cut = True
                         break
                     if result is feeds.Appended.EQUIVOCATION:
                         log.warning("feed sync: %s equivocated at seq %d; feed flagged",

@@ -12,7 +12,7 @@ from typing import Any
 
 from crypto import BadSignature, PublicKey, SchoolKey, sha256
 
-from . import codec
+from . import codec, records
 from .errors import LocalProtocolError, RemoteProtocolError
 from .varint import decode_uvarint_prefix, encode_uvarint
 
@@ -213,8 +213,9 @@ def sign_head(key: SchoolKey, *, seq: int, hash: bytes, time: int,
 def decode_head(data: bytes) -> SignedHead:
     """Verify a head announcement; RemoteProtocolError unless well-formed and signed by feed.
 
-    A carried entry is only checked to hash to ``hash``; its own signature and chain are
-    checked when it is appended (records.decode_entry, feeds.append)."""
+    A carried entry must hash to ``hash`` and be the entry at (``feed``, ``seq``) itself, with
+    a valid signature: a head cannot smuggle another feed's entry (or another seq's) past the
+    receiver's follow set and cutoffs.  Its chain is checked when it is appended."""
     m = codec.decode(data, max_size=MAX_HEAD_ENTRY + 1024)
     if not isinstance(m, dict) or set(m) - {"entry"} != _HEAD_FIELDS:
         raise RemoteProtocolError("a head has exactly v, feed, seq, hash, time, sig "
@@ -238,4 +239,7 @@ def decode_head(data: bytes) -> SignedHead:
         if not isinstance(entry, bytes) or len(entry) > MAX_HEAD_ENTRY or \
                 sha256(entry) != hash_:
             raise RemoteProtocolError("carried entry does not match the head hash")
+        carried = records.decode_entry(entry)
+        if carried.feed != feed or carried.seq != seq:
+            raise RemoteProtocolError("carried entry is not the entry at the head's feed and seq")
     return SignedHead(feed=feed, seq=seq, hash=hash_, time=time, raw=bytes(data), entry=entry)

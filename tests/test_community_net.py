@@ -426,3 +426,78 @@ async def test_a_seed_that_is_down_is_redialled_with_backoff(tmp_path, monkeypat
         await node._keep_dialling("/ip4/127.0.0.1/tcp/9/p2p/" + home.school_id)
     start = attempts[0]
     assert [t - start for t in attempts] == [0, 1, 3, 7, 15, 30, 45, 60, 75, 90, 105]
+
+
+def entry_raw(node: Node, seq: int) -> bytes:
+    return node.home.conn.execute("SELECT raw FROM entries WHERE feed = ? AND seq = ?",
+                                  (node.home.feed, seq)).fetchone()[0]
+
+
+async def smuggle(h: Node, victims: list[Node], topic: str, raw: bytes) -> None:
+    """H, an active member, signs a head of its *own* feed at its next seq whose hash is
+    another school's entry, carrying that entry (specs/feedsync.md §4, §5); wait until every
+    victim has dropped it."""
+    seq, _ = feeds.head(h.home.conn, h.home.feed)
+    head = feedsync.sign_head(h.home.key(), seq=seq + 1, hash=records.decode_entry(raw).hash,
+                              time=now_ms(), entry=raw)
+    before = [v.gossip.rejected for v in victims]
+    h.gossip.pubsub.remove_topic_validator(topic)  # a hostile node does not check its own
+    with trio.fail_after(DEADLINE):
+        while any(v.gossip.rejected == n for v, n in zip(victims, before, strict=True)):
+            await h.gossip.publish(head, topic)
+            await trio.sleep(0.2)
+
+
+async def test_a_member_cannot_smuggle_other_feeds_entries_in_its_heads(nursery, tmp_path):
+    nodes = Nodes(nursery, tmp_path)
+    d, cid = await community_of(nodes, tmp_path)
+    h, a, b = await nodes.start("h"), await nodes.start("a"), await nodes.start("b")
+    for n in (h, a, b):
+        await join(n, d)
+    topic = community.topic(cid)
+    for n in (h, b, d):
+        await wait_for(lambda n=n: topic in n.gossip.topics, "subscribed to the community")
+    await h.api_connect(seeds_of(b)[0])
+    before = publish(a, tmp_path, "Before")
+    await wait_for(lambda: "Before" in titles(b) and "Before" in titles(d), "A replicated")
+    # the victims hold H's feed up to its head, so a carried entry would be "the next one"
+    for v in (b, d):
+        await wait_for(lambda v=v: feeds.head(v.home.conn, h.home.feed)
+                       == feeds.head(h.home.conn, h.home.feed), "H's feed replicated")
+    # 1. an outsider's entries (a feed nobody here follows), smuggled one after the other
+    x = await nodes.start("x")
+    publish(x, tmp_path, "Spam")
+    for seq in (1, 2):
+        await smuggle(h, [b, d], topic, entry_raw(x, seq))
+    # 2. A is removed; its entry dated after the removal, carried by active member H
+    community.remove(d.home, a.home.school_id, reason="left the district")
+    for v in (a, b):
+        await wait_for(lambda v=v: community.membership(v.home, cid).members[
+            a.home.school_id].status == "revoked", "the revocation is known")
+    revoked_at = community.membership(a.home, cid).members[a.home.school_id].revoked_at
+    await wait_for(lambda: now_ms() > revoked_at, "the clock is past the revocation")
+    publish(a, tmp_path, "After")
+    a_seq, _ = feeds.head(a.home.conn, a.home.feed)
+    await smuggle(h, [b, d], topic, entry_raw(a, a_seq))
+    # stored nowhere; nothing of A, X or H changed on the victims
+    for v in (b, d):
+        assert feeds.head(v.home.conn, x.home.feed) == (0, None)
+        assert feeds.head(v.home.conn, a.home.feed)[0] == a_seq - 1
+        assert feeds.head(v.home.conn, h.home.feed) == feeds.head(h.home.conn, h.home.feed)
+        assert "Spam" not in titles(v) and "After" not in titles(v)
+        assert before["resource_id"] in {r["resource_id"] for r in
+                                         catalog.search(v.home.conn, None, limit=100)}
+    # 3. the same entry on a USB bundle made by A: the bundle's other content is welcome, the
+    #    entry dated after A's removal is not (the same rule, feeds.admit)
+    from node.bundle import plan_export, write_export
+    from node.bundle_import import plan_import, run_import
+    car = tmp_path / "a.car"
+    write_export(a.home, plan_export(a.home), car)
+    plan = plan_import(b.home, [car])
+    try:
+        report = run_import(plan)
+    finally:
+        plan.close()
+    assert any("removal" in p for p in report["invalid"]), report["invalid"]
+    assert feeds.head(b.home.conn, a.home.feed)[0] == a_seq - 1
+    assert "After" not in titles(b)

@@ -77,13 +77,13 @@ def test_three_daemons_replicate_and_stop_cleanly(daemons, tmp_path):
     found = lambda home: [r["title"] for r in run(home, "search", "分数")]  # noqa: E731
     wait_until(lambda: found(b) == ["分数的初步认识"], "B has A's resource")
     wait_until(lambda: found(c) == ["分数的初步认识"], "C has A's resource through B")
-    assert run(c, "status")["peers"] == 1
     # a second resource propagates by gossip to both, through B to C
     (src / "练习.txt").write_text("1/2\n", "utf-8")
     run(a, "publish", str(src / "练习.txt"), "--title", "分数练习")
     wait_until(lambda: "分数练习" in [r["title"] for r in run(c, "search", "练习")],
                "C has the second resource")
-    # content moves by Bitswap: B fetches from A, then C (connected to B only) from B
+    # content moves by Bitswap: B fetches from A; then A stops, so C can only get it from B
+    # (C may or may not have learnt A's address meanwhile: which peers it dials is not asserted)
     rid = run(c, "search", "分数的初步认识")[0]["resource_id"]
     for home in (b, c):
         out = tmp_path / f"got-{home.name}"
@@ -91,13 +91,18 @@ def test_three_daemons_replicate_and_stop_cleanly(daemons, tmp_path):
         assert [f["path"] for f in got["files"]] == ["教案.md"]
         assert (out / "教案.md").read_bytes() == (src / "教案.md").read_bytes()
         assert run(home, "verify")["ok"] is True
+        if home == b:
+            stop_cleanly(daemons.procs["a"], a)
     # SIGTERM: every daemon stops by itself, removes its control file, leaves a sound home
-    for name, home in (("a", a), ("b", b), ("c", c)):
-        proc = daemons.procs[name]
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
-        assert not (home / "control.json").exists()
-        assert run(home, "verify")["ok"] is True
+    for name, home in (("b", b), ("c", c)):
+        stop_cleanly(daemons.procs[name], home)
+
+
+def stop_cleanly(proc: subprocess.Popen, home: Path) -> None:
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+    assert not (home / "control.json").exists()
+    assert run(home, "verify")["ok"] is True
 
 
 def test_cli_needs_a_running_node_for_network_commands(tmp_path):

@@ -152,3 +152,26 @@ def test_unknown_meta_field_from_outside_is_kept_not_refused():
          "kind": "resource.publish", "body": body}
     raw = codec.encode({**m, "sig": key.sign(records.ENTRY_DOMAIN, codec.encode(m))})
     assert records.decode_entry(raw).body["meta"]["futureField"] == "x"
+
+
+def test_admit_decides_by_the_entrys_own_feed_and_cutoff(tmp_path):
+    """feeds.admit, the one rule for entries from outside (specs/feedsync.md §5)."""
+    conn = _conn(tmp_path)
+    e1, e2 = (records.decode_entry(bytes.fromhex(r)) for r in V["equivocation"]["entries"][:2])
+    other = bytes(32)
+    with db.write(conn):
+        # the entry must be the one the message names
+        with pytest.raises(RemoteProtocolError, match="another feed"):
+            feeds.admit(conn, e1, feeds.Gate({e1.feed: None}), feed=other)
+        with pytest.raises(RemoteProtocolError, match="names 2"):
+            feeds.admit(conn, e1, feeds.Gate({e1.feed: None}), feed=e1.feed, seq=2)
+        # follow set and cutoff of the entry's own feed, not of the carrier's
+        assert feeds.admit(conn, e1, feeds.Gate({other: None})) is feeds.Appended.UNWANTED
+        assert feeds.admit(conn, e1, feeds.Gate({e1.feed: e1.time})) is feeds.Appended.CUT
+        assert feeds.admit(conn, e1, feeds.Gate({e1.feed: e1.time}, any_feed=True)) \
+            is feeds.Appended.CUT
+        assert feeds.head(conn, e1.feed) == (0, None)
+        assert feeds.admit(conn, e1, feeds.Gate({}, any_feed=True)) is feeds.Appended.ADDED
+        assert feeds.admit(conn, e2, feeds.Gate({e1.feed: e2.time + 1}), feed=e2.feed,
+                           seq=2) is feeds.Appended.ADDED
+    assert feeds.head(conn, e1.feed) == (2, e2.hash)

@@ -31,6 +31,10 @@ def main() -> None:
     e1 = records.sign_entry(key, seq=1, prev=None, time=1, kind="profile",
                             body={"name": "x", "role": "school"})
     carrying = feedsync.sign_head(key, seq=1, hash=e1.hash, time=2, entry=e1.raw)
+    # a hostile member signs a head of its own feed whose hash is another school's entry
+    other = SchoolKey.from_seed(bytes(range(1, 33)))
+    smuggling = feedsync.sign_head(other, seq=1, hash=e1.hash, time=2, entry=e1.raw)
+    wrong_seq = feedsync.sign_head(key, seq=2, hash=e1.hash, time=2, entry=e1.raw)
     out = {
         "generator": "specs/vectors/gen_feedsync.py", "spec": "specs/feedsync.md",
         "seed": key.seed.hex(),
@@ -52,6 +56,8 @@ def main() -> None:
             {"why": "extra field", "hex": codec.encode({**m, "x": 1}).hex()},
             {"why": "carried entry does not hash to the head",
              "hex": codec.encode({**codec.decode(carrying.raw), "entry": b"forged"}).hex()},
+            {"why": "carried entry is another feed's (hash matches)", "hex": smuggling.raw.hex()},
+            {"why": "carried entry is another seq's (hash matches)", "hex": wrong_seq.raw.hex()},
         ],
     }
     json.dump(out, sys.stdout, indent=1)
