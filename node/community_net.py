@@ -22,6 +22,7 @@ from protocol.framing import FrameDecoder, encode_frame
 from . import community, db
 from .errors import NodeError
 from .home import now_ms
+from .peerlog import PeerLog
 from .p2p import host as p2p
 
 log = logging.getLogger("schoolmesh.node")
@@ -33,6 +34,7 @@ class CommunityService:
     def __init__(self, node: Any) -> None:
         self.node = node
         self._wake = trio.Event()
+        self.peer_log = PeerLog(log)
 
     def wake(self) -> None:
         self._wake.set()
@@ -111,17 +113,20 @@ class CommunityService:
                 resp = community.answer(self.node.home, data, peer)
                 await stream.write(encode_frame(resp.encode()))
         except (ProtocolError, trio.TooSlowError) as exc:
-            log.warning("community: bad request from %s: %s", peer, exc)
+            self.peer_log.warning(peer, "community: bad request",
+                                  "community: bad request from %s: %s", peer, exc)
             await p2p.reset_stream(stream)
             return
         except Exception as exc:  # a broken stream must not take the node down
-            log.warning("community: stream with %s failed: %s: %s", peer, type(exc).__name__,
-                        exc)
+            self.peer_log.warning(peer, "community: stream failed",
+                                  "community: stream with %s failed: %s: %s", peer,
+                                  type(exc).__name__, exc)
             await p2p.reset_stream(stream)
             return
         await p2p.close_stream(stream)
         if resp.error is not None:
-            log.info("community: refused a request from %s: %s", peer, resp.error)
+            self.peer_log.info(peer, "community: refused",
+                               "community: refused a request from %s: %s", peer, resp.error)
         elif resp.certificate is not None:
             log.info("community: %s redeemed an invite", peer)
             self.wake()

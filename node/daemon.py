@@ -23,6 +23,7 @@ from . import limits as nlimits
 from . import transfers as ntransfers
 from .errors import NodeError
 from .home import Home, now_ms
+from .peerlog import PeerLog
 from .p2p import host as p2p
 from .p2p.bitswap import BlockExchange, BudgetSpent, FetchError
 from .community_net import CommunityService
@@ -91,6 +92,7 @@ class Node:
         self.communities = CommunityService(self)
         self._dialling: set[str] = set()                 # addresses a _keep_dialling task owns
         self._cut_seen: dict[bytes, int] = {}            # feed -> head seq refused by cutoff
+        self.peer_log = PeerLog(log)                     # warnings caused by peers, bounded
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -232,7 +234,9 @@ class Node:
                 result = feeds.admit(conn, entry, self.current_policy().gate(),
                                      feed=head.feed, seq=head.seq)
         except ProtocolError as exc:
-            log.warning("gossip: carried entry of %s rejected: %s", head.feed.hex()[:16], exc)
+            self.peer_log.warning(head.feed.hex(), "gossip: carried entry rejected",
+                                  "gossip: carried entry of %s rejected: %s",
+                                  head.feed.hex()[:16], exc)
             return False
         if result is feeds.Appended.CUT:
             log.info("gossip: entry %d of %s is dated after its removal; not stored",
@@ -333,9 +337,10 @@ class Node:
                         log.info("sync: %d new entries of %s from %s", n, sid, peer)
                         self.communities.wake()
             except (ProtocolError, trio.TooSlowError, OSError) as exc:
-                log.warning("sync: with %s: %s", peer, exc)
+                self.peer_log.warning(peer, "sync: failed", "sync: with %s: %s", peer, exc)
             except Exception as exc:  # py-libp2p raises many stream/connection error types
-                log.warning("sync: with %s: %s: %s", peer, type(exc).__name__, exc)
+                self.peer_log.warning(peer, "sync: failed", "sync: with %s: %s: %s", peer,
+                                      type(exc).__name__, exc)
         return added
 
     def _dial_forever(self, addr: str) -> None:

@@ -17,6 +17,7 @@ from protocol.errors import ProtocolError, RemoteProtocolError
 
 from . import db, feeds
 from .home import Home
+from .peerlog import PeerLog
 from .p2p.host import close_stream, reset_stream
 
 log = logging.getLogger("schoolmesh.sync")
@@ -50,6 +51,7 @@ class FeedSync:
         self.host = host
         self.timeout = timeout
         self.changed = trio.Event()  # set whenever new entries were stored
+        self.peer_log = PeerLog(log)
 
     def register(self) -> None:
         self.host.set_stream_handler(feedsync.PROTOCOL_ID, self._handle)
@@ -64,11 +66,13 @@ class FeedSync:
                 reply = self.answer(msg)
                 await stream.write(feedsync.encode_frame(reply.to_msg()))
         except (ProtocolError, trio.TooSlowError) as exc:
-            log.warning("feed sync: bad request from %s: %s", peer, exc)
+            self.peer_log.warning(peer, "feed sync: bad request",
+                                  "feed sync: bad request from %s: %s", peer, exc)
             await reset_stream(stream)
             return
         except Exception as exc:  # a broken stream must not take the node down
-            log.warning("feed sync: stream with %s failed: %s", peer, exc)
+            self.peer_log.warning(peer, "feed sync: stream failed",
+                                  "feed sync: stream with %s failed: %s", peer, exc)
             await reset_stream(stream)
             return
         await close_stream(stream)

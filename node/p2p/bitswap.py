@@ -45,6 +45,7 @@ from protocol.errors import RemoteProtocolError
 
 from ..blockstore import BlockStore
 from ..errors import NodeError, NotFound, StoreError
+from ..peerlog import PeerLog
 from .bitswap_fetch import BudgetSpent, FetchError, FetchSession, FetchStats
 from .host import DIAL_TIMEOUT, close_stream, connect, log_stream_error, reset_stream
 
@@ -112,6 +113,7 @@ class BlockExchange:
         # spent, no fetch starts, running fetches fail, and wants from peers get DONT_HAVE.
         self.over_budget = over_budget or (lambda: None)
         self.store = blockstore
+        self.peer_log = PeerLog(log)   # warnings caused by peers, bounded
         self.want_timeout = want_timeout
         self.window = window                # blocks in flight per provider
         self.window_bytes = window_bytes    # estimated bytes in flight per provider
@@ -219,7 +221,8 @@ class BlockExchange:
                     await self._on_message(link, bs.decode_message(frame))
         except RemoteProtocolError as exc:
             self._stats["bad_messages"] += 1
-            log.warning("bitswap: bad message from %s: %s", link.key, exc)
+            self.peer_log.warning(link.key, "bitswap: bad message",
+                                  "bitswap: bad message from %s: %s", link.key, exc)
             self._drop_everywhere(link, f"sent a malformed message ({exc})")
         except Exception as exc:
             log_stream_error(f"bitswap: inbound stream from {link.key}", exc)
@@ -369,7 +372,8 @@ class BlockExchange:
         return stream, stream.get_protocol() or bs.PROTOCOL_1_2_0
 
     def _link_failed(self, link: _Link, reason: str) -> None:
-        log.info("bitswap: peer %s: %s", link.key, reason)
+        self.peer_log.info(link.key, "bitswap: link failed", "bitswap: peer %s: %s", link.key,
+                           reason)
         self._drop_everywhere(link, reason)
         # Forget everything queued for it, including the cancels the drops just queued.
         link.ledger.clear()

@@ -19,6 +19,8 @@ import trio
 from protocol import feedsync
 from protocol.errors import RemoteProtocolError
 
+from ..peerlog import PeerLog
+
 log = logging.getLogger("schoolmesh.gossip")
 
 HEADS_TOPIC = "/schoolmesh/heads/1"
@@ -37,6 +39,7 @@ class Gossip:
         self.accept = accept
         self.pubsub: Any = None
         self.rejected = 0
+        self.peer_log = PeerLog(log)
         self._rules: dict[str, Callable[[feedsync.SignedHead], str | None]] = {}
         self.topics: dict[str, Any] = {}   # subscribed topic -> subscription
 
@@ -60,13 +63,16 @@ class Gossip:
                 head = feedsync.decode_head(msg.data)
             except RemoteProtocolError as exc:
                 self.rejected += 1
-                log.warning("gossip: rejected head from %s on %s: %s", peer_id, topic, exc)
+                self.peer_log.warning(peer_id, "gossip: rejected head",
+                                      "gossip: rejected head from %s on %s: %s", peer_id, topic,
+                                      exc)
                 return False
             why = self._rules[topic](head)
             if why is not None:
                 self.rejected += 1
-                log.info("gossip: ignored head of %s from %s on %s: %s", head.feed.hex()[:16],
-                         peer_id, topic, why)
+                self.peer_log.info(peer_id, f"gossip: ignored head ({why})",
+                                   "gossip: ignored head of %s from %s on %s: %s",
+                                   head.feed.hex()[:16], peer_id, topic, why)
                 return False
             return True
         return validate

@@ -66,6 +66,7 @@ from typing import Any
 import multiaddr
 import trio
 
+from ..peerlog import PeerLog
 from .host import DIAL_TIMEOUT
 
 log = logging.getLogger("schoolmesh.relay")
@@ -156,6 +157,7 @@ def _make_hop(host: Any, limits: Limits, allow: Callable[[str], bool] | None = N
     from libp2p.relay.circuit_v2.protocol_buffer import StatusCode, to_proto_status
     from libp2p.relay.circuit_v2.resources import RelayLimits
     from libp2p.relay.circuit_v2.utils import write_delimited_msg
+    peer_log = PeerLog(log)
 
     class _Hop(CircuitV2Protocol):
         async def _handle_reserve(self, stream: Any, msg: Any) -> None:
@@ -163,7 +165,8 @@ def _make_hop(host: Any, limits: Limits, allow: Callable[[str], bool] | None = N
             msg.ClearField("peer")
             peer = stream.muxed_conn.peer_id.to_string()
             if allow is not None and not allow(peer):
-                log.info("relay: reservation refused to %s (not one of our members)", peer)
+                peer_log.info(peer, "relay: reservation refused",
+                              "relay: reservation refused to %s (not one of our members)", peer)
                 await write_delimited_msg(stream, HopMessage(
                     type=HopMessage.STATUS, status=to_proto_status(StatusCode.PERMISSION_DENIED)))
                 return
