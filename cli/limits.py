@@ -31,7 +31,7 @@ def limits() -> None:
               help="Bytes per calendar month in both directions, e.g. 20GB, 2GiB; 'none' "
                    "removes it. When spent, content transfers stop; catalog sync continues.")
 @click.option("--lan-unlimited/--no-lan-unlimited", default=None,
-              help="Exempt peers on private and loopback addresses (the school LAN) from "
+              help="Exempt peers on the school LAN (this computer, link-local addresses, or the same subnet as one of its network interfaces — not every private address) from "
                    "limits and budget (default: exempt).")
 @json_option
 @pass_ctx
@@ -104,13 +104,29 @@ def _show(obj: Context, as_json: bool) -> None:
     d = {**current.describe(), "now": {"up": pl.format_rate(now.up),
                                        "down": pl.format_rate(now.down)},
          "month": month, "used": {"up": up, "down": down}}
+    peers = _connected_peers(obj)
+    if peers is not None:
+        d["peers"] = peers
 
     def human(d: dict[str, Any]) -> None:
         click.echo(current.to_config(), nl=False)
         click.echo(f"# in force now: up {d['now']['up']}, down {d['now']['down']}")
         click.echo(f"# used in {month}: {up} bytes up, {down} bytes down")
+        for p in d.get("peers", []):
+            kind = "LAN" + (", not limited" if current.lan_unlimited else "") if p["lan"] \
+                else "not LAN, limited"
+            click.echo(f"# connected: {p['peer_id']} at {p['remote'] or '?'} ({kind})")
     emit(d, as_json, human)
 
 
 def register(group: click.Group) -> None:
     group.add_command(limits)
+
+
+def _connected_peers(obj: Context) -> list[dict[str, Any]] | None:
+    """Connected peers and whether each counts as LAN, when the node is running."""
+    from .net import call, daemon_info
+    if daemon_info(obj.home_path) is None:
+        return None
+    return [{"peer_id": p["peer_id"], "remote": p.get("remote"), "lan": p.get("lan", False)}
+            for p in call(obj.home_path, "peers")]

@@ -432,10 +432,18 @@ class Node:
                           "reachable_via": self.relay.circuit_addrs()}}
 
     async def api_peers(self) -> list[dict[str, Any]]:
+        """Connected peers: their known addresses, the address of our connection to them, and
+        whether that connection counts as LAN for the limits (specs/limits.md)."""
         out = []
-        for pid in self.host.get_network().connections:
-            addrs = [str(a) for a in self.host.get_peerstore().addrs(pid)]
-            out.append({"peer_id": pid.to_string(), "addrs": addrs})
+        for pid, conns in self.host.get_network().connections.items():
+            try:
+                addrs = [str(a) for a in self.host.get_peerstore().addrs(pid)]
+            except Exception:  # PeerStoreError: an inbound peer not identified yet
+                addrs = []
+            conn = conns[0] if isinstance(conns, list) else conns
+            remote, lan = p2p.connection_lan(conn) if conn is not None else (None, False)
+            out.append({"peer_id": pid.to_string(), "addrs": addrs, "remote": remote,
+                        "lan": lan})
         return out
 
     async def api_connect(self, addr: str) -> dict[str, Any]:

@@ -180,3 +180,27 @@ def test_timeouts_stretch_for_slow_links():
     assert limiter.slowest("down") == limiter.slowest("up") == 32 * KiB
     assert limiter.timeout_for(4 * MiB, 15.0) == 256.0
     assert Limiter(Limits(), clock=lambda: 0.0).timeout_for(4 * MiB, 15.0) == 15.0
+
+
+def test_lan_means_this_computers_subnets_not_every_private_address():
+    """County networks use 10.x across slow WAN links (issue 12, point 7)."""
+    from ipaddress import ip_network
+
+    from node.p2p.ratelimit import is_lan, local_networks
+    school = [ip_network("10.20.30.0/24"), ip_network("fd00:1::/64")]
+    assert is_lan(("10.20.30.7", 4004), school)
+    assert not is_lan(("10.99.1.2", 4004), school)        # another school across the county
+    assert not is_lan(("192.168.1.5", 4004), school)
+    assert is_lan(("fd00:1::9", 4004), school) and not is_lan(("fd00:2::9", 4004), school)
+    assert is_lan(("127.0.0.1", 4004), []) and is_lan(("::1", 4004), [])
+    assert is_lan(("fe80::1%eth0", 4004), []) and is_lan(("169.254.3.4", 4004), [])
+    assert is_lan(("::ffff:10.20.30.8", 4004), school)
+    assert not is_lan(("8.8.8.8", 4004), school) and not is_lan(None, school)
+    assert not is_lan(("not an ip", 1), school)
+    # this computer's real interfaces: a neighbour in the subnet of each counts, an address
+    # outside every subnet does not
+    nets = [n for n in local_networks() if not n.is_loopback and n.version == 4
+            and n.prefixlen < 31]
+    for n in nets:
+        assert is_lan((str(n.network_address + 1), 1))
+    assert not is_lan(("203.0.113.77", 1)) or any(n.prefixlen == 0 for n in local_networks())

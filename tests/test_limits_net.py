@@ -18,7 +18,6 @@ from node.blockstore import BlockStore
 from node.limits import Limiter
 from node.p2p.bitswap import BlockExchange, BudgetSpent
 from node.p2p.host import listen_addrs, make_host, run_host
-from node.p2p.ratelimit import is_lan
 from protocol.limits import Limits
 from tests.test_bitswap import FILES, publish, read_files
 
@@ -63,12 +62,6 @@ async def pair(tmp_path: Path, a: Limits, b: Limits) -> AsyncIterator[tuple[Peer
                 yield pa, pb
             finally:
                 nursery.cancel_scope.cancel()
-
-
-def test_lan_addresses():
-    assert is_lan(("127.0.0.1", 1)) and is_lan(("192.168.1.9", 1)) and is_lan(("10.0.0.1", 1))
-    assert is_lan(("::1", 1)) and is_lan(("fe80::1%eth0", 1))
-    assert not is_lan(("8.8.8.8", 1)) and not is_lan(None) and not is_lan(("nonsense", 1))
 
 
 async def test_down_limit_applies_to_every_byte_of_a_fetch(tmp_path):

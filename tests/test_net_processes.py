@@ -98,6 +98,17 @@ def test_three_daemons_replicate_and_stop_cleanly(daemons, tmp_path):
         stop_cleanly(daemons.procs[name], home)
 
 
+def test_limits_show_says_which_connected_peers_count_as_lan(daemons):
+    a, b = daemons("a"), daemons("b")
+    run(b, "connect", run(a, "status")["listen"][0])
+    a_id = run(a, "id")["school_id"]
+    shown = run(b, "limits", "show")["peers"]
+    assert [(p["peer_id"], p["remote"], p["lan"]) for p in shown] == [(a_id, "127.0.0.1", True)]
+    text = subprocess.run([EXE, "--home", str(b), "limits", "show"], capture_output=True,
+                          text=True, timeout=60).stdout
+    assert f"# connected: {a_id} at 127.0.0.1 (LAN, not limited)" in text
+
+
 def stop_cleanly(proc: subprocess.Popen, home: Path) -> None:
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 0

@@ -153,3 +153,9 @@ async def reset_stream(stream: Any) -> None:
         await stream.reset()
     except Exception as exc:
         log_stream_error("resetting a stream", exc)
+
+
+def connection_lan(conn: Any) -> tuple[str | None, bool]:
+    """The remote IP of a connection and whether it counts as LAN for the limits."""
+    from .ratelimit import connection_lan as lan_of
+    return lan_of(conn)

@@ -15,15 +15,55 @@ from ..limits import Limiter
 from .tcp import ExclusiveTCP
 
 
-def is_lan(remote: tuple[str, int] | None) -> bool:
-    """Private, loopback or link-local addresses (the school LAN and this computer)."""
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def local_networks() -> list[Network]:
+    """The subnets of this computer's interfaces (from their addresses and prefix lengths)."""
+    import ifaddr
+    nets: list[Network] = []
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            addr = ip.ip if isinstance(ip.ip, str) else ip.ip[0]   # IPv6: (addr, flow, scope)
+            try:
+                nets.append(ipaddress.ip_interface(f"{addr.split('%', 1)[0]}/"
+                                                   f"{ip.network_prefix}").network)
+            except ValueError:
+                continue
+    return nets
+
+
+def is_lan(remote: tuple[str, int] | None, networks: list[Network] | None = None) -> bool:
+    """This computer (loopback), link-local, or the same subnet as one of this computer's
+    interfaces (``networks``, default: looked up now).  A private address alone does not
+    make a peer LAN: county education networks use 10.x addresses across slow WAN links."""
     if not remote:
         return False
     try:
         ip = ipaddress.ip_address(remote[0].split("%", 1)[0])
     except ValueError:
         return False
-    return ip.is_private or ip.is_loopback or ip.is_link_local
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback or ip.is_link_local:
+        return True
+    nets = local_networks() if networks is None else networks
+    return any(ip.version == n.version and n.prefixlen > 0 and ip in n for n in nets)
+
+
+def connection_lan(conn: Any) -> tuple[str | None, bool]:
+    """The remote IP of a swarm connection and whether it counts as LAN (as its limiter
+    decided when the connection was made)."""
+    stream = getattr(getattr(getattr(getattr(conn, "muxed_conn", None), "secured_conn", None),
+                             "conn", None), "stream", None)
+    if isinstance(stream, LimitedStream):
+        remote = stream.get_remote_address()
+        return (remote[0] if remote else None), stream.lan
+    try:
+        remote = conn.muxed_conn.get_remote_address()
+    except Exception:  # a relayed or unusual connection: no TCP address of its own
+        remote = None
+    return (remote[0] if remote else None), is_lan(remote)
 
 
 class LimitedStream:
