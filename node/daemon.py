@@ -25,6 +25,7 @@ from .errors import NodeError
 from .home import Home, now_ms
 from .peerlog import PeerLog
 from .p2p import host as p2p
+from .p2p import meter
 from .p2p.bitswap import BlockExchange, BudgetSpent, FetchError
 from .community_net import CommunityService
 from .p2p.gossip import Gossip
@@ -34,7 +35,9 @@ from .sync import FeedSync
 
 log = logging.getLogger("schoolmesh.node")
 
-SYNC_INTERVAL = 30.0        # seconds between full catch-up rounds with every connected peer
+SYNC_INTERVAL = 600.0       # seconds between full catch-up rounds with every connected peer
+                            # (heads arrive by gossip, and a new connection syncs at once;
+                            # this only repairs a lost gossip message: specs/links.md §3)
 HEAD_POLL_INTERVAL = 0.25   # how often the daemon looks for entries written by CLI commands
 REDIAL_INTERVAL = 15.0      # bootstrap peers are redialled this often while disconnected...
 REDIAL_FIRST = 1.0          # ...after a first retry this soon, doubling
@@ -101,6 +104,7 @@ class Node:
         self.limiter = nlimits.Limiter(nlimits.load(self.home.conn))
         self.host = p2p.make_host(key.seed, self.options.listen, mdns=self.options.mdns,
                                   limiter=self.limiter)
+        self.meter = meter.install(self.host)
         try:
             async with p2p.run_host(self.host, self.options.listen):
                 await self._serve_on_host(task_status)
@@ -428,6 +432,8 @@ class Node:
                 "feed_seq": feeds.head(self.home.conn, self.home.feed)[0],
                 "communities": len(self.policy.topics), "seeding": sorted(self.policy.issuer_of),
                 "web": self.web_url, "exchange": self.exchange.statistics(),
+                "traffic": self.meter.snapshot(self.limiter.consulted["up"],
+                                               self.limiter.consulted["down"]),
                 "relay": {"serving": bool(self.policy.issuer_of),
                           "reachable_via": self.relay.circuit_addrs()}}
 

@@ -28,6 +28,7 @@ import trio
 log = logging.getLogger("schoolmesh.p2p")
 
 DIAL_TIMEOUT = 10.0  # seconds for one dial (TCP + Noise + Yamux)
+YAMUX_RTT_INTERVAL_S = 3600  # py-libp2p's default 30 s is a ping per connection per 30 s
 
 
 class ListenError(Exception):
@@ -58,6 +59,12 @@ def make_host(seed: bytes, listen: Sequence[str] = (), *, mdns: bool = False,
     # go-yamux style, once half the receive window has been consumed. setdefault: an operator
     # may still set it.
     os.environ.setdefault("PY_YAMUX_RELEASE_ON_READ", "0")
+    # Yamux pings every connection every 30 s to measure the RTT (~0.6 MB/day per idle
+    # connection with TCP/IP headers, more than our whole idle budget, specs/links.md §3):
+    # once after connecting is enough for its window tuning; dead links are the kernel's job
+    # (node/p2p/ratelimit.py configure_socket).
+    from libp2p.stream_muxer.yamux import yamux
+    yamux.RTT_MEASURE_INTERVAL = YAMUX_RTT_INTERVAL_S
     if limiter is not None:
         from .ratelimit import LimitedTCP
         transports = [LimitedTCP(limiter)]

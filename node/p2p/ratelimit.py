@@ -11,6 +11,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+import trio
+
 from ..limits import Limiter
 from .tcp import ExclusiveTCP
 
@@ -51,12 +53,22 @@ def is_lan(remote: tuple[str, int] | None, networks: list[Network] | None = None
     return any(ip.version == n.version and n.prefixlen > 0 and ip in n for n in nets)
 
 
+def tcp_stream_of(conn: Any) -> LimitedStream | None:
+    """The LimitedStream under a swarm connection (SwarmConn -> Yamux -> SecureSession ->
+    Noise reader/writer -> RawConnection -> LimitedStream), or None (relayed, unlimited)."""
+    obj = getattr(getattr(conn, "muxed_conn", None), "secured_conn", None)
+    for _ in range(6):
+        if obj is None or isinstance(obj, LimitedStream):
+            return obj
+        obj = getattr(obj, "conn", None) or getattr(obj, "stream", None)
+    return None
+
+
 def connection_lan(conn: Any) -> tuple[str | None, bool]:
     """The remote IP of a swarm connection and whether it counts as LAN (as its limiter
     decided when the connection was made)."""
-    stream = getattr(getattr(getattr(getattr(conn, "muxed_conn", None), "secured_conn", None),
-                             "conn", None), "stream", None)
-    if isinstance(stream, LimitedStream):
+    stream = tcp_stream_of(conn)
+    if stream is not None:
         remote = stream.get_remote_address()
         return (remote[0] if remote else None), stream.lan
     try:
@@ -66,21 +78,56 @@ def connection_lan(conn: Any) -> tuple[str | None, bool]:
     return (remote[0] if remote else None), is_lan(remote)
 
 
+# Dead links (specs/links.md §2).  The kernel tells a quiet connection from a dead one at no
+# cost in traffic: unacknowledged data for TCP_USER_TIMEOUT_S closes the socket; an idle
+# connection gets a keepalive probe (one empty segment) after KEEPALIVE_IDLE_S, which also keeps
+# NAT mappings of village routers alive, and is closed after KEEPALIVE_COUNT unanswered ones.
+TCP_USER_TIMEOUT_S = 45        # > a 30 s outage is not survivable by TCP retransmission anyway
+KEEPALIVE_IDLE_S = 240         # common home routers drop idle TCP mappings after 5 min or more
+KEEPALIVE_INTERVAL_S = 30
+KEEPALIVE_COUNT = 4
+
+
+def configure_socket(sock: Any) -> None:
+    """Keepalive and user timeout on a connection's socket (Linux; elsewhere what exists)."""
+    import socket
+    options = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
+    for name, value in (("TCP_KEEPIDLE", KEEPALIVE_IDLE_S), ("TCP_KEEPINTVL",
+                        KEEPALIVE_INTERVAL_S), ("TCP_KEEPCNT", KEEPALIVE_COUNT),
+                        ("TCP_USER_TIMEOUT", TCP_USER_TIMEOUT_S * 1000)):
+        if hasattr(socket, name):
+            options.append((socket.IPPROTO_TCP, getattr(socket, name), value))
+    for level, name, value in options:
+        try:
+            sock.setsockopt(level, name, value)
+        except OSError:
+            continue   # not supported here: the connection works, dead links are found later
+
+
 class LimitedStream:
     """A ``ReadWriteCloser`` whose reads and writes pass through ``limiter``."""
 
     def __init__(self, stream: Any, limiter: Limiter) -> None:
+        sock = getattr(getattr(stream, "stream", None), "socket", None)  # TrioTCPStream
+        if sock is not None:
+            configure_socket(sock)
         self._stream = stream
         self._limiter = limiter
         self.lan = is_lan(stream.get_remote_address())
+        # when bytes last arrived / were handed to the socket (trio clock): the link watch
+        # (node/p2p/linkwatch.py) tells a quiet connection from a dead one by them
+        self.last_read = self.last_write = trio.current_time()
 
     async def read(self, n: int | None = None) -> bytes:
         data = await self._stream.read(n)
+        if data:
+            self.last_read = trio.current_time()
         await self._limiter.acquire("down", len(data), lan=self.lan)
         return data
 
     async def write(self, data: bytes) -> None:
         await self._limiter.acquire("up", len(data), lan=self.lan)
+        self.last_write = trio.current_time()
         await self._stream.write(data)
 
     async def close(self) -> None:
