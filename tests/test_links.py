@@ -1,0 +1,57 @@
+"""Links (specs/links.md) on real nodes on 127.0.0.1: every connection, dialled or accepted, has
+the kernel watch it for death (keepalive, user timeout); an idle pair sends nothing."""
+
+from __future__ import annotations
+
+import socket
+
+import trio
+
+from node import daemon
+from node.daemon import Node, Options
+from node.home import init_home
+from node.p2p import host as p2p
+from node.p2p import ratelimit
+
+LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]
+
+
+def sockets_of(node: Node) -> list[socket.socket]:
+    out = []
+    for conns in node.host.get_network().connections.values():
+        for conn in conns if isinstance(conns, list) else [conns]:
+            stream = ratelimit.tcp_stream_of(conn)
+            assert stream is not None
+            out.append(stream._stream.stream.socket)
+    return out
+
+
+async def test_every_connection_is_watched_by_the_kernel_and_idle_pairs_are_silent(
+        nursery, tmp_path):
+    a = await nursery.start(Node(init_home(tmp_path / "a", "a", "school"),
+                                 Options(listen=LOOPBACK)).serve)
+    b = await nursery.start(Node(init_home(tmp_path / "b", "b", "school"),
+                                 Options(listen=LOOPBACK)).serve)
+    daemon.follow(b.home, a.home.school_id)
+    daemon.follow(a.home, b.home.school_id)
+    await b.api_connect(p2p.listen_addrs(a.host)[0])
+    for node in (a, b):   # b dialled, a accepted
+        with trio.fail_after(10):
+            while not node.host.get_network().connections:
+                await trio.sleep(0.05)
+        (sock,) = sockets_of(node)
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == \
+            ratelimit.KEEPALIVE_IDLE_S
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == \
+            ratelimit.TCP_USER_TIMEOUT_S * 1000
+    # once the first sync and Yamux's first RTT ping (0.5 s after connecting) are over, an
+    # idle connected pair exchanges nothing for a while (py-libp2p's Yamux would ping every
+    # 30 s; our sync round runs every 10 min)
+    await b.sync_now()
+    await a.sync_now()
+    await trio.sleep(2)
+    before = [(await n.api_status())["traffic"]["total"] for n in (a, b)]
+    await trio.sleep(32)
+    after = [(await n.api_status())["traffic"]["total"] for n in (a, b)]
+    assert after == before
