@@ -165,7 +165,21 @@ class Limits:
 
     @classmethod
     def from_json(cls, text: str) -> Limits:
-        d = json.loads(text)
+        """Settings written by :meth:`to_json`; LimitsError if the stored text is damaged."""
+        try:
+            d = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise LimitsError(f"stored limits are not valid JSON: {exc}") from None
+        if not isinstance(d, dict) or not _JSON_KEYS <= set(d):
+            raise LimitsError(f"stored limits must be a map of {', '.join(sorted(_JSON_KEYS))}")
+        for key in ("up", "down", "monthly_budget"):
+            if d[key] is not None and type(d[key]) is not int:
+                raise LimitsError(f"stored limits: {key} must be an integer or null")
+        if not isinstance(d["schedule"], list) or \
+                not all(isinstance(w, str) for w in d["schedule"]):
+            raise LimitsError("stored limits: schedule must be a list of texts")
+        if not isinstance(d["lan_unlimited"], bool):
+            raise LimitsError("stored limits: lan_unlimited must be true or false")
         return cls(up=d["up"], down=d["down"],
                    schedule=tuple(parse_window(w) for w in d["schedule"]),
                    monthly_budget=d["monthly_budget"], lan_unlimited=d["lan_unlimited"])
@@ -189,6 +203,7 @@ class Limits:
 
 
 CONFIG_KEYS = ("up", "down", "schedule", "monthly_budget", "lan_unlimited")
+_JSON_KEYS = frozenset(CONFIG_KEYS)
 
 
 def parse_config(text: str) -> Limits:

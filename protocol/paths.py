@@ -23,6 +23,14 @@ class BadPath(LocalProtocolError):
     """A file name that is not allowed in a resource."""
 
 
+def _utf8(text: str) -> bytes:
+    # A name read from a disk whose bytes are not UTF-8 holds lone surrogates (surrogateescape)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadPath(f"file name {text!r} is not valid UTF-8 text") from None
+
+
 def check_name(name: str) -> str:
     """Validate one path component (already NFC); return it."""
     if not name:
@@ -37,7 +45,7 @@ def check_name(name: str) -> str:
         raise BadPath(f"file name {name!r} is a reserved device name")
     if name != unicodedata.normalize("NFC", name):
         raise BadPath(f"file name {name!r} is not NFC-normalised")
-    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+    if len(_utf8(name)) > MAX_NAME_BYTES:
         raise BadPath(f"file name {name[:40]!r}... is longer than {MAX_NAME_BYTES} bytes")
     return name
 
@@ -57,7 +65,7 @@ def check_path(path: str) -> str:
     """Validate a canonical resource path (as found in a manifest or a UnixFS directory)."""
     if not path:
         raise BadPath("empty path")
-    if len(path.encode("utf-8")) > MAX_PATH_BYTES:
+    if len(_utf8(path)) > MAX_PATH_BYTES:
         raise BadPath(f"path longer than {MAX_PATH_BYTES} bytes")
     parts = path.split("/")
     if len(parts) > MAX_DEPTH:

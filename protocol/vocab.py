@@ -49,22 +49,25 @@ _BCP47 = re.compile(
 _DURATION = re.compile(r"^P(?!$)(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$")
 
 
+# The checks take values straight from decoded records, so any type may arrive: anything but
+# text is refused with the same error as an unknown text (and never reaches ``in`` or ``re``).
+
 def check_choice(field: str, value: str, allowed: tuple[str, ...] | dict[str, str]) -> str:
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         raise LocalProtocolError(
             f"unknown {field} {value!r}; allowed: {', '.join(allowed)}")
     return value
 
 
 def check_language(tag: str) -> str:
-    if not _BCP47.match(tag):
+    if not isinstance(tag, str) or not _BCP47.match(tag):
         raise LocalProtocolError(
             f"language {tag!r} is not a BCP 47 tag (examples: zh-CN, en, bo, ug-Arab-CN)")
     return tag
 
 
 def check_duration(text: str) -> str:
-    if not _DURATION.match(text):
+    if not isinstance(text, str) or not _DURATION.match(text):
         raise LocalProtocolError(
             f"time required {text!r} is not an ISO 8601 duration (examples: PT40M, PT1H30M)")
     return text

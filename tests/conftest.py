@@ -11,8 +11,16 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import settings
 
 from cli.main import main
+
+# Property tests (tests/test_properties_*.py) run the same examples on every machine and every
+# run: no random seed, no example database left behind, no timing (a loaded 2-core machine must
+# not fail a test). A failure prints the blob that reproduces it (@reproduce_failure).
+settings.register_profile("schoolmesh", derandomize=True, database=None, deadline=None,
+                          max_examples=200, print_blob=True)
+settings.load_profile("schoolmesh")
 
 class Cli:
     """Runs ``schoolmesh --home HOME ...`` in-process, never touching the user's real home."""

@@ -87,6 +87,15 @@ def test_folder_without_publishable_files(cli, home, published, tmp_path, hidden
     assert cli.state() == before
 
 
+def test_file_name_that_is_not_utf8_is_refused(cli, home, published, src):
+    """A name whose bytes are not UTF-8 (copied from an old Windows/GBK disk) reaches us with
+    lone surrogates; it is refused with one line, not a UnicodeEncodeError traceback."""
+    (src / os.fsdecode(b"\xc0\xce\xca\xa6.txt")).write_bytes(b"GBK-named lesson")
+    before = cli.state()
+    assert "not valid UTF-8" in cli.fail("publish", src, "--title", "T")
+    assert cli.state() == before
+
+
 def test_no_path_at_all_is_a_usage_error(cli, home):
     result = cli.run("publish", "--title", "T")
     assert result.exit_code == 2 and "Missing argument" in result.stderr

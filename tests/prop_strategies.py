@@ -1,0 +1,129 @@
+"""Hypothesis strategies shared by tests/test_properties_*.py (tahoe-lafs keeps its own in
+``allmydata/test/strategies.py``): msgpack-shaped values, valid protocol values, and mutations
+of valid maps that keep them encodable, so decoders see inputs close to the real ones.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+from hypothesis import strategies as st
+
+from crypto import CID_DAG_PB, CID_RAW, SchoolKey
+from protocol import vocab
+from protocol.errors import ProtocolError
+from protocol.paths import check_name, check_path
+
+B32 = "abcdefghijklmnopqrstuvwxyz234567"
+
+# A few fixed keys: Ed25519 signing is deterministic, so examples replay exactly.
+KEYS = tuple(SchoolKey.from_seed(bytes([i]) * 32) for i in (1, 2, 3))
+keys = st.sampled_from(KEYS)
+
+# Values that other types compare equal to, or that decoders often mistake for each other.
+CONFUSABLE = (True, False, 0, 1, -1, 2**53, 2**64 - 1, -(2**63), None, b"", "", [], {}, "1",
+              b"\x00" * 32, [1], {"": 0})
+
+scalars = (st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1)
+           | st.binary(max_size=40) | st.text(max_size=20))
+
+
+def msgpack_values(max_leaves: int = 12) -> st.SearchStrategy[Any]:
+    """Anything codec.decode can return: nil, bool, int, bytes, text, lists, text-keyed maps."""
+    return st.recursive(
+        scalars | st.sampled_from(CONFUSABLE),
+        lambda inner: st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+        max_leaves=max_leaves)
+
+
+msgpack_maps = st.dictionaries(st.text(max_size=8), msgpack_values(), max_size=6)
+any_value = msgpack_values()
+
+
+def _replace(value: Any, draw: Any, depth: int) -> Any:
+    """One random edit somewhere inside ``value`` (which is left untouched)."""
+    if isinstance(value, dict) and value and depth < 4:
+        key = draw(st.sampled_from(sorted(value)))
+        op = draw(st.sampled_from(("replace", "delete", "add", "inside")))
+        out = dict(value)
+        if op == "replace":
+            out[key] = draw(any_value)
+        elif op == "delete":
+            del out[key]
+        elif op == "add":
+            out[draw(st.text(max_size=8))] = draw(any_value)
+        else:
+            out[key] = _replace(value[key], draw, depth + 1)
+        return out
+    if isinstance(value, list) and value and depth < 4:
+        i = draw(st.integers(0, len(value) - 1))
+        op = draw(st.sampled_from(("replace", "delete", "duplicate", "inside")))
+        out = list(value)
+        if op == "replace":
+            out[i] = draw(any_value)
+        elif op == "delete":
+            del out[i]
+        elif op == "duplicate":
+            out.insert(i, value[i])
+        else:
+            out[i] = _replace(value[i], draw, depth + 1)
+        return out
+    return draw(any_value)
+
+
+@st.composite
+def mutated(draw: Any, valid: st.SearchStrategy[Any], max_edits: int = 2) -> Any:
+    """A value drawn from ``valid`` with 0..max_edits random edits."""
+    value = draw(valid)
+    for _ in range(draw(st.integers(0, max_edits))):
+        value = _replace(value, draw, 0)
+    return value
+
+
+@st.composite
+def chunked(draw: Any, data: bytes) -> list[bytes]:
+    """``data`` cut at arbitrary points (as a stream delivers it)."""
+    cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=8)))
+    bounds = [0, *cuts, len(data)]
+    return [data[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
+# -- valid protocol values ---------------------------------------------------------------------
+
+digests = st.binary(min_size=32, max_size=32)
+raw_cids = digests.map(lambda d: bytes([1, CID_RAW, 0x12, 0x20]) + d)
+dagpb_cids = digests.map(lambda d: bytes([1, CID_DAG_PB, 0x12, 0x20]) + d)
+cids = raw_cids | dagpb_cids
+resource_ids = st.text(B32, min_size=26, max_size=26).map(lambda s: "r" + s)
+request_ids = st.text(B32, min_size=26, max_size=26).map(lambda s: "q" + s)
+community_ids = st.text(B32, min_size=26, max_size=26).map(lambda s: "c" + s)
+school_ids = st.binary(min_size=32, max_size=32).map(lambda s: SchoolKey.from_seed(s).school_id)
+times = st.integers(0, 2**63 - 1)
+
+
+def texts(max_size: int) -> st.SearchStrategy[str]:
+    return st.text(min_size=1, max_size=max_size).filter(lambda s: bool(s.strip()))
+
+
+def _valid(check: Any) -> Any:
+    def ok(value: Any) -> bool:
+        try:
+            check(value)
+        except ProtocolError:
+            return False
+        return True
+    return ok
+
+
+names = (st.text(st.characters(exclude_categories=("Cs", "Cc")), min_size=1, max_size=20)
+         .map(lambda s: unicodedata.normalize("NFC", s)).filter(_valid(check_name)))
+paths = st.lists(names, min_size=1, max_size=4).map("/".join).filter(_valid(check_path))
+levels = st.sampled_from(sorted(vocab.LEVELS))
+languages = st.sampled_from(("zh-CN", "en", "bo", "ug-Arab-CN", "zh-Hans-CN", "en-GB"))
+
+
+def unique_sorted(strategy: st.SearchStrategy[Any], max_size: int = 4, min_size: int = 0
+                  ) -> st.SearchStrategy[list]:
+    return st.lists(strategy, min_size=min_size, max_size=max_size, unique=True).map(sorted)
