@@ -238,7 +238,7 @@ def _check_unique(keys: list[bytes], what: str) -> None:
 def decode_index(data: bytes) -> BundleIndex:
     """Decode and verify a bundle index; RemoteProtocolError if anything is wrong."""
     m = _fields(codec.decode(data), INDEX_FIELDS, "a bundle index")
-    if m["v"] != VERSION:
+    if not codec.is_int(m["v"], VERSION):
         raise RemoteProtocolError(f"unknown bundle index version {m['v']!r}")
     exporter = _bin(m, "exporter", 32)
     time = _int(m, "time", 0, 2**63 - 1)
@@ -354,7 +354,7 @@ def sign_wants(key: SchoolKey, *, time: int, feeds: Iterable[Head], roots: Itera
 def decode_wants(data: bytes) -> Wants:
     """Decode and verify a wants file; RemoteProtocolError if anything is wrong."""
     m = _fields(codec.decode(data), WANTS_FIELDS, "a wants file")
-    if m["v"] != VERSION:
+    if not codec.is_int(m["v"], VERSION):
         raise RemoteProtocolError(f"unknown wants version {m['v']!r}")
     school = _bin(m, "school", 32)
     time = _int(m, "time", 0, 2**63 - 1)

@@ -84,5 +84,12 @@ def decode(data: bytes, max_size: int = MAX_RECORD_SIZE) -> Any:
     return value
 
 
+def is_int(value: Any, expected: int) -> bool:
+    """``value == expected`` for a decoded field, without taking ``true`` for 1 (or ``false``
+    for 0): Python finds them equal, msgpack encodes them differently, so a check with ``==``
+    lets two encodings (two hashes) through for one signed value."""
+    return type(value) is int and value == expected
+
+
 def _no_ext(code: int, data: bytes) -> Any:
     raise RemoteProtocolError("msgpack extension types are not allowed")

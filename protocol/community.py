@@ -72,8 +72,11 @@ def community_id_of(entry: records.FeedEntry) -> str:
 
 
 def is_community_id(text: Any) -> bool:
+    # 26 base32 characters carry 130 bits: the last 2 bits of a 16-byte id are zero, so its
+    # last character is one of _B32[::4]; any other string names no community (and would
+    # silently change into another id when an invite code carries its 16 bytes).
     return (isinstance(text, str) and len(text) == 27 and text[0] == "c"
-            and all(c in _B32 for c in text[1:]))
+            and all(c in _B32 for c in text[1:]) and text[-1] in _B32[::4])
 
 
 def invite_id(secret: bytes) -> bytes:
@@ -246,7 +249,7 @@ def decode_invite(code: str) -> Invite:
     m = codec.decode(payload, max_size=MAX_CODE_CHARS)
     if not isinstance(m, dict) or set(m) != {"v", "c", "i", "s", "k", "r", "e"}:
         raise RemoteProtocolError("the invite code does not hold an invite")
-    if m["v"] != VERSION:
+    if not codec.is_int(m["v"], VERSION):
         raise RemoteProtocolError(f"unknown invite version {m['v']!r} (upgrade schoolmesh)")
     c, i, s = m["c"], m["i"], m["s"]
     if not isinstance(c, bytes) or len(c) != 16 or not isinstance(i, bytes) or len(i) != 32:
@@ -332,7 +335,7 @@ def decode_request(data: bytes) -> RedeemRequest | CharterRequest:
     """Either request of /schoolmesh/community/1.0.0 (told apart by their keys)."""
     m = codec.decode(data, max_size=MAX_REDEEM_MESSAGE)
     if isinstance(m, dict) and set(m) == {"v", "community"}:
-        if m["v"] != VERSION:
+        if not codec.is_int(m["v"], VERSION):
             raise RemoteProtocolError(f"unknown charter request version {m['v']!r}")
         try:
             return CharterRequest(community=m["community"])
@@ -341,7 +344,7 @@ def decode_request(data: bytes) -> RedeemRequest | CharterRequest:
     if not isinstance(m, dict) or set(m) != {"v", "community", "school", "invite", "proof"}:
         raise RemoteProtocolError("a request has exactly v, community (a charter request) or "
                                   "v, community, school, invite, proof (a redeem request)")
-    if m["v"] != VERSION:
+    if not codec.is_int(m["v"], VERSION):
         raise RemoteProtocolError(f"unknown redeem request version {m['v']!r}")
     try:
         return RedeemRequest(community=m["community"], school=m["school"], invite=m["invite"],
@@ -383,7 +386,7 @@ class RedeemResponse:
 
 def decode_redeem_response(data: bytes) -> RedeemResponse:
     m = codec.decode(data, max_size=MAX_REDEEM_MESSAGE)
-    if not isinstance(m, dict) or m.get("v") != VERSION:
+    if not isinstance(m, dict) or not codec.is_int(m.get("v"), VERSION):
         raise RemoteProtocolError("a redeem response is a map with v = 1")
     if set(m) not in ({"v", "certificate"}, {"v", "charter"}, {"v", "error", "message"}):
         raise RemoteProtocolError("a response has certificate, charter, or error and message")

@@ -220,7 +220,7 @@ def decode_head(data: bytes) -> SignedHead:
     if not isinstance(m, dict) or set(m) - {"entry"} != _HEAD_FIELDS:
         raise RemoteProtocolError("a head has exactly v, feed, seq, hash, time, sig "
                                   "(and optionally entry)")
-    if m["v"] != 1:
+    if not codec.is_int(m["v"], 1):
         raise RemoteProtocolError("unknown head version")
     feed = _key(m["feed"], "feed")
     seq = _int(m["seq"], "seq", 1)

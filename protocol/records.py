@@ -97,7 +97,7 @@ def decode_entry(data: bytes) -> FeedEntry:
     if not isinstance(m, dict) or set(m) != ENTRY_FIELDS:
         raise RemoteProtocolError("feed entry must have exactly the fields "
                                   + ", ".join(sorted(ENTRY_FIELDS)))
-    if m["v"] != VERSION:
+    if not codec.is_int(m["v"], VERSION):
         raise RemoteProtocolError(f"unknown feed entry version {m['v']!r}")
     feed, seq, prev, time, kind, body, sig = (
         m["feed"], m["seq"], m["prev"], m["time"], m["kind"], m["body"], m["sig"])

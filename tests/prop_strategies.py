@@ -5,6 +5,7 @@ of valid maps that keep them encodable, so decoders see inputs close to the real
 
 from __future__ import annotations
 
+import base64
 import unicodedata
 from typing import Any
 
@@ -42,14 +43,26 @@ msgpack_maps = st.dictionaries(st.text(max_size=8), msgpack_values(), max_size=6
 any_value = msgpack_values()
 
 
+def _twin(value: Any) -> Any:
+    """A value that Python finds equal to ``value`` but msgpack encodes differently (True for
+    1, 0 for False...): a decoder comparing with ``==`` takes one for the other."""
+    if isinstance(value, bool):
+        return int(value)
+    if value in (0, 1) and isinstance(value, int):
+        return bool(value)
+    return value
+
+
 def _replace(value: Any, draw: Any, depth: int) -> Any:
     """One random edit somewhere inside ``value`` (which is left untouched)."""
     if isinstance(value, dict) and value and depth < 4:
         key = draw(st.sampled_from(sorted(value)))
-        op = draw(st.sampled_from(("replace", "delete", "add", "inside")))
+        op = draw(st.sampled_from(("replace", "delete", "add", "inside", "twin")))
         out = dict(value)
-        if op == "replace":
-            out[key] = draw(any_value)
+        if op == "twin":
+            out[key] = _twin(value[key])
+        elif op == "replace":
+            out[key] = draw(st.sampled_from(CONFUSABLE) | any_value)
         elif op == "delete":
             del out[key]
         elif op == "add":
@@ -74,9 +87,9 @@ def _replace(value: Any, draw: Any, depth: int) -> Any:
 
 
 @st.composite
-def mutated(draw: Any, valid: st.SearchStrategy[Any], max_edits: int = 2) -> Any:
-    """A value drawn from ``valid`` with 0..max_edits random edits."""
-    value = draw(valid)
+def mutated(draw: Any, valid: Any, max_edits: int = 2) -> Any:
+    """A value drawn from ``valid`` (a strategy, or a value) with 0..max_edits random edits."""
+    value = draw(valid) if isinstance(valid, st.SearchStrategy) else valid
     for _ in range(draw(st.integers(0, max_edits))):
         value = _replace(value, draw, 0)
     return value
@@ -98,7 +111,9 @@ dagpb_cids = digests.map(lambda d: bytes([1, CID_DAG_PB, 0x12, 0x20]) + d)
 cids = raw_cids | dagpb_cids
 resource_ids = st.text(B32, min_size=26, max_size=26).map(lambda s: "r" + s)
 request_ids = st.text(B32, min_size=26, max_size=26).map(lambda s: "q" + s)
-community_ids = st.text(B32, min_size=26, max_size=26).map(lambda s: "c" + s)
+# a community id is the base32 of 16 bytes (its last 2 bits are zero)
+community_ids = st.binary(min_size=16, max_size=16).map(
+    lambda b: "c" + base64.b32encode(b).decode("ascii").rstrip("=").lower())
 school_ids = st.binary(min_size=32, max_size=32).map(lambda s: SchoolKey.from_seed(s).school_id)
 times = st.integers(0, 2**63 - 1)
 
@@ -127,3 +142,78 @@ languages = st.sampled_from(("zh-CN", "en", "bo", "ug-Arab-CN", "zh-Hans-CN", "e
 def unique_sorted(strategy: st.SearchStrategy[Any], max_size: int = 4, min_size: int = 0
                   ) -> st.SearchStrategy[list]:
     return st.lists(strategy, min_size=min_size, max_size=max_size, unique=True).map(sorted)
+
+
+# -- feed entry bodies (specs/records.md §5, specs/communities.md) ---------------------------
+
+def _optional(draw: Any, out: dict, key: str, strategy: st.SearchStrategy[Any]) -> None:
+    if draw(st.booleans()):
+        out[key] = draw(strategy)
+
+
+@st.composite
+def metas(draw: Any) -> dict[str, Any]:
+    m = {"title": draw(texts(30)), "inLanguage": draw(languages),
+         "license": draw(st.sampled_from(vocab.LICENSES))}
+    _optional(draw, m, "description", texts(40))
+    _optional(draw, m, "creator", texts(20))
+    _optional(draw, m, "about", st.lists(texts(10), min_size=1, max_size=3, unique=True))
+    _optional(draw, m, "keywords", st.lists(texts(10), min_size=1, max_size=3, unique=True))
+    _optional(draw, m, "educationalLevel", st.lists(levels, min_size=1, max_size=3, unique=True))
+    _optional(draw, m, "isBasedOn", st.lists(resource_ids, min_size=1, max_size=2, unique=True))
+    _optional(draw, m, "fulfils", st.lists(request_ids, min_size=1, max_size=2, unique=True))
+    _optional(draw, m, "learningResourceType", st.sampled_from(vocab.RESOURCE_TYPES))
+    _optional(draw, m, "timeRequired", st.sampled_from(("PT40M", "PT1H30M", "P2D")))
+    _optional(draw, m, "supply", st.sampled_from(vocab.SUPPLY))
+    _optional(draw, m, "classroom", st.sampled_from(vocab.CLASSROOM))
+    return m
+
+
+@st.composite
+def file_lists(draw: Any) -> list[dict[str, Any]]:
+    ps = draw(st.lists(paths, min_size=1, max_size=3, unique_by=lambda p: p.encode("utf-8")))
+    return [{"path": p, "cid": draw(cids), "size": draw(st.integers(0, 2**53 - 1))}
+            for p in sorted(ps, key=lambda p: p.encode("utf-8"))]
+
+
+@st.composite
+def bodies(draw: Any) -> tuple[str, dict[str, Any]]:
+    """(kind, body) of every kind this version knows, valid."""
+    kind = draw(st.sampled_from((
+        "profile", "resource.publish", "resource.update", "resource.retract", "request",
+        "feedback", "community.charter", "community.certificate", "community.revocation",
+        "community.link")))
+    b: dict[str, Any]
+    if kind == "profile":
+        b = {"name": draw(texts(30)), "role": draw(st.sampled_from(("school", "demonstration")))}
+    elif kind in ("resource.publish", "resource.update"):
+        b = {"version": 1, "content": draw(dagpb_cids), "files": draw(file_lists()),
+             "meta": draw(metas())}
+        if kind == "resource.update":
+            b["version"] = draw(st.integers(2, 2**53))
+            b["resource"] = draw(resource_ids)
+    elif kind == "resource.retract":
+        b = {"resource": draw(resource_ids)}
+        _optional(draw, b, "reason", texts(30))
+    elif kind == "request":
+        b = {"subject": draw(texts(20)), "level": draw(levels), "description": draw(texts(40))}
+    elif kind == "feedback":
+        b = {"resource": draw(resource_ids), "used": draw(st.booleans()),
+             "rating": draw(st.integers(1, 5))}
+        _optional(draw, b, "comment", texts(30))
+    elif kind == "community.charter":
+        b = {"name": draw(texts(30))}
+        _optional(draw, b, "description", texts(30))
+    elif kind == "community.certificate":
+        issued = draw(st.integers(0, 2**62))
+        b = {"community": draw(community_ids), "school": draw(school_ids),
+             "role": draw(st.sampled_from(("member", "demonstration"))), "issued": issued}
+        _optional(draw, b, "expires", st.integers(issued + 1, 2**63 - 1))
+        _optional(draw, b, "invite", st.binary(min_size=16, max_size=16))
+    elif kind == "community.revocation":
+        b = {"community": draw(community_ids), "school": draw(school_ids), "time": draw(times)}
+        _optional(draw, b, "reason", texts(30))
+    else:
+        a, o = draw(st.lists(community_ids, min_size=2, max_size=2, unique=True))
+        b = {"community": a, "other": o, "time": draw(times)}
+    return kind, b

@@ -93,6 +93,10 @@ def main() -> None:
     tampered = dict(base, body=dict(base["body"], meta=dict(meta, title="changed")))
     add("body changed after signing", codec.encode(tampered), "signature")
     add("unknown version 2", resign(a, dict(base, v=2)), "version")
+    # the signature is over v = 1; accepting true (== 1 in Python) would give one signed entry
+    # a second encoding, hence a second hash (another prev, another resource id)
+    add("version true instead of 1, original signature", codec.encode(dict(base, v=True)),
+        "version")
     add("missing field time", resign(a, {k: v for k, v in base.items() if k != "time"}),
         "fields")
     add("extra field", resign(a, dict(base, extra=1)), "fields")
