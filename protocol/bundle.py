@@ -185,6 +185,8 @@ class IndexPage:
 def encode_page(resources: Sequence[ResourceRef], entries: Sequence[bytes]) -> bytes:
     if len(resources) > MAX_PAGE_RESOURCES or len(entries) > MAX_PAGE_ENTRIES:
         raise LocalProtocolError("too many items for one index page")
+    _check_unique([r.id.encode() for r in resources], "resources on a page")  # as decode_page
+    _check_unique(list(entries), "entries on a page")
     return codec.encode({"resources": [r.to_map() for r in resources],
                          "entries": list(entries)})
 
@@ -222,6 +224,7 @@ def sign_index(key: SchoolKey, *, time: int, feeds: Sequence[FeedRange],
         raise LocalProtocolError("too many feeds or pages for one bundle index")
     feeds = sorted(feeds, key=lambda f: f.feed)
     _check_unique([f.feed for f in feeds], "feed ranges")
+    _check_unique(list(pages), "index pages")  # decode_index refuses a page listed twice
     unsigned = {"v": VERSION, "exporter": key.public.raw, "time": time,
                 "feeds": [f.to_map() for f in feeds], "pages": list(pages)}
     sig = key.sign(INDEX_DOMAIN, codec.encode(unsigned))
@@ -371,6 +374,7 @@ def decode_wants(data: bytes) -> Wants:
     roots = [_cid(r, "root", (CID_DAG_PB, CID_RAW)) for r in roots_in]
     _sorted_unique(roots, "roots")
     try:
+        _check_asks(asks_in["all"], asks_in["subjects"], asks_in["levels"])  # lists, not 5/"ab"
         asks = Asks(all=asks_in["all"], subjects=tuple(asks_in["subjects"]),
                     levels=tuple(asks_in["levels"]))
     except LocalProtocolError as exc:

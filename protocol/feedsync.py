@@ -235,7 +235,7 @@ def decode_head(data: bytes) -> SignedHead:
     except BadSignature:
         raise RemoteProtocolError("head signature does not verify") from None
     entry = m.get("entry")
-    if entry is not None:
+    if "entry" in m:  # present means bytes: nil would be a second encoding of the same head
         if not isinstance(entry, bytes) or len(entry) > MAX_HEAD_ENTRY or \
                 sha256(entry) != hash_:
             raise RemoteProtocolError("carried entry does not match the head hash")

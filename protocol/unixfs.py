@@ -279,5 +279,9 @@ def directory_files(root: bytes, get_block: GetBlock) -> list[tuple[str, bytes]]
                 if sub.unixfs.type == dagpb.DIRECTORY:
                     stack.append((path + "/", link.cid, depth + 1))
                     continue
-            out.append((check_path(path), link.cid))
+            try:
+                checked = check_path(path)  # deeper or longer than a resource path may be
+            except LocalProtocolError as exc:
+                raise RemoteProtocolError(f"unsafe path in directory: {exc}") from None
+            out.append((checked, link.cid))
     return out

@@ -53,37 +53,58 @@ def _twin(value: Any) -> Any:
     return value
 
 
-def _replace(value: Any, draw: Any, depth: int) -> Any:
-    """One random edit somewhere inside ``value`` (which is left untouched)."""
-    if isinstance(value, dict) and value and depth < 4:
-        key = draw(st.sampled_from(sorted(value)))
-        op = draw(st.sampled_from(("replace", "delete", "add", "inside", "twin")))
-        out = dict(value)
-        if op == "twin":
-            out[key] = _twin(value[key])
-        elif op == "replace":
-            out[key] = draw(st.sampled_from(CONFUSABLE) | any_value)
-        elif op == "delete":
-            del out[key]
-        elif op == "add":
-            out[draw(st.text(max_size=8))] = draw(any_value)
-        else:
-            out[key] = _replace(value[key], draw, depth + 1)
+def _spots(value: Any, path: tuple = ()) -> list[tuple]:
+    """Every place inside ``value`` (paths of keys / indexes), the value itself included."""
+    out = [path]
+    if isinstance(value, dict):
+        for k in sorted(value):
+            out += _spots(value[k], (*path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += _spots(v, (*path, i))
+    return out
+
+
+def _edit(value: Any, path: tuple, draw: Any) -> Any:
+    """A copy of ``value`` with one random edit at ``path``."""
+    if path:
+        head, rest = path[0], path[1:]
+        out = dict(value) if isinstance(value, dict) else list(value)
+        out[head] = _edit(value[head], rest, draw)
         return out
-    if isinstance(value, list) and value and depth < 4:
-        i = draw(st.integers(0, len(value) - 1))
-        op = draw(st.sampled_from(("replace", "delete", "duplicate", "inside")))
-        out = list(value)
-        if op == "replace":
-            out[i] = draw(any_value)
-        elif op == "delete":
-            del out[i]
-        elif op == "duplicate":
-            out.insert(i, value[i])
-        else:
-            out[i] = _replace(value[i], draw, depth + 1)
+    op = draw(st.sampled_from(("replace", "twin", "delete", "add")))
+    if op == "twin":
+        return _twin(value)
+    if op == "delete" and isinstance(value, (dict, list)) and value:
+        out = dict(value) if isinstance(value, dict) else list(value)
+        del out[draw(st.sampled_from(sorted(out) if isinstance(out, dict) else range(len(out))))]
         return out
-    return draw(any_value)
+    if op == "add" and isinstance(value, dict):
+        return {**value, draw(st.text(max_size=8)): draw(any_value)}
+    if op == "add" and isinstance(value, list):
+        return [*value, draw(st.sampled_from(value) if value else any_value)]
+    return draw(st.sampled_from(CONFUSABLE) | any_value)
+
+
+def _put(value: Any, path: tuple, new: Any) -> Any:
+    if not path:
+        return new
+    out = dict(value) if isinstance(value, dict) else list(value)
+    out[path[0]] = _put(value[path[0]], path[1:], new)
+    return out
+
+
+def twin_edits(value: Any) -> list[Any]:
+    """Every copy of ``value`` with exactly one field swapped for its twin (1 ↔ true, 0 ↔
+    false), at every place that has one: a decoder must refuse each."""
+    out = []
+    for path in _spots(value):
+        old = value
+        for k in path:
+            old = old[k]
+        if type(_twin(old)) is not type(old):
+            out.append(_put(value, path, _twin(old)))
+    return out
 
 
 @st.composite
@@ -91,7 +112,7 @@ def mutated(draw: Any, valid: Any, max_edits: int = 2) -> Any:
     """A value drawn from ``valid`` (a strategy, or a value) with 0..max_edits random edits."""
     value = draw(valid) if isinstance(valid, st.SearchStrategy) else valid
     for _ in range(draw(st.integers(0, max_edits))):
-        value = _replace(value, draw, 0)
+        value = _edit(value, draw(st.sampled_from(_spots(value))), draw)
     return value
 
 

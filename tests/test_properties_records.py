@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from crypto import sha256
 from prop_strategies import (
-    KEYS, B32, any_value, bodies, chunked, community_ids, digests, keys, msgpack_maps, mutated,
-    school_ids, times, texts,
+    B32, KEYS, any_value, bodies, chunked, community_ids, digests, keys, msgpack_maps, mutated,
+    school_ids, times, twin_edits,
 )
 from protocol import codec, community, feedsync, records
 from protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
@@ -66,6 +66,8 @@ def signed_entry_maps(draw):
              "prev": None if seq == 1 else draw(digests), "time": draw(times), "kind": kind,
              "body": body}
     m = draw(mutated(st.just(valid)))
+    if not isinstance(m, dict):
+        return _encode(m)
     fields = ("feed", "seq", "prev", "time", "kind", "body")
     signed = records._unsigned(*(m[f] for f in fields)) if all(f in m for f in fields) else m
     unsigned = _encode(signed)
@@ -85,6 +87,19 @@ def test_entry_signed_but_edited(data):
     assert e.raw == data
     assert codec.encode({**records._unsigned(e.feed, e.seq, e.prev, e.time, e.kind, e.body),
                          "sig": e.sig}) == data
+
+
+@given(signed_entries())
+def test_entry_twin_fields_refused(entry):
+    """1 for true, false for 0, at any one place, even validly signed: refused."""
+    key = next(k for k in KEYS if k.public.raw == entry.feed)
+    m = {k: v for k, v in codec.decode(entry.raw).items() if k != "sig"}
+    for t in twin_edits(m):
+        signed = records._unsigned(t["feed"], t["seq"], t["prev"], t["time"], t["kind"],
+                                   t["body"])
+        sig = key.sign(records.ENTRY_DOMAIN, codec.encode(signed))
+        with pytest.raises(RemoteProtocolError):
+            records.decode_entry(codec.encode({**t, "sig": sig}))
 
 
 @given(bodies(), st.booleans(), st.data())
@@ -172,6 +187,8 @@ def signed_head_maps(draw):
     valid = {"v": 1, "feed": key.public.raw, "seq": draw(seqs), "hash": sha256(entry),
              "time": draw(times), "entry": entry}
     m = draw(mutated(st.just(valid)))
+    if not isinstance(m, dict):
+        return _encode(m)
     unsigned = _encode({k: v for k, v in m.items() if k not in ("sig", "entry")})
     if unsigned is None:
         return None
@@ -191,6 +208,17 @@ def test_head_signed_but_edited(data):
     if head.entry is not None:
         m["entry"] = head.entry
     assert codec.encode(m) == data
+
+
+@given(keys, seqs, times, st.binary(max_size=20))
+def test_head_twin_fields_refused(key, seq, time, entry):
+    head = feedsync.sign_head(key, seq=seq, hash=sha256(entry), time=time, entry=entry)
+    m = {k: v for k, v in codec.decode(head.raw).items() if k != "sig"}
+    for t in twin_edits(m):
+        unsigned = {k: v for k, v in t.items() if k != "entry"}
+        raw = codec.encode({**t, "sig": key.sign(feedsync.HEAD_DOMAIN, codec.encode(unsigned))})
+        with pytest.raises(RemoteProtocolError):
+            feedsync.decode_head(raw)
 
 
 # -- community ---------------------------------------------------------------------------------
@@ -247,6 +275,24 @@ def test_invite_checksummed_but_edited(m):
     assert codec.encode(community._invite_map(inv)) == payload
 
 
+@given(invites)
+def test_invite_twin_fields_refused(inv):
+    for t in twin_edits(community._invite_map(inv)):
+        with pytest.raises(RemoteProtocolError):
+            community.decode_invite(_code(codec.encode(t)))
+
+
+@given(st.text(B32, min_size=26, max_size=26), invites)
+def test_invite_any_community_id(text, inv):
+    """An Invite refuses an id that is not the base32 of 16 bytes, or its code gives it back."""
+    try:
+        inv = community.Invite(community="c" + text, issuer=inv.issuer, seeds=inv.seeds,
+                               secret=inv.secret, role=inv.role, expires=inv.expires)
+    except LocalProtocolError:
+        return
+    assert community.decode_invite(community.encode_invite(inv)) == inv
+
+
 requests = st.one_of(
     st.builds(community.CharterRequest, community=community_ids),
     st.builds(community.RedeemRequest, community=community_ids, school=school_ids,
@@ -265,6 +311,16 @@ def test_redeem_messages_round_trip(req, resp):
     if isinstance(req, community.RedeemRequest):
         assert community.decode_redeem_request(req.encode()) == req
     assert community.decode_redeem_response(resp.encode()) == resp
+
+
+@given(requests, responses)
+def test_redeem_messages_twin_fields_refused(req, resp):
+    for t in twin_edits(codec.decode(req.encode())):
+        with pytest.raises(RemoteProtocolError):
+            community.decode_request(codec.encode(t))
+    for t in twin_edits(codec.decode(resp.encode())):
+        with pytest.raises(RemoteProtocolError):
+            community.decode_redeem_response(codec.encode(t))
 
 
 @given(st.binary(max_size=200))
