@@ -122,9 +122,10 @@ def test_dagpb_round_trip(ls, u):
                                            unixfs_data).flatmap(one_byte_changed))
 def test_dagpb_decode_any_bytes(data):
     try:
-        dagpb.decode_node(data)
+        node = dagpb.decode_node(data)
     except RemoteProtocolError:
-        pass
+        return
+    assert dagpb.encode_node(node.links, node.unixfs) == data  # canonical form only
 
 
 # -- unixfs ------------------------------------------------------------------------------------
