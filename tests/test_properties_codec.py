@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from prop_strategies import any_value, chunked, msgpack_values, mutated, paths
 from protocol import codec, framing, limits, paths as pp, varint, vocab
-from protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from protocol.errors import LocalProtocolError, RemoteProtocolError
 
 
 def _lists(value):

@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 
 from crypto import CID_DAG_PB, CID_RAW, make_cid
 from prop_strategies import (
-    any_value, chunked, cids, dagpb_cids, digests, keys, levels, msgpack_maps, mutated, names,
+    any_value, chunked, cids, dagpb_cids, digests, keys, levels, mutated, names,
     paths, raw_cids, resource_ids, texts, times, twin_edits, unique_sorted,
 )
 from protocol import bitswap as bs
 from protocol import bundle, car, codec, dagpb, unixfs
-from protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from protocol.errors import LocalProtocolError, RemoteProtocolError
 
 int32 = st.integers(-(2**31), 2**31 - 1)
 
@@ -416,7 +416,7 @@ def test_bundle_twin_fields_refused(key, data):
 @given(any_value, st.text(max_size=40), resource_ids)
 def test_bundle_asks_and_view_names_any_value(value, title, rid):
     try:
-        bundle.Asks(all=False, subjects=value if isinstance(value, tuple) else (value,))
+        bundle.Asks(all=False, subjects=(value,))
     except LocalProtocolError:
         pass
     assert rid in bundle.view_name(title, rid)
