@@ -166,12 +166,27 @@ def test_feed_parse_any_map(m):
         assert msg.to_msg() == m
 
 
-@given(keys, seqs, digests, times, st.none() | st.binary(max_size=100))
-def test_head_round_trip(key, seq, hash_, time, entry):
-    if entry is not None:
-        hash_ = sha256(entry)
+@given(keys, seqs, digests, times, st.booleans())
+def test_head_round_trip(key, seq, hash_, time, carry):
+    entry = None
+    if carry:   # a carried entry is the head's own entry (specs/feedsync.md §4)
+        e = records.sign_entry(key, seq=seq, prev=None if seq == 1 else hash_, time=time,
+                               kind="profile", body={"name": "x", "role": "school"})
+        entry, hash_ = e.raw, e.hash
     head = feedsync.sign_head(key, seq=seq, hash=hash_, time=time, entry=entry)
     assert feedsync.decode_head(head.raw) == head
+
+
+@given(keys, keys, seqs, times)
+def test_head_carrying_another_feeds_or_seqs_entry_is_refused(key, other, seq, time):
+    e = records.sign_entry(other, seq=seq, prev=None if seq == 1 else bytes(32), time=time,
+                           kind="profile", body={"name": "x", "role": "school"})
+    for head_seq in {seq, seq + 1}:
+        if other.public.raw == key.public.raw and head_seq == seq:
+            continue
+        head = feedsync.sign_head(key, seq=head_seq, hash=e.hash, time=time, entry=e.raw)
+        with pytest.raises(RemoteProtocolError, match="carried entry"):
+            feedsync.decode_head(head.raw)
 
 
 @given(st.binary(max_size=200))
