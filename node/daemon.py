@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -550,7 +550,7 @@ class Node:
                 now = trio.current_time()
                 connected = set(self.host.get_network().connections)
                 if connected - peers or now - last_recheck >= WAITING_RECHECK:
-                    self.queue.wake_waiting()
+                    self.queue.wake_waiting(retries=bool(connected - peers))
                     last_recheck = now
                 peers = connected
                 if now - last_flush >= PROGRESS_FLUSH:
@@ -566,12 +566,24 @@ class Node:
                     await self._queue_wake.wait()
                 self._queue_wake = trio.Event()
 
-    async def _providers(self, root: bytes) -> list[str]:
+    async def _providers(self, root: bytes, earlier: Sequence[str] = ()) -> list[str]:
+        """Connected peers, then providers found in the DHT, then the providers an earlier
+        attempt of this transfer used that are no longer connected (a link that died is
+        redialled here: specs/links.md §2), by the addresses we know for them."""
         providers = [p.to_string() for p in self.host.get_network().connections]
         for info in await self.routing.find_providers(root):
             pid = info.peer_id.to_string()
             if pid not in providers and info.peer_id != self.host.get_id() and info.addrs:
                 providers.append(f"{info.addrs[0]}/p2p/{pid}")
+        known = {p.rsplit("/p2p/", 1)[-1] for p in providers}
+        for p in earlier:
+            pid = p.rsplit("/p2p/", 1)[-1]
+            if pid in known or pid == self.home.school_id:
+                continue
+            addr = p if "/" in p else p2p.known_addr(self.host, pid)
+            if addr is not None:
+                providers.append(addr)
+                known.add(pid)
         return providers
 
     async def _run_transfer(self, t: dict[str, Any], scope: trio.CancelScope) -> None:
@@ -585,7 +597,7 @@ class Node:
                 reason = self._over_budget()
                 if reason is not None:
                     raise BudgetSpent(reason)
-                providers = await self._providers(root)
+                providers = await self._providers(root, t["providers"])
                 tried = list(dict.fromkeys([*t["providers"], *providers]))
                 self.queue.update(tid, providers=tried)
                 if not providers:

@@ -175,8 +175,11 @@ class TransferQueue:
             return c.execute("UPDATE transfers SET state = 'queued', next_try = 0, updated = ? "
                              "WHERE state = 'running'", (self.clock(),)).rowcount
 
-    def wake_waiting(self) -> int:
-        """Waiting rows are tried again now (a peer connected, or the re-check interval)."""
+    def wake_waiting(self, *, retries: bool = False) -> int:
+        """Waiting rows are tried again now (a peer connected, or the re-check interval);
+        with ``retries`` also queued rows still in their backoff (a peer connected: it may be
+        the provider whose link died, or another one)."""
         with db.write(self.conn) as c:
             return c.execute("UPDATE transfers SET state = 'queued', next_try = 0, updated = ? "
-                             "WHERE state = 'waiting'", (self.clock(),)).rowcount
+                             "WHERE state = 'waiting' OR (? AND state = 'queued' AND "
+                             "next_try > 0)", (self.clock(), retries)).rowcount

@@ -55,3 +55,4 @@ async def test_every_connection_is_watched_by_the_kernel_and_idle_pairs_are_sile
     await trio.sleep(32)
     after = [(await n.api_status())["traffic"]["total"] for n in (a, b)]
     assert after == before
+

@@ -166,3 +166,17 @@ def connection_lan(conn: Any) -> tuple[str | None, bool]:
     """The remote IP of a connection and whether it counts as LAN for the limits."""
     from .ratelimit import connection_lan as lan_of
     return lan_of(conn)
+
+
+def known_addr(host: Any, peer_id: str) -> str | None:
+    """A dialable ``…/p2p/<peer_id>`` address from the peerstore (a direct one first), or
+    None when we know no address of that peer."""
+    from libp2p.peer.id import ID
+    try:
+        addrs = [str(a) for a in host.get_peerstore().addrs(ID.from_base58(peer_id))]
+    except Exception:   # unknown peer (PeerStoreError) or not a peer id
+        return None
+    addrs.sort(key=lambda a: "/p2p-circuit" in a)
+    for a in addrs:
+        return a if "/p2p/" in a else f"{a}/p2p/{peer_id}"
+    return None
