@@ -29,11 +29,13 @@ $(STAMP): pyproject.toml
 #   libgmp-dev       py-libp2p pulls fastecdsa, which compiles against GMP
 #   chromium         the headless browser of tests/test_web_browser.py and docs/screenshots.py
 #   fonts-noto-cjk   Chinese glyphs in that browser (screenshots)
+#   rsync            the same-run comparison of bench/links.py (rural links)
 system-deps:
 	@pkgs=""; \
 	echo '#include <gmp.h>' | gcc -E - >/dev/null 2>&1 || pkgs="$$pkgs libgmp-dev"; \
 	command -v chromium >/dev/null 2>&1 || pkgs="$$pkgs chromium"; \
 	fc-list :lang=zh 2>/dev/null | grep -q . || pkgs="$$pkgs fonts-noto-cjk"; \
+	command -v rsync >/dev/null 2>&1 || pkgs="$$pkgs rsync"; \
 	if [ -n "$$pkgs" ]; then \
 		echo "installing$$pkgs"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs; \
