@@ -118,14 +118,17 @@ class Daemon:
 
 def figures(tool: str, seconds: float | None, payload: int, rate: float, wire: LinkStats,
             rx_cpu: float, tx_cpu: float, note: str = "") -> dict:
-    mib = payload / MiB
-    return {"tool": tool, "finished": seconds is not None,
-            "seconds": round(seconds, 2) if seconds is not None else None,
-            "goodput": round(payload * 8 / seconds / rate, 3) if seconds else None,
-            "wire_down": round(wire.wire_bytes(0, 1) / payload, 3),
-            "wire_total": round(wire.total() / payload, 3),
+    """Ratios to the payload only for a finished run; bytes and CPU seconds always."""
+    mib, done = payload / MiB, seconds is not None
+    return {"tool": tool, "finished": done,
+            "seconds": round(seconds, 2) if done else None,
+            "goodput": round(payload * 8 / seconds / rate, 3) if done else None,
+            "wire_down": round(wire.wire_bytes(0, 1) / payload, 3) if done else None,
+            "wire_total": round(wire.total() / payload, 3) if done else None,
             "wire_bytes": [wire.wire_bytes(0, 1), wire.wire_bytes(1, 0)],
-            "rx_cpu_per_mib": round(rx_cpu / mib, 3), "tx_cpu_per_mib": round(tx_cpu / mib, 3),
+            "rx_cpu": round(rx_cpu, 2), "tx_cpu": round(tx_cpu, 2),
+            "rx_cpu_per_mib": round(rx_cpu / mib, 3) if done else None,
+            "tx_cpu_per_mib": round(tx_cpu / mib, 3) if done else None,
             "note": note}
 
 
@@ -163,7 +166,7 @@ def run_schoolmesh(link: Link, tmp: Path, src: Path, rate: float) -> dict:
                 done, last_change = rows[0]["bytes_done"], now
             if now - last_change > STALL_S or now - t0 > deadline:
                 state = rows[0] if rows else {}
-                note = (f"did not finish: {done / MiB:.1f} of {payload / MiB:.0f} MiB after "
+                note = (f"did not finish: {done / MiB:.2f} of {payload / MiB:.0f} MiB after "
                         f"{now - t0:.0f} s ({state.get('state')}: {state.get('error')})")
                 get.kill()
                 break
@@ -247,12 +250,14 @@ def main() -> None:
                                               r["note"]), flush=True)
     finally:
         C.done_with(tmp, args.keep)
+    dash = lambda x: "-" if x is None else x  # noqa: E731
     print(C.fmt_table(
         ["profile", "tool", "seconds", "goodput/rate", "wire/payload (down)",
-         "wire/payload (total)", "rx CPU s/MiB", "tx CPU s/MiB"],
+         "wire/payload (total)", "wire MB down/up", "rx CPU s/MiB", "tx CPU s/MiB"],
         [[r["profile"], r["tool"], r["seconds"] if r["finished"] else "did not finish",
-          r["goodput"] if r["finished"] else "-", r["wire_down"], r["wire_total"],
-          r["rx_cpu_per_mib"], r["tx_cpu_per_mib"]] for r in results]))
+          dash(r["goodput"]), dash(r["wire_down"]), dash(r["wire_total"]),
+          "/".join(f"{b / 1e6:.2f}" for b in r["wire_bytes"]),
+          dash(r["rx_cpu_per_mib"]), dash(r["tx_cpu_per_mib"])] for r in results]))
     for r in results:
         if r["note"]:
             print(f"   {r['profile']} {r['tool']}: {r['note']}")

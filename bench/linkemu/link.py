@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ from .shaper import QUEUE_S, address, parse_rate
 START_TIMEOUT_S = 30.0      # the engine has made every namespace
 COMMAND_TIMEOUT_S = 30.0    # one command answered (reset runs `ss` in each namespace)
 STOP_TIMEOUT_S = 20.0       # a process we started stops after SIGTERM (then SIGKILL)
+_serial = itertools.count()  # namespace names: pid and serial, unique on the machine
 
 
 class LinkError(RuntimeError):
@@ -61,7 +63,7 @@ class Link:
         self.delay = float(delay)
         self.nodes = nodes
         self.queue_s = queue_s
-        tag = prefix or f"lk{os.getpid()}x{id(self) % 10_000}"
+        tag = prefix or f"lk{os.getpid()}x{next(_serial)}"
         self.names = [f"{tag}n{k}" for k in range(nodes)]
         self._engine: subprocess.Popen | None = None
         self._procs: list[subprocess.Popen] = []
