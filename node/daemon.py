@@ -26,6 +26,7 @@ from .home import Home, now_ms
 from .peerlog import PeerLog
 from .p2p import host as p2p
 from .p2p import meter
+from .p2p.connmgr import IDLE_CLOSE_S, ConnectionManager
 from .p2p.bitswap import BlockExchange, BudgetSpent, FetchError
 from .community_net import CommunityService
 from .p2p.gossip import Gossip
@@ -39,6 +40,7 @@ SYNC_INTERVAL = 600.0       # seconds between full catch-up rounds with every co
                             # (heads arrive by gossip, and a new connection syncs at once;
                             # this only repairs a lost gossip message: specs/links.md §3)
 HEAD_POLL_INTERVAL = 0.25   # how often the daemon looks for entries written by CLI commands
+ANNOUNCE_REPEATS = (2.0, 10.0)   # a new head is announced again this long after
 REDIAL_INTERVAL = 15.0      # bootstrap peers are redialled this often while disconnected...
 REDIAL_FIRST = 1.0          # ...after a first retry this soon, doubling
 RETRY_INTERVAL = 0.25       # a gossiped head we have not reached yet is retried this often...
@@ -57,6 +59,7 @@ class Options:
     control: str = "127.0.0.1:0"
     request_timeout: float = 15.0   # one feed-sync exchange with a peer
     web: str | None = None           # HOST:PORT of the teacher web library, None: off
+    idle_close: float = IDLE_CLOSE_S  # outbound connections silent this long are closed
 
     def check(self) -> None:
         """NodeError naming the first bad option (before anything is opened)."""
@@ -105,6 +108,9 @@ class Node:
         self.host = p2p.make_host(key.seed, self.options.listen, mdns=self.options.mdns,
                                   limiter=self.limiter)
         self.meter = meter.install(self.host)
+        # a new connection syncs at once (its peer may hold what gossip did not bring) and may
+        # be the provider a waiting transfer needs (specs/links.md §2, §3)
+        p2p.on_connected(self.host, lambda peer: (self.wake(), self.wake_queue()))
         try:
             async with p2p.run_host(self.host, self.options.listen):
                 await self._serve_on_host(task_status)
@@ -137,6 +143,9 @@ class Node:
                                           write_timeout=self._write_timeout)
             await nursery.start(self.exchange.serve)
             await nursery.start(self._transfer_scheduler)
+            self.connections = ConnectionManager(self.host, self._keeps,
+                                                 idle_close=self.options.idle_close)
+            await nursery.start(self.connections.serve)
             sub = await self.gossip.subscribe()
             token = control.new_token()
             app = control.make_app(self, token)
@@ -176,6 +185,10 @@ class Node:
     def teacher_urls(self) -> list[str]:
         """Where teachers open the web library (this computer's LAN addresses)."""
         return startup.teacher_urls(self.web_url) if self.web_url else []
+
+    def _keeps(self, peer: str) -> bool:
+        """Peers this node keeps connected: bootstrap peers and community seeds."""
+        return any(a.endswith(f"/p2p/{peer}") for a in self._dialling)
 
     def _may_reserve(self, peer: str) -> bool:
         """Relay only for our members: active schools of a community we seed."""
@@ -252,10 +265,16 @@ class Node:
         return False
 
     async def _announce_loop(self) -> None:
-        """Announce our head whenever it moves (CLI commands write the DB directly)."""
+        """Announce our head whenever it moves (CLI commands write the DB directly), and again
+        ANNOUNCE_REPEATS seconds later: a gossip message published while a mesh is still
+        forming (a school that just joined) reaches nobody, and the full sync round that would
+        repair it runs only every SYNC_INTERVAL (specs/links.md §3)."""
+        repeats: list[float] = []
         while True:
             seq, hash_ = feeds.head(self.home.conn, self.home.feed)
-            if seq != self._announced and hash_ is not None:
+            now = trio.current_time()
+            due = bool(repeats) and now >= repeats[0]
+            if hash_ is not None and (seq != self._announced or due):
                 (raw,) = self.home.conn.execute("SELECT raw FROM entries WHERE feed = ? AND "
                                                 "seq = ?", (self.home.feed, seq)).fetchone()
                 head = feedsync.sign_head(self.home.key(), seq=seq, hash=hash_, time=now_ms(),
@@ -264,6 +283,10 @@ class Node:
                     await self.gossip.publish(head)
                     for topic in self.policy.topics:
                         await self.gossip.publish(head, topic)
+                    if seq != self._announced:
+                        repeats = [now + d for d in ANNOUNCE_REPEATS]
+                    elif due:
+                        repeats.pop(0)
                     self._announced = seq
                 except Exception as exc:  # no peers yet, etc.: retry next round
                     log.debug("gossip: publish failed: %s", exc)
@@ -299,7 +322,10 @@ class Node:
         return list(self.policy.wanted)
 
     def refresh_policy(self) -> community.Policy:
+        before = set(self.policy.wanted)
         self.policy = community.policy(self.home)
+        if set(self.policy.wanted) - before:
+            self.wake()   # feeds to replicate that we did not have: ask connected peers now
         self._policy_key = community.policy_key(self.home.conn)
         for c, r in self.policy.rejected:
             if r.entry not in self._rejected_seen:

@@ -45,14 +45,43 @@ async def test_every_connection_is_watched_by_the_kernel_and_idle_pairs_are_sile
             ratelimit.KEEPALIVE_IDLE_S
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == \
             ratelimit.TCP_USER_TIMEOUT_S * 1000
-    # once the first sync and Yamux's first RTT ping (0.5 s after connecting) are over, an
+    # once the first sync, Yamux's first RTT ping (0.5 s after connecting) and the repeated
+    # announcements of our heads are over, an
     # idle connected pair exchanges nothing for a while (py-libp2p's Yamux would ping every
     # 30 s; our sync round runs every 10 min)
     await b.sync_now()
     await a.sync_now()
-    await trio.sleep(2)
+    await trio.sleep(max(daemon.ANNOUNCE_REPEATS) + 1)   # our heads are announced again once
     before = [(await n.api_status())["traffic"]["total"] for n in (a, b)]
     await trio.sleep(32)
     after = [(await n.api_status())["traffic"]["total"] for n in (a, b)]
     assert after == before
 
+
+
+async def test_idle_connections_we_dialled_are_closed_but_seeds_are_kept(nursery, tmp_path):
+    """specs/links.md §4: C dialled A by hand and B keeps A as its bootstrap peer; once idle,
+    C's connection is closed and B's is not.  (Both are on loopback, which counts as LAN and is
+    never closed, so the test makes the limiter see them as WAN.)"""
+    a = await nursery.start(Node(init_home(tmp_path / "a", "a", "school"),
+                                 Options(listen=LOOPBACK)).serve)
+    addr = p2p.listen_addrs(a.host)[0]
+    b = await nursery.start(Node(init_home(tmp_path / "b", "b", "school"),
+                                 Options(listen=LOOPBACK, bootstrap=[addr], idle_close=1.0)).serve)
+    c = await nursery.start(Node(init_home(tmp_path / "c", "c", "school"),
+                                 Options(listen=LOOPBACK, idle_close=1.0)).serve)
+    await c.api_connect(addr)
+    for node in (b, c):
+        with trio.fail_after(10):
+            while not node.host.get_network().connections:
+                await trio.sleep(0.05)
+        for conns in node.host.get_network().connections.values():
+            for conn in conns if isinstance(conns, list) else [conns]:
+                ratelimit.tcp_stream_of(conn).lan = False
+    with trio.fail_after(20):
+        while c.host.get_network().connections:
+            await trio.sleep(0.1)
+    assert c.connections.closed == 1
+    assert a.home.school_id in [p.to_string() for p in b.host.get_network().connections]
+    assert b.home.school_id in [p.to_string() for p in a.host.get_network().connections]
+    assert a.connections.closed == 0   # A dialled nobody: its inbound ones are not its to close

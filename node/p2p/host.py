@@ -74,7 +74,7 @@ def make_host(seed: bytes, listen: Sequence[str] = (), *, mdns: bool = False,
     priv = Ed25519PrivateKey.new(seed)
     key_pair = KeyPair(priv, priv.get_public_key())
     noise = NoiseTransport(key_pair, noise_privkey=new_x25519().private_key)
-    return new_host(
+    host = new_host(
         key_pair=key_pair,
         sec_opt={NOISE_ID: noise},
         muxer_preference="YAMUX",
@@ -84,6 +84,21 @@ def make_host(seed: bytes, listen: Sequence[str] = (), *, mdns: bool = False,
         enable_mDNS=mdns,
         transports=transports,
     )
+    _no_auto_connector(host)
+    return host
+
+
+def _no_auto_connector(host: Any) -> None:
+    """py-libp2p's auto-connector dials every peer in the peerstore until 50–200 connections
+    are open (polling faster while under 50): in a community, villages then connect to every
+    other village they heard of, and connections closed for idleness come straight back.
+    Which connections a school keeps is decided by node/p2p/connmgr.py (specs/links.md §4)."""
+    connector = host.get_network().auto_connector
+
+    async def never(*_: Any) -> None:
+        return None
+    connector.maybe_connect = never
+    connector.run_background_task = never
 
 
 @asynccontextmanager
@@ -180,3 +195,28 @@ def known_addr(host: Any, peer_id: str) -> str | None:
     for a in addrs:
         return a if "/p2p/" in a else f"{a}/p2p/{peer_id}"
     return None
+
+
+def on_connected(host: Any, callback: Any) -> None:
+    """Call ``callback(peer_id_str)`` (plain, non-blocking) whenever a connection opens."""
+    from libp2p.abc import INotifee
+
+    class _Notifee(INotifee):
+        async def opened_stream(self, network: Any, stream: Any) -> None:
+            pass
+
+        async def closed_stream(self, network: Any, stream: Any) -> None:
+            pass
+
+        async def connected(self, network: Any, conn: Any) -> None:
+            callback(conn.muxed_conn.peer_id.to_string())
+
+        async def disconnected(self, network: Any, conn: Any) -> None:
+            pass
+
+        async def listen(self, network: Any, multiaddr: Any) -> None:
+            pass
+
+        async def listen_close(self, network: Any, multiaddr: Any) -> None:
+            pass
+    host.get_network().register_notifee(_Notifee())
