@@ -8,9 +8,8 @@ from typing import Any
 import click
 
 from .library import _LEVELS, progress_bar
-from .main import EXIT_ERROR, Context, _one_line, emit, json_option
+from .context import EXIT_ERROR, Context, emit, json_option, one_line, pass_ctx
 
-pass_ctx = click.make_pass_decorator(Context)
 
 
 class SizeParam(click.ParamType):
@@ -114,7 +113,7 @@ def import_(obj: Context, files: tuple[Path, ...], content_only: bool, as_json: 
     if result["invalid"]:
         n = len(result["invalid"])
         click.echo(f"error: {n} problem{'s' if n > 1 else ''} in the bundle, the rest was "
-                   f"imported: {_one_line(result['invalid'][0])}", err=True)
+                   f"imported: {one_line(result['invalid'][0])}", err=True)
         raise click.exceptions.Exit(EXIT_ERROR)
 
 

@@ -9,10 +9,9 @@ from typing import Any
 
 import click
 
-from .main import Context, emit, json_option
+from .context import Context, emit, json_option, pass_ctx
 from .net import call, daemon_info
 
-pass_ctx = click.make_pass_decorator(Context)
 
 _UNITS = {"m": 60_000, "min": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
 

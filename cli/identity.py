@@ -8,9 +8,8 @@ from pathlib import Path
 
 import click
 
-from .main import Context, emit, json_option
+from .context import Context, emit, json_option, pass_ctx
 
-pass_ctx = click.make_pass_decorator(Context)
 
 
 @click.command()

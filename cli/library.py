@@ -10,9 +10,8 @@ from typing import Any
 
 import click
 
-from .main import EXIT_ERROR, Context, emit, json_option
+from .context import EXIT_ERROR, Context, emit, json_option, pass_ctx
 
-pass_ctx = click.make_pass_decorator(Context)
 
 
 @contextlib.contextmanager

@@ -10,9 +10,8 @@ from typing import Any
 
 import click
 
-from .main import Context, emit, json_option
+from .context import Context, emit, json_option, pass_ctx
 
-pass_ctx = click.make_pass_decorator(Context)
 
 
 @click.group()

@@ -1,4 +1,5 @@
-"""Entry point: the click group, the shared context, and the one place errors become messages.
+"""Entry point: the click group and the one place errors become messages (the context every
+command shares is in :mod:`cli.context`).
 
 User errors (bad input, missing files, refused operations) print one line ``error: ...`` on
 stderr and exit 1; usage errors exit 2 (click's convention); ``--debug`` shows tracebacks.
@@ -6,63 +7,12 @@ stderr and exit 1; usage errors exit 2 (click's convention); ``--debug`` shows t
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-from pathlib import Path
 from typing import Any
 
 import click
 
-EXIT_ERROR = 1
-
-
-class Context:
-    def __init__(self, home: str | None, debug: bool) -> None:
-        self._home_arg = home
-        self.debug = debug
-        self._home: Any = None
-
-    @property
-    def home_path(self) -> Path:
-        if self._home_arg:
-            return Path(self._home_arg)
-        from node.home import default_home
-        return default_home()
-
-    def home(self) -> Any:
-        """Open the node's home once per command."""
-        if self._home is None:
-            from node.home import open_home
-            self._home = open_home(self.home_path, _passphrase_from_env())
-            self._home.warn = lambda message: click.echo(f"warning: {_one_line(message)}",
-                                                         err=True)
-        return self._home
-
-    def home_with_key(self) -> Any:
-        """The home with its private key loaded, asking for the passphrase if needed."""
-        from node.errors import HomeError
-        home = self.home()
-        try:
-            home.key()
-        except HomeError as exc:
-            if "passphrase" not in str(exc) or not sys.stdin.isatty():
-                if "passphrase" in str(exc):
-                    raise HomeError(f"{exc} (set SCHOOLMESH_PASSPHRASE)") from None
-                raise
-            home.passphrase = click.prompt("Passphrase for the school key", hide_input=True,
-                                           err=True).encode("utf-8")
-            home.key()
-        return home
-
-    def close(self) -> None:
-        if self._home is not None:
-            self._home.close()
-
-
-def _passphrase_from_env() -> bytes | None:
-    value = os.environ.get("SCHOOLMESH_PASSPHRASE")
-    return value.encode("utf-8") if value else None
+from . import bundle, community, identity, library, limits, net, transfers, web
+from .context import EXIT_ERROR, Context, one_line
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -70,11 +20,6 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from node.errors import NodeError
     from protocol.errors import ProtocolError
     return (NodeError, ProtocolError, BadCID, BadKeyFile, OSError)
-
-
-def _one_line(message: str) -> str:
-    """Errors are one line: control characters (e.g. a newline in a file name) are escaped."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
 
 
 def _cause(exc: BaseException) -> BaseException:
@@ -115,9 +60,9 @@ class SchoolmeshGroup(click.Group):
                 message = str(exc)
                 if isinstance(exc, OSError) and exc.strerror:
                     message = f"{exc.filename or ''}: {exc.strerror}".lstrip(": ")
-                click.echo(f"error: {_one_line(message)}", err=True)
+                click.echo(f"error: {one_line(message)}", err=True)
                 ctx.exit(EXIT_ERROR)
-            click.echo(f"error: unexpected {type(exc).__name__}: {_one_line(str(exc))} "
+            click.echo(f"error: unexpected {type(exc).__name__}: {one_line(str(exc))} "
                        "(run again with --debug and report it)", err=True)
             ctx.exit(EXIT_ERROR)
 
@@ -138,18 +83,6 @@ def main(ctx: click.Context, home: str | None, debug: bool) -> None:
     ctx.obj = obj
     ctx.call_on_close(obj.close)
 
-
-def emit(data: Any, as_json: bool, human: Any = None) -> None:
-    """Print ``data`` as JSON, or call ``human(data)`` for people."""
-    if as_json or human is None:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
-    else:
-        human(data)
-
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-
-from . import bundle, community, identity, library, limits, net, transfers, web  # noqa: E402,E501  (registers the commands)
 
 identity.register(main)
 library.register(main)

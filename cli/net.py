@@ -8,9 +8,8 @@ from typing import Any
 
 import click
 
-from .main import Context, emit, json_option
+from .context import Context, emit, json_option, pass_ctx
 
-pass_ctx = click.make_pass_decorator(Context)
 CALL_TIMEOUT = 60.0  # seconds for one control call (a connect may take a dial timeout)
 
 

@@ -8,9 +8,8 @@ from typing import Any
 
 import click
 
-from .main import Context, emit, json_option
+from .context import Context, emit, json_option, pass_ctx
 
-pass_ctx = click.make_pass_decorator(Context)
 WATCH_INTERVAL = 1.0
 FINISHED = ("done", "failed", "cancelled")
 PRIORITY_NAMES = {30: "teacher", 20: "subscription", 10: "seeding"}

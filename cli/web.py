@@ -11,9 +11,8 @@ import sys
 
 import click
 
-from .main import Context, emit, json_option
+from .context import Context, emit, json_option, pass_ctx
 
-pass_ctx = click.make_pass_decorator(Context)
 PASSWORD_ENV = "SCHOOLMESH_TEACHER_PASSWORD"
 
 
