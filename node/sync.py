@@ -18,7 +18,7 @@ from protocol.errors import ProtocolError, RemoteProtocolError
 from . import db, feeds
 from .home import Home
 from .peerlog import PeerLog
-from .p2p.host import close_stream, reset_stream
+from .p2p.streams import close_stream, reset_stream
 
 log = logging.getLogger("schoolmesh.sync")
 

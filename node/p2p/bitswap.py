@@ -47,7 +47,8 @@ from ..blockstore import BlockStore
 from ..errors import NodeError, NotFound, StoreError
 from ..peerlog import PeerLog
 from .bitswap_fetch import BudgetSpent, FetchError, FetchSession, FetchStats
-from .host import DIAL_TIMEOUT, close_stream, connect, log_stream_error, reset_stream
+from .host import connect
+from .streams import DIAL_TIMEOUT, close_stream, log_stream_error, reset_stream
 
 __all__ = ["BlockExchange", "BudgetSpent", "FetchError", "FetchStats"]
 

@@ -20,14 +20,12 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-import logging
 
 import multiaddr
 import trio
 
-log = logging.getLogger("schoolmesh.p2p")
+from .streams import DIAL_TIMEOUT, close_stream, log_stream_error, reset_stream  # noqa: F401
 
-DIAL_TIMEOUT = 10.0  # seconds for one dial (TCP + Noise + Yamux)
 YAMUX_RTT_INTERVAL_S = 3600  # py-libp2p's default 30 s is a ping per connection per 30 s
 
 
@@ -149,32 +147,6 @@ async def connect(host: Any, addr: str) -> str:
     with trio.fail_after(DIAL_TIMEOUT):
         await host.connect(info)
     return info.peer_id.to_string()
-
-
-def log_stream_error(what: str, exc: Exception) -> None:
-    """Stream failures are routine (peers go away); anything else is a bug worth a trace."""
-    from libp2p.exceptions import BaseLibp2pError
-    if isinstance(exc, (BaseLibp2pError, trio.TooSlowError, trio.BrokenResourceError,
-                        trio.ClosedResourceError, EOFError, OSError)):
-        log.debug("%s failed: %r", what, exc)
-    else:
-        log.error("%s failed unexpectedly", what, exc_info=exc)
-
-
-async def close_stream(stream: Any) -> None:
-    """Close a stream; a failure (the peer already went away) is only logged."""
-    try:
-        await stream.close()
-    except Exception as exc:
-        log_stream_error("closing a stream", exc)
-
-
-async def reset_stream(stream: Any) -> None:
-    """Reset a stream; a failure is only logged."""
-    try:
-        await stream.reset()
-    except Exception as exc:
-        log_stream_error("resetting a stream", exc)
 
 
 def connection_lan(conn: Any) -> tuple[str | None, bool]:

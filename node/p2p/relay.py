@@ -67,7 +67,7 @@ import multiaddr
 import trio
 
 from ..peerlog import PeerLog
-from .host import DIAL_TIMEOUT
+from .streams import DIAL_TIMEOUT
 
 log = logging.getLogger("schoolmesh.relay")
 
@@ -211,7 +211,7 @@ class Relay:
 
     async def _reserve_once(self, relay: Any) -> list[str]:
         from libp2p.relay.circuit_v2.pb.circuit_pb2 import HopMessage
-        from .host import close_stream, reset_stream
+        from .streams import close_stream, reset_stream
         if not _connected(self.host, relay):
             raise RelayError(f"relay {relay} is not connected (connect to it first)")
         try:
@@ -330,7 +330,7 @@ async def _dial(host: Any, relay_addr: str, relay: Any, dest: Any) -> None:
     from libp2p.network.connection.raw_connection import RawConnection
     from libp2p.peer.peerinfo import PeerInfo
     from libp2p.relay.circuit_v2.pb.circuit_pb2 import HopMessage, PeerId
-    from .host import reset_stream
+    from .streams import reset_stream
 
     if not _connected(host, relay):
         if not relay_addr:
