@@ -21,7 +21,7 @@ from protocol import records, vocab
 from protocol.errors import ProtocolError
 
 from . import auth, community
-from .app import Web, resource_or_none
+from .pages import Web, resource_or_none
 from .upload import UploadError, publish_upload
 
 MAX_FORM_BYTES = 64 * 1024      # an url-encoded form (sign-in, request, feedback)
