@@ -1,6 +1,6 @@
 """Paired-assistance communities (specs/communities.md). Sans-IO: no clock, no randomness.
 
-* Four feed entry kinds, validated here on behalf of ``records.validate_body``: a charter (a
+* Four feed entry kinds (their bodies are validated by :mod:`.decisions`): a charter (a
   demonstration school founds a community), certificates and revocations (a demonstration school
   admits or removes a school) and links (federation with another community).
 * Invite codes: ``sm1-`` + grouped base32 of a canonical msgpack map and a checksum. The code
@@ -21,20 +21,19 @@ from typing import Any, Iterable
 from crypto import BadSignature, PublicKey, SchoolKey, sha256
 
 from . import codec, records
+from .decisions import (  # noqa: F401  (part of this module's interface)
+    _B32, CERT_ROLES, INVITE_ID_SIZE, MAX_TIME, ROLE_DEMONSTRATION, ROLE_MEMBER,
+    _check_community, _check_school_id, _check_time, is_community_id, validate_body,
+)
 from .errors import LocalProtocolError, RemoteProtocolError
 
 PROTOCOL_ID = "/schoolmesh/community/1.0.0"
 VERSION = 1
 
-ROLE_MEMBER = "member"
-ROLE_DEMONSTRATION = "demonstration"
-CERT_ROLES = (ROLE_MEMBER, ROLE_DEMONSTRATION)
 ACTIVE, EXPIRED, REVOKED = "active", "expired", "revoked"
 
-MAX_TIME = 2**63 - 1          # ms since the epoch; the entry field's range
 MAX_CLOCK_SKEW = 10 * 60_000  # ms; decisions dated further ahead of `now` wait until then
 SECRET_SIZE = 16              # bytes of the one-time invite secret
-INVITE_ID_SIZE = 16           # bytes of sha256(secret) used as the invite id
 MAX_SEEDS = 4                 # seed multiaddrs in one invite
 MAX_SEED_LEN = 200            # bytes of one seed multiaddr (text form)
 CODE_PREFIX = "sm1-"
@@ -50,7 +49,6 @@ PROOF_DOMAIN = "invite-proof"                      # signature domain of the red
 REDEEM_ERRORS = ("unknown-invite", "used", "expired", "bad-proof", "not-issuer",
                  "wrong-community", "busy", "revoked", "unknown-community")
 
-_B32 = "abcdefghijklmnopqrstuvwxyz234567"
 
 
 # -- ids ---------------------------------------------------------------------------------------
@@ -69,14 +67,6 @@ def community_id_of(entry: records.FeedEntry) -> str:
     if entry.kind != records.KIND_CHARTER:
         raise LocalProtocolError("only a community.charter entry defines a community id")
     return "c" + _b32(entry.hash[:16])
-
-
-def is_community_id(text: Any) -> bool:
-    # 26 base32 characters carry 130 bits: the last 2 bits of a 16-byte id are zero, so its
-    # last character is one of _B32[::4]; any other string names no community (and would
-    # silently change into another id when an invite code carries its 16 bytes).
-    return (isinstance(text, str) and len(text) == 27 and text[0] == "c"
-            and all(c in _B32 for c in text[1:]) and text[-1] in _B32[::4])
 
 
 def invite_id(secret: bytes) -> bytes:
@@ -100,71 +90,6 @@ def _check_secret(secret: Any, err: type[Exception]) -> None:
     if not isinstance(secret, bytes) or len(secret) != SECRET_SIZE:
         raise err(f"an invite secret is exactly {SECRET_SIZE} bytes")
 
-
-def _check_school_id(value: Any, what: str) -> str:
-    if not isinstance(value, str):
-        raise LocalProtocolError(f"{what} must be a school id")
-    try:
-        PublicKey.from_school_id(value)
-    except ValueError:
-        raise LocalProtocolError(f"{what} must be a school id") from None
-    return value
-
-
-def _check_time(value: Any, what: str) -> int:
-    if type(value) is not int or not 0 <= value <= MAX_TIME:
-        raise LocalProtocolError(f"{what} must be a time in ms since the epoch")
-    return value
-
-
-def _check_community(value: Any, what: str = "community") -> str:
-    if not is_community_id(value):
-        raise LocalProtocolError(f"{what} must be a community id")
-    return value
-
-
-# -- entry bodies (called by records.validate_body) --------------------------------------------
-
-def _exact(body: dict, required: set[str], optional: set[str] = frozenset()) -> None:
-    fields = set(body)
-    if not required <= fields or not fields <= required | optional:
-        want = ", ".join(sorted(required) + [f"[{o}]" for o in sorted(optional)])
-        raise LocalProtocolError(f"body fields must be {want} (got {', '.join(sorted(body))})")
-
-
-def validate_body(kind: str, body: dict[str, Any]) -> None:
-    """Validate the body of a community kind; LocalProtocolError if it breaks a rule."""
-    if kind == records.KIND_CHARTER:
-        _exact(body, {"name"}, {"description"})
-        records._text(body, "name", required=True)
-        records._text(body, "description")
-    elif kind == records.KIND_CERTIFICATE:
-        _exact(body, {"community", "school", "role", "issued"}, {"expires", "invite"})
-        _check_community(body["community"])
-        _check_school_id(body["school"], "school")
-        if body["role"] not in CERT_ROLES:
-            raise LocalProtocolError(f"role must be one of {', '.join(CERT_ROLES)}")
-        issued = _check_time(body["issued"], "issued")
-        if "expires" in body and _check_time(body["expires"], "expires") <= issued:
-            raise LocalProtocolError("expires must be after issued")
-        if "invite" in body and (not isinstance(body["invite"], bytes)
-                                 or len(body["invite"]) != INVITE_ID_SIZE):
-            raise LocalProtocolError(f"invite must be a {INVITE_ID_SIZE}-byte invite id")
-    elif kind == records.KIND_REVOCATION:
-        _exact(body, {"community", "school", "time"}, {"reason"})
-        _check_community(body["community"])
-        _check_school_id(body["school"], "school")
-        _check_time(body["time"], "time")
-        records._text(body, "reason")
-    elif kind == records.KIND_LINK:
-        _exact(body, {"community", "other", "time"})
-        _check_community(body["community"])
-        _check_community(body["other"], "other")
-        _check_time(body["time"], "time")
-        if body["other"] == body["community"]:
-            raise LocalProtocolError("a community cannot link to itself")
-    else:
-        raise LocalProtocolError(f"{kind!r} is not a community kind")
 
 
 # -- invite codes ------------------------------------------------------------------------------

@@ -17,8 +17,13 @@ from crypto import (
 )
 from crypto.cid import CID_DAG_PB, CID_SIZE
 
-from . import codec, vocab
+from . import codec, decisions, vocab
+from .decisions import (  # noqa: F401  (the kinds are part of this module's interface)
+    COMMUNITY_KINDS, KIND_CERTIFICATE, KIND_CHARTER, KIND_LINK, KIND_REVOCATION,
+)
 from .errors import LocalProtocolError, RemoteProtocolError
+from .fields import TEXT_LIMITS  # noqa: F401  (part of this module's interface)
+from .fields import text as _text
 from .paths import check_path
 
 VERSION = 1
@@ -34,18 +39,8 @@ KIND_UPDATE = "resource.update"
 KIND_RETRACT = "resource.retract"
 KIND_REQUEST = "request"       # a teacher asks the community for a resource
 KIND_FEEDBACK = "feedback"     # a teacher tells an author how a resource went in class
-KIND_CHARTER = "community.charter"          # communities: validated by protocol/community.py
-KIND_CERTIFICATE = "community.certificate"
-KIND_REVOCATION = "community.revocation"
-KIND_LINK = "community.link"
-COMMUNITY_KINDS = frozenset({KIND_CHARTER, KIND_CERTIFICATE, KIND_REVOCATION, KIND_LINK})
 ROLES = ("school", "demonstration")
 
-# Text limits, in characters.
-TEXT_LIMITS = {
-    "name": 200, "title": 200, "description": 5000, "creator": 200, "reason": 1000,
-    "subject": 100, "comment": 500,
-}
 REQUEST_DESCRIPTION_MAX = 2000   # characters in a request's description
 RATING_MIN, RATING_MAX = 1, 5
 LIST_LIMITS = {"about": (20, 100), "keywords": (30, 100), "educationalLevel": (9, 32),
@@ -171,19 +166,6 @@ def is_request_id(text: str) -> bool:
 
 
 # -- bodies ----------------------------------------------------------------------------------
-
-def _text(body: dict, key: str, *, required: bool = False) -> str | None:
-    v = body.get(key)
-    if v is None:
-        if required:
-            raise LocalProtocolError(f"{key} is required")
-        return None
-    if not isinstance(v, str) or not v.strip():
-        raise LocalProtocolError(f"{key} must be non-empty text")
-    if len(v) > TEXT_LIMITS.get(key, 200):
-        raise LocalProtocolError(f"{key} is longer than {TEXT_LIMITS.get(key, 200)} characters")
-    return v
-
 
 def _text_list(meta: dict, key: str) -> list[str]:
     v = meta.get(key)
@@ -325,8 +307,7 @@ def validate_body(kind: str, body: Any, *, local: bool) -> None:
             raise LocalProtocolError(f"rating must be an integer {RATING_MIN}-{RATING_MAX}")
         _text(body, "comment")
     elif kind in COMMUNITY_KINDS:
-        from . import community  # community.py builds on this module
-        community.validate_body(kind, body)
+        decisions.validate_body(kind, body)
     elif local:
         raise LocalProtocolError(f"unknown entry kind {kind!r}")
 
