@@ -16,14 +16,15 @@ import trio
 
 from protocol import community as pc
 from protocol import feedsync
-from protocol.errors import ProtocolError, RemoteProtocolError
-from protocol.framing import FrameDecoder, encode_frame
+from protocol.errors import ProtocolError
+from protocol.framing import encode_frame
 
 from . import community, db
 from .errors import NodeError
 from .home import now_ms
 from .peerlog import PeerLog
 from .p2p import host as p2p
+from .p2p import streams
 
 log = logging.getLogger("schoolmesh.node")
 
@@ -106,24 +107,24 @@ class CommunityService:
 
     async def handle(self, stream: Any) -> None:
         """Serve /schoolmesh/community/1.0.0: a charter request or an invite redemption."""
-        peer = stream.muxed_conn.peer_id.to_string()
+        peer = streams.peer_of(stream)
         try:
             with trio.fail_after(self.node.options.request_timeout):
-                data = await _read_frame(stream, pc.MAX_REDEEM_MESSAGE)
+                data = await streams.read_frame(stream, pc.MAX_REDEEM_MESSAGE)
                 resp = community.answer(self.node.home, data, peer)
                 await stream.write(encode_frame(resp.encode()))
         except (ProtocolError, trio.TooSlowError) as exc:
             self.peer_log.warning(peer, "community: bad request",
                                   "community: bad request from %s: %s", peer, exc)
-            await p2p.reset_stream(stream)
+            await streams.reset_stream(stream)
             return
         except Exception as exc:  # a broken stream must not take the node down
             self.peer_log.warning(peer, "community: stream failed",
                                   "community: stream with %s failed: %s: %s", peer,
                                   type(exc).__name__, exc)
-            await p2p.reset_stream(stream)
+            await streams.reset_stream(stream)
             return
-        await p2p.close_stream(stream)
+        await streams.close_stream(stream)
         if resp.error is not None:
             self.peer_log.info(peer, "community: refused",
                                "community: refused a request from %s: %s", peer, resp.error)
@@ -132,18 +133,9 @@ class CommunityService:
             self.wake()
 
     async def request(self, peer: str, msg: Any) -> pc.RedeemResponse:
-        from libp2p.peer.id import ID
-        with trio.fail_after(self.node.options.request_timeout):
-            stream = await self.node.host.new_stream(ID.from_base58(peer), [pc.PROTOCOL_ID])
-            try:
-                await stream.write(encode_frame(msg.encode()))
-                reply = pc.decode_redeem_response(
-                    await _read_frame(stream, pc.MAX_REDEEM_MESSAGE))
-            except BaseException:
-                await p2p.reset_stream(stream)
-                raise
-            await p2p.close_stream(stream)
-        return reply
+        return pc.decode_redeem_response(await streams.request(
+            self.node.host, peer, pc.PROTOCOL_ID, msg.encode(),
+            max_reply=pc.MAX_REDEEM_MESSAGE, timeout=self.node.options.request_timeout))
 
     async def _contact_seed(self, inv: pc.Invite) -> tuple[str, bytes]:
         """Connect to the first seed of an invite that answers; return (peer, charter)."""
@@ -210,22 +202,3 @@ def _decode_code(code: str) -> pc.Invite:
         return pc.decode_invite(code)
     except ProtocolError as exc:
         raise NodeError(f"not a valid invite code: {exc}") from None
-
-
-async def _read_frame(stream: Any, limit: int) -> bytes:
-    """The one frame this direction of the stream carries (at most ``limit`` bytes)."""
-    from libp2p.network.stream.exceptions import StreamEOF
-    decoder = FrameDecoder(limit)
-    while True:
-        try:
-            data = await stream.read(64 * 1024)
-        except StreamEOF:
-            data = b""
-        if not data:
-            raise RemoteProtocolError("stream closed before a whole message arrived")
-        decoder.receive_data(data)
-        frame = decoder.next_frame()
-        if frame is not None:
-            if decoder.buffered:
-                raise RemoteProtocolError("one message per stream direction")
-            return bytes(frame)

@@ -415,7 +415,6 @@ class Node:
 
     async def _dial_lan_peers(self) -> None:
         """Connect to schoolmesh nodes that mDNS put in the peerstore (school LAN)."""
-        from libp2p.peer.peerinfo import PeerInfo
         tried: set[Any] = set()
         while True:
             store = self.host.get_peerstore()
@@ -426,8 +425,7 @@ class Node:
                     continue
                 tried.add(pid)
                 try:
-                    with trio.fail_after(p2p.DIAL_TIMEOUT):
-                        await self.host.connect(PeerInfo(pid, store.addrs(pid)))
+                    await p2p.dial_known(self.host, pid)
                     log.info("connected to LAN peer %s", pid)
                     self.wake()
                 except Exception as exc:

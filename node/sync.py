@@ -18,29 +18,11 @@ from protocol.errors import ProtocolError, RemoteProtocolError
 from . import db, feeds
 from .home import Home
 from .peerlog import PeerLog
-from .p2p.streams import close_stream, reset_stream
+from .p2p.streams import close_stream, peer_of, read_frame, request, reset_stream
 
 log = logging.getLogger("schoolmesh.sync")
 
-READ_SIZE = 64 * 1024
 REQUEST_TIMEOUT = 15.0     # seconds for one request/response exchange
-
-
-async def read_message(stream: Any, decoder: feedsync.FrameDecoder) -> dict[str, Any]:
-    """Read until one whole frame has arrived (RemoteProtocolError on EOF or garbage)."""
-    from libp2p.network.stream.exceptions import StreamEOF
-    while True:
-        try:
-            data = await stream.read(READ_SIZE)
-        except StreamEOF:
-            data = b""
-        if not data:
-            raise RemoteProtocolError("stream closed before a whole message arrived")
-        msgs = decoder.feed(data)
-        if msgs:
-            if len(msgs) > 1 or decoder.pending:
-                raise RemoteProtocolError("one message per stream direction")
-            return msgs[0]
 
 
 class FeedSync:
@@ -59,10 +41,11 @@ class FeedSync:
     # -- serving --------------------------------------------------------------------------
 
     async def _handle(self, stream: Any) -> None:
-        peer = stream.muxed_conn.peer_id.to_string()
+        peer = peer_of(stream)
         try:
             with trio.fail_after(self.timeout):
-                msg = feedsync.parse(await read_message(stream, feedsync.FrameDecoder()))
+                msg = feedsync.parse(feedsync.decode_body(
+                    await read_frame(stream, feedsync.MAX_FRAME)))
                 reply = self.answer(msg)
                 await stream.write(feedsync.encode_frame(reply.to_msg()))
         except (ProtocolError, trio.TooSlowError) as exc:
@@ -107,15 +90,9 @@ class FeedSync:
     # -- pulling --------------------------------------------------------------------------
 
     async def request(self, peer_id: Any, msg: feedsync.Message) -> feedsync.Message:
-        with trio.fail_after(self.timeout):
-            stream = await self.host.new_stream(peer_id, [feedsync.PROTOCOL_ID])
-            try:
-                await stream.write(feedsync.encode_frame(msg.to_msg()))
-                reply = feedsync.parse(await read_message(stream, feedsync.FrameDecoder()))
-            except BaseException:
-                await reset_stream(stream)
-                raise
-            await close_stream(stream)
+        reply = feedsync.parse(feedsync.decode_body(await request(
+            self.host, peer_id, feedsync.PROTOCOL_ID, feedsync.encode_body(msg.to_msg()),
+            max_reply=feedsync.MAX_FRAME, timeout=self.timeout)))
         if isinstance(reply, feedsync.Error):
             raise RemoteProtocolError(f"peer refused: {reply.code}: {reply.message}")
         return reply

@@ -12,9 +12,8 @@ from typing import Any
 
 from crypto import BadSignature, PublicKey, SchoolKey, sha256
 
-from . import codec, records
+from . import codec, framing, records
 from .errors import LocalProtocolError, RemoteProtocolError
-from .varint import decode_uvarint_prefix, encode_uvarint
 
 PROTOCOL_ID = "/schoolmesh/feed/1.0.0"
 HEAD_DOMAIN = "feed-head"
@@ -23,45 +22,46 @@ MAX_ENTRIES_PER_RESPONSE = 256
 RESPONSE_SOFT_BYTES = 2 * 1024 * 1024  # servers stop adding entries past this (always >= 1)
 MAX_FEEDS_PER_REQUEST = 1024
 MAX_HEAD_ENTRY = 32 * 1024         # a head carries its entry only up to this size
-_MAX_LENGTH_BYTES = 5              # a frame length fits in 5 varint bytes (35 bits)
 
 
-def encode_frame(msg: dict[str, Any]) -> bytes:
+def encode_body(msg: dict[str, Any]) -> bytes:
+    """One message's canonical bytes (the payload of its frame)."""
     body = codec.encode(msg)
     if len(body) > MAX_FRAME:
         raise LocalProtocolError("frame too large")
-    return encode_uvarint(len(body)) + body
+    return body
+
+
+def encode_frame(msg: dict[str, Any]) -> bytes:
+    return framing.encode_frame(encode_body(msg))
+
+
+def decode_body(payload: bytes | memoryview) -> dict[str, Any]:
+    """One frame's payload as a message map (not yet parsed into a message type)."""
+    msg = codec.decode(bytes(payload), max_size=MAX_FRAME)
+    if not isinstance(msg, dict) or not isinstance(msg.get("t"), str):
+        raise RemoteProtocolError("a message is a map with a text field t")
+    return msg
 
 
 class FrameDecoder:
-    """Feed bytes as they arrive; take complete, decoded messages out."""
+    """Feed bytes as they arrive; take complete, decoded messages out (the frames are cut by
+    protocol/framing.py, the one frame decoder of every stream protocol)."""
 
     def __init__(self, max_frame: int = MAX_FRAME) -> None:
-        self._buf = bytearray()
         self.max_frame = max_frame
+        self._frames = framing.FrameDecoder(max_frame)
 
     def feed(self, data: bytes) -> list[dict[str, Any]]:
-        self._buf += data
+        self._frames.receive_data(data)
         out = []
-        while True:
-            got = decode_uvarint_prefix(self._buf, 0, max_bytes=_MAX_LENGTH_BYTES)
-            if got is None:
-                return out
-            n, pos = got
-            if n > self.max_frame:
-                raise RemoteProtocolError(f"frame of {n} bytes exceeds {self.max_frame}")
-            if len(self._buf) < pos + n:
-                return out
-            body = bytes(self._buf[pos:pos + n])
-            del self._buf[:pos + n]
-            msg = codec.decode(body, max_size=self.max_frame)
-            if not isinstance(msg, dict) or not isinstance(msg.get("t"), str):
-                raise RemoteProtocolError("a message is a map with a text field t")
-            out.append(msg)
+        while (frame := self._frames.next_frame()) is not None:
+            out.append(decode_body(frame))
+        return out
 
     @property
     def pending(self) -> int:
-        return len(self._buf)
+        return self._frames.buffered
 
 
 # -- messages --------------------------------------------------------------------------------

@@ -103,8 +103,8 @@ class FakeFeedServer:
         self.key, self.raws, self.mute = key, raws, mute
 
     async def handle(self, stream) -> None:
-        from node.sync import read_message
-        msg = feedsync.parse(await read_message(stream, feedsync.FrameDecoder()))
+        from node.p2p.streams import read_frame
+        msg = feedsync.parse(feedsync.decode_body(await read_frame(stream, feedsync.MAX_FRAME)))
         if self.mute:
             await trio.sleep_forever()
         if isinstance(msg, feedsync.HeadsRequest):

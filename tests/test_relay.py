@@ -11,6 +11,7 @@ import trio
 
 from node.p2p import host as p2p
 from node.p2p import relay as rl
+from node.p2p import streams
 
 LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]
 DEADLINE = 10  # seconds for any one test step
@@ -28,7 +29,7 @@ async def echo(stream) -> None:
     except StreamEOF:
         pass
     finally:
-        await p2p.close_stream(stream)
+        await streams.close_stream(stream)
 
 
 @asynccontextmanager

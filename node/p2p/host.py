@@ -23,7 +23,7 @@ from typing import Any
 import multiaddr
 import trio
 
-from .streams import DIAL_TIMEOUT, close_stream, log_stream_error, reset_stream  # noqa: F401
+from .streams import DIAL_TIMEOUT
 
 YAMUX_RTT_INTERVAL_S = 3600  # py-libp2p's default 30 s is a ping per connection per 30 s
 
@@ -191,3 +191,10 @@ def on_connected(host: Any, callback: Any) -> None:
         async def listen_close(self, network: Any, multiaddr: Any) -> None:
             pass
     host.get_network().register_notifee(_Notifee())
+
+
+async def dial_known(host: Any, peer_id: Any) -> None:
+    """Dial a peer at the addresses the peerstore has for it (mDNS found it on the LAN)."""
+    from libp2p.peer.peerinfo import PeerInfo
+    with trio.fail_after(DIAL_TIMEOUT):
+        await host.connect(PeerInfo(peer_id, host.get_peerstore().addrs(peer_id)))
