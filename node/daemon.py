@@ -27,6 +27,7 @@ from .peerlog import PeerLog
 from .p2p import host as p2p
 from .p2p import meter
 from .p2p.connmgr import IDLE_CLOSE_S, ConnectionManager
+from .p2p.streams import REQUEST_TIMEOUT
 from .p2p.bitswap import BlockExchange, BudgetSpent, FetchError
 from .community_net import CommunityService
 from .p2p.gossip import Gossip
@@ -57,7 +58,7 @@ class Options:
     bootstrap: list[str] = field(default_factory=list)
     mdns: bool = False
     control: str = "127.0.0.1:0"
-    request_timeout: float = 15.0   # one feed-sync exchange with a peer
+    request_timeout: float = REQUEST_TIMEOUT   # one request/response exchange with a peer
     web: str | None = None           # HOST:PORT of the teacher web library, None: off
     idle_close: float = IDLE_CLOSE_S  # outbound connections silent this long are closed
 

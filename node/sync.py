@@ -18,11 +18,10 @@ from protocol.errors import ProtocolError, RemoteProtocolError
 from . import db, feeds
 from .home import Home
 from .peerlog import PeerLog
-from .p2p.streams import close_stream, peer_of, read_frame, request, reset_stream
+from .p2p.streams import REQUEST_TIMEOUT, close_stream, peer_of, read_frame, request, reset_stream
 
 log = logging.getLogger("schoolmesh.sync")
 
-REQUEST_TIMEOUT = 15.0     # seconds for one request/response exchange
 
 
 class FeedSync:

@@ -67,7 +67,7 @@ import multiaddr
 import trio
 
 from ..peerlog import PeerLog
-from .streams import DIAL_TIMEOUT
+from .streams import DIAL_TIMEOUT, REQUEST_TIMEOUT
 
 log = logging.getLogger("schoolmesh.relay")
 
@@ -80,7 +80,6 @@ CIRCUIT_DURATION_S = 3600
 CIRCUIT_DATA_BYTES = 256 * 1024 * 1024
 RESERVATION_TTL_S = 3600
 REFRESH_AT = 0.8          # refresh a reservation after this fraction of its lifetime
-REQUEST_TIMEOUT = 10.0    # one RESERVE or CONNECT exchange with the relay
 
 _STATUS = {100: "OK", 200: "RESERVATION_REFUSED", 201: "RESOURCE_LIMIT_EXCEEDED",
            202: "PERMISSION_DENIED", 203: "CONNECTION_FAILED", 204: "NO_RESERVATION",

@@ -13,7 +13,8 @@ import trio
 
 log = logging.getLogger("schoolmesh.p2p")
 
-DIAL_TIMEOUT = 10.0  # seconds for one dial (TCP + Noise + Yamux)
+DIAL_TIMEOUT = 10.0      # seconds for one dial (TCP + Noise + Yamux)
+REQUEST_TIMEOUT = 15.0   # seconds for one request/response exchange of any protocol
 
 
 def log_stream_error(what: str, exc: Exception) -> None:
