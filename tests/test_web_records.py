@@ -10,7 +10,7 @@ import pytest
 from crypto import SchoolKey
 from node import db, feeds
 from node.home import init_home
-from node.web import community
+from node.web import board
 from protocol import records
 from protocol.errors import LocalProtocolError, RemoteProtocolError
 
@@ -26,9 +26,9 @@ def test_community_vectors_decode_and_index(tmp_path):
     with db.write(home.conn) as conn:
         for e in entries:
             assert feeds.append(conn, e) is feeds.Appended.ADDED
-    (q,) = community.list_requests(home)
+    (q,) = board.list_requests(home)
     assert q["subject"] == "科学" and q["school"] == "龙泉小学"
-    fb = community.list_feedback(home, VECTORS["resource_id"]["resource_id"])
+    fb = board.list_feedback(home, VECTORS["resource_id"]["resource_id"])
     assert fb["average"] == 4 and fb["items"][0]["comment"] == "学生很喜欢"
 
 

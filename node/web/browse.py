@@ -19,7 +19,7 @@ from protocol import vocab
 from protocol.errors import ProtocolError
 from protocol.paths import portable_name
 
-from . import community, i18n, stream
+from . import board, i18n, stream
 from .pages import (
     FILE_CSP, INLINE_TYPES, LANG_COOKIE, MAX_PAGE, MAX_QUERY_CHARS, PAGE_SIZE, PDF_CSP,
     TEXT_PREVIEW_BYTES, TEXT_TYPES, Web, in_thread, resource_or_none,
@@ -113,8 +113,8 @@ async def resource_page(request: Request) -> Response:
     _, zip_renamed = stream.portable_entries([(f["path"], b"", 0) for f in res["files"]])
     return web.render(request, "resource.html", r=res, m=res["meta"], files=files,
                       zip_renamed=len(zip_renamed),
-                      feedback=community.list_feedback(web.home, rid),
-                      fulfils=community.fulfilled_requests(web.home, rid))
+                      feedback=board.list_feedback(web.home, rid),
+                      fulfils=board.fulfilled_requests(web.home, rid))
 
 
 def _text_preview(web: Web, f: dict[str, Any]) -> str | None:

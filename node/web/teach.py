@@ -20,7 +20,7 @@ from node.errors import NodeError
 from protocol import records, vocab
 from protocol.errors import ProtocolError
 
-from . import auth, community
+from . import auth, board
 from .pages import Web, resource_or_none
 from .upload import UploadError, publish_upload
 
@@ -130,7 +130,7 @@ def _form_defaults(web: Web, based_on: str | None, fulfils: str | None) -> dict[
             values["based_on_title"] = m["title"]
             if src["meta"]["license"] in vocab.LICENSES:
                 values["license"] = m["license"]
-    if fulfils and records.is_request_id(fulfils) and community.request_exists(web.home, fulfils):
+    if fulfils and records.is_request_id(fulfils) and board.request_exists(web.home, fulfils):
         values["fulfils"] = [fulfils]
     return values
 
@@ -143,7 +143,7 @@ async def publish(request: Request) -> Response:
         values = _form_defaults(web, request.query_params.get("based_on"),
                                 request.query_params.get("fulfils"))
         return web.render(request, "publish.html", v=values, error=None,
-                          requests=community.list_requests(web.home, 50))
+                          requests=board.list_requests(web.home, 50))
     if not _same_origin(request):
         return web.error(request, 403, "bad_csrf")
     try:
@@ -154,14 +154,14 @@ async def publish(request: Request) -> Response:
         values = exc.values or _form_defaults(web, None, None)
         t_error = exc.key
         return web.render(request, "publish.html", status=exc.status, v=values, error=t_error,
-                          detail=exc.detail, requests=community.list_requests(web.home, 50))
+                          detail=exc.detail, requests=board.list_requests(web.home, 50))
     return RedirectResponse(f"/r/{result['resource_id']}", status_code=303)
 
 
 async def requests_board(request: Request) -> Response:
     web: Web = request.app.state.web
     if request.method == "GET":
-        return web.render(request, "requests.html", items=community.list_requests(web.home),
+        return web.render(request, "requests.html", items=board.list_requests(web.home),
                           error=None, v={})
     form = await read_form(request)
     if form is None:
@@ -175,7 +175,7 @@ async def requests_board(request: Request) -> Response:
         library.append_entry(web.home, records.KIND_REQUEST, body)
     except (ProtocolError, NodeError) as exc:
         return web.render(request, "requests.html", status=400,
-                          items=community.list_requests(web.home), error=str(exc), v=body)
+                          items=board.list_requests(web.home), error=str(exc), v=body)
     return RedirectResponse("/requests", status_code=303)
 
 
