@@ -498,10 +498,7 @@ class Node:
         prio = ntransfers.priority_of(priority)
         existing = self.queue.active_for(root)
         if existing is not None:
-            fields: dict[str, Any] = {"priority": max(prio, existing["priority"])}
-            if existing["state"] in ("paused", "waiting"):
-                fields.update(state="queued", next_try=0)
-            self.queue.update(existing["id"], **fields)
+            self.queue.demand(existing["id"], max(prio, existing["priority"]))
             self.wake_queue()
             return {"id": existing["id"]}
         total = None
@@ -611,6 +608,25 @@ class Node:
                 known.add(pid)
         return providers
 
+    def _settle(self, t: dict[str, Any], exc: Exception) -> None:
+        """Move a transfer whose attempt ended with ``exc`` to its next state (unless the
+        operator moved it meanwhile: IllegalMove, their move stands)."""
+        tid = t["id"]
+        try:
+            if isinstance(exc, BudgetSpent):
+                self.queue.wait(tid, str(exc))
+            elif isinstance(exc, FetchError):
+                delay = self.queue.retry(tid, str(exc))
+                log.info("fetch %s: %s; retrying in %.0f s", t["target"], exc, delay)
+            elif isinstance(exc, (NodeError, ProtocolError)):
+                self.queue.fail(tid, str(exc))
+                log.warning("fetch %s failed: %s", t["target"], exc)
+            else:  # a bug: the transfer fails, the node keeps running
+                log.error("fetch %s failed unexpectedly", t["target"], exc_info=exc)
+                self.queue.fail(tid, f"unexpected {type(exc).__name__}: {exc}")
+        except ntransfers.IllegalMove as moved:
+            log.info("fetch %s: %s", t["target"], moved)
+
     async def _run_transfer(self, t: dict[str, Any], scope: trio.CancelScope) -> None:
         tid, root = t["id"], t["root"]
         self._live[tid] = t["bytes_done"]
@@ -641,17 +657,11 @@ class Node:
                     done = max(done, t["bytes_total"])
                 self.queue.finish(tid, bytes_done=done)
                 self.routing.wake.set()  # we can provide it now
-        except BudgetSpent as exc:
-            self.queue.wait(tid, str(exc))
-        except FetchError as exc:
-            delay = self.queue.retry(tid, str(exc))
-            log.info("fetch %s: %s; retrying in %.0f s", t["target"], exc, delay)
-        except (NodeError, ProtocolError) as exc:
-            self.queue.fail(tid, str(exc))
-            log.warning("fetch %s failed: %s", t["target"], exc)
-        except Exception as exc:  # a bug: the transfer fails, the node keeps running
-            log.error("fetch %s failed unexpectedly", t["target"], exc_info=exc)
-            self.queue.fail(tid, f"unexpected {type(exc).__name__}: {exc}")
+        except ntransfers.IllegalMove as exc:
+            # the operator paused or cancelled it while this attempt was ending: theirs wins
+            log.info("fetch %s: %s", t["target"], exc)
+        except Exception as exc:
+            self._settle(t, exc)
         finally:
             self._running.pop(tid, None)
             if tid in self._live:

@@ -23,6 +23,30 @@ ACTIVE = ("queued", "running", "paused", "waiting")   # not finished
 FINAL = ("done", "failed", "cancelled")
 ACTIONS = ("pause", "resume", "cancel")
 
+# The state machine of a transfer: event -> {state it may happen in: state it leads to}.
+# Every change of state goes through :meth:`TransferQueue.move`, which refuses any other.
+TRANSITIONS: dict[str, dict[str, str]] = {
+    "start": {"queued": "running"},                      # the scheduler runs it
+    "finish": {"running": "done"},                       # every block is here and pinned
+    "fail": {"running": "failed"},                       # a fault retrying cannot mend
+    "retry": {"running": "queued"},                      # an attempt failed: after the backoff
+    "wait": {"running": "waiting"},                      # no provider now, or budget spent
+    "wake": {"waiting": "queued"},                       # a peer connected, or the re-check
+    "requeue": {"running": "queued"},                    # a killed daemon left it running
+    "demand": {"paused": "queued", "waiting": "queued", "queued": "queued",
+               "running": "running"},                    # fetched again: reuse, resume
+    "pause": {"queued": "paused", "running": "paused", "waiting": "paused",
+              "paused": "paused"},
+    "resume": {"paused": "queued", "waiting": "queued", "failed": "queued",
+               "queued": "queued"},
+    "cancel": {"queued": "cancelled", "running": "cancelled", "waiting": "cancelled",
+               "paused": "cancelled", "failed": "cancelled"},
+}
+
+
+class IllegalMove(NodeError):
+    """An event that cannot happen in the transfer's current state."""
+
 BACKOFF_FIRST = 2.0     # seconds before the first retry...
 BACKOFF_MAX = 300.0     # ...doubling up to 5 minutes
 
@@ -113,6 +137,13 @@ class TransferQueue:
             return int(cur.lastrowid)
 
     def update(self, tid: int, **fields: Any) -> None:
+        """Change columns other than ``state`` (states change only by :meth:`move`)."""
+        if "state" in fields:
+            raise ValueError("a transfer's state changes only through move()")
+        with db.write(self.conn) as c:
+            self._set(c, tid, fields)
+
+    def _set(self, c: sqlite3.Connection, tid: int, fields: dict[str, Any]) -> None:
         if "providers" in fields and not isinstance(fields["providers"], str):
             fields["providers"] = json.dumps(list(fields["providers"]))
         bad = set(fields) - set(_COLUMNS[1:])
@@ -120,66 +151,90 @@ class TransferQueue:
             raise ValueError(f"unknown transfer columns {sorted(bad)}")
         fields["updated"] = self.clock()
         sets = ", ".join(f"{k} = ?" for k in fields)
+        c.execute(f"UPDATE transfers SET {sets} WHERE id = ?", (*fields.values(), tid))
+
+    def move(self, tid: int, event: str, **fields: Any) -> None:
+        """Apply ``event`` (a key of TRANSITIONS) to a transfer, with other column changes, in
+        one statement that also checks the state it starts from (another task, or the
+        operator, may have moved it meanwhile): IllegalMove if the event cannot happen."""
+        table = TRANSITIONS[event]
         with db.write(self.conn) as c:
-            c.execute(f"UPDATE transfers SET {sets} WHERE id = ?", (*fields.values(), tid))
+            row = c.execute("SELECT state FROM transfers WHERE id = ?", (tid,)).fetchone()
+            if row is None:
+                raise NodeError(f"no transfer {tid}")
+            if row[0] not in table:
+                raise IllegalMove(f"transfer {tid} is {row[0]}: it cannot {event}")
+            self._set(c, tid, {"state": table[row[0]], **fields})
 
     def start(self, tid: int) -> None:
-        self.update(tid, state="running")
+        self.move(tid, "start")
 
     def finish(self, tid: int, *, bytes_done: int | None = None) -> None:
-        fields: dict[str, Any] = {"state": "done", "last_error": None}
+        fields: dict[str, Any] = {"last_error": None}
         if bytes_done is not None:
             fields["bytes_done"] = bytes_done
-        self.update(tid, **fields)
+        self.move(tid, "finish", **fields)
 
     def fail(self, tid: int, error: str) -> None:
-        self.update(tid, state="failed", last_error=error)
+        self.move(tid, "fail", last_error=error)
 
     def wait(self, tid: int, why: str) -> None:
         """No provider now (or the budget is spent): re-checked on new connections."""
-        self.update(tid, state="waiting", last_error=why)
+        self.move(tid, "wait", last_error=why)
 
     def retry(self, tid: int, error: str) -> float:
         """A failed attempt: back to ``queued`` after the backoff; returns the delay (s)."""
         (attempts,) = self.conn.execute("SELECT attempts FROM transfers WHERE id = ?",
                                         (tid,)).fetchone()
         delay = backoff(attempts + 1)
-        self.update(tid, state="queued", attempts=attempts + 1, last_error=error,
-                    next_try=self.clock() + int(delay * 1000))
+        self.move(tid, "retry", attempts=attempts + 1, last_error=error,
+                  next_try=self.clock() + int(delay * 1000))
         return delay
 
     def control(self, tid: int, action: str) -> dict[str, Any]:
         """pause (queued/running/waiting → paused), resume (paused/waiting/failed → queued),
-        cancel (any unfinished → cancelled). Returns the row."""
-        t = self.get(tid)
-        state = t["state"]
-        if action == "pause":
-            if state not in ("queued", "running", "waiting", "paused"):
-                raise NodeError(f"transfer {tid} is {state}: it cannot be paused")
-            self.update(tid, state="paused")
-        elif action == "resume":
-            if state not in ("paused", "waiting", "failed", "queued"):
-                raise NodeError(f"transfer {tid} is {state}: it cannot be resumed")
-            self.update(tid, state="queued", next_try=0)
-        elif action == "cancel":
-            if state in FINAL and state != "failed":
-                raise NodeError(f"transfer {tid} is {state}: it cannot be cancelled")
-            self.update(tid, state="cancelled")
-        else:
+        cancel (any unfinished, or failed → cancelled). Returns the row."""
+        if action not in ACTIONS:
             raise NodeError(f"unknown action {action!r} (one of: {', '.join(ACTIONS)})")
+        self.get(tid)
+        try:
+            self.move(tid, action, **({"next_try": 0} if action == "resume" else {}))
+        except IllegalMove:
+            state = self.get(tid)["state"]
+            verb = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}[action]
+            raise IllegalMove(f"transfer {tid} is {state}: it cannot be {verb}") from None
         return self.get(tid)
+
+    def demand(self, tid: int, priority: int) -> None:
+        """The same root is fetched again: keep the row, raise its priority, resume it."""
+        state = self.get(tid)["state"]
+        fields: dict[str, Any] = {"priority": priority}
+        if state in ("paused", "waiting"):
+            fields["next_try"] = 0
+        self.move(tid, "demand", **fields)
+
+    def _move_all(self, event: str, where: str, args: tuple[Any, ...] = ()) -> int:
+        """Apply ``event`` to every row in a state it can happen in that matches ``where``."""
+        table = TRANSITIONS[event]
+        n = 0
+        with db.write(self.conn) as c:
+            for old, new in table.items():
+                n += c.execute(f"UPDATE transfers SET state = ?, next_try = 0, updated = ? "
+                               f"WHERE state = ? AND ({where})",
+                               (new, self.clock(), old, *args)).rowcount
+        return n
 
     def requeue_running(self) -> int:
         """At daemon start: rows a killed daemon left running are queued again."""
-        with db.write(self.conn) as c:
-            return c.execute("UPDATE transfers SET state = 'queued', next_try = 0, updated = ? "
-                             "WHERE state = 'running'", (self.clock(),)).rowcount
+        return self._move_all("requeue", "1")
 
     def wake_waiting(self, *, retries: bool = False) -> int:
         """Waiting rows are tried again now (a peer connected, or the re-check interval);
         with ``retries`` also queued rows still in their backoff (a peer connected: it may be
         the provider whose link died, or another one)."""
-        with db.write(self.conn) as c:
-            return c.execute("UPDATE transfers SET state = 'queued', next_try = 0, updated = ? "
-                             "WHERE state = 'waiting' OR (? AND state = 'queued' AND "
-                             "next_try > 0)", (self.clock(), retries)).rowcount
+        n = self._move_all("wake", "1")
+        if retries:
+            with db.write(self.conn) as c:
+                n += c.execute("UPDATE transfers SET next_try = 0, updated = ? WHERE state = "
+                               "'queued' AND next_try > 0", (self.clock(),)).rowcount
+        return n

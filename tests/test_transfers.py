@@ -88,6 +88,34 @@ def test_state_transitions(queue):
     assert queue.active_for(b"r") is None and queue.active_for(b"q") is None
 
 
+@pytest.mark.parametrize("event", sorted(nt.TRANSITIONS))
+def test_every_illegal_move_is_refused_and_changes_nothing(queue, event):
+    """The transition table is the whole state machine: an event in a state it does not list
+    raises IllegalMove and leaves the row as it was."""
+    for state in nt.STATES:
+        tid = queue.add(f"{event}-{state}", f"{event}-{state}".encode())
+        queue.conn.execute("UPDATE transfers SET state = ? WHERE id = ?", (state, tid))
+        before = queue.get(tid)
+        if state in nt.TRANSITIONS[event]:
+            queue.move(tid, event)
+            assert queue.get(tid)["state"] == nt.TRANSITIONS[event][state]
+        else:
+            with pytest.raises(nt.IllegalMove):
+                queue.move(tid, event)
+            assert queue.get(tid) == before
+    assert set(nt.TRANSITIONS[event]) <= set(nt.STATES)
+    assert set(nt.TRANSITIONS[event].values()) <= set(nt.STATES)
+
+
+def test_states_change_only_through_the_table(queue):
+    tid = queue.add("t", b"r")
+    with pytest.raises(ValueError):
+        queue.update(tid, state="done")
+    assert all(state not in nt.TRANSITIONS[e] for e in ("finish", "fail", "retry", "wait",
+                                                          "start", "requeue", "wake")
+               for state in nt.FINAL)   # nothing leaves a final state but cancel of failed
+
+
 def test_running_rows_are_requeued_at_start(tmp_path):
     path = tmp_path / "t.db"
     conn = db.connect(path, create=True)
@@ -95,6 +123,7 @@ def test_running_rows_are_requeued_at_start(tmp_path):
     a, b = q.add("a", b"ra"), q.add("b", b"rb")
     q.start(a)
     q.update(a, bytes_done=123, providers=["p1"])
+    q.start(b)
     q.finish(b)
     conn.close()  # "kill -9"
     q = nt.TransferQueue(db.connect(path))
