@@ -19,7 +19,7 @@ from protocol import feedsync
 from protocol.errors import ProtocolError
 from protocol.framing import encode_frame
 
-from . import community, db
+from . import community, db, events
 from .errors import NodeError
 from .home import now_ms
 from .peerlog import PeerLog
@@ -28,17 +28,21 @@ from .p2p import streams
 
 log = logging.getLogger("schoolmesh.node")
 
-COMMUNITY_INTERVAL = 2.0    # membership, topics, seeds and seeding are re-checked this often
+COMMUNITY_RECHECK = 60.0    # membership is re-checked this often even when nothing was written
+                            # (certificates expire with time)
 
 
 class CommunityService:
     def __init__(self, node: Any) -> None:
         self.node = node
-        self._wake = trio.Event()
+        # membership, seeds and what to seed follow the database; time itself changes them
+        # only when a certificate expires (COMMUNITY_RECHECK)
+        self._sub = node.events.subscribe(events.DatabaseChanged, events.Overflow)
         self.peer_log = PeerLog(log)
 
     def wake(self) -> None:
-        self._wake.set()
+        """Look at memberships, topics, seeds and what to seed again now."""
+        self._sub.kick()
 
     def rule(self, topic: str) -> Any:
         """Validator of a community topic: heads of its active members only (the founder
@@ -68,9 +72,7 @@ class CommunityService:
                 self._queue_fetches()
             except (NodeError, ProtocolError, sqlite3.Error) as exc:
                 log.warning("communities: %s", exc)
-            with trio.move_on_after(COMMUNITY_INTERVAL):
-                await self._wake.wait()
-            self._wake = trio.Event()
+            await self._sub.wait(COMMUNITY_RECHECK)
 
     def _queue_fetches(self) -> None:
         if self.node.policy.issuer_of:
@@ -96,7 +98,6 @@ class CommunityService:
         if library.first_missing(self.node.home, cid_to_str(root)) is None:
             with db.write(conn) as c:
                 db.pin(c, root, reason, ref, now_ms())
-            self.node.routing.wake.set()
             return
         if conn.execute("SELECT 1 FROM transfers WHERE root = ? AND pin_reason = ? AND state IN"
                         " ('failed', 'cancelled')", (root, reason)).fetchone():

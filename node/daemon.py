@@ -18,11 +18,11 @@ from protocol import community as pc
 from protocol import feedsync, records
 from protocol.errors import ProtocolError
 
-from . import community, control, db, feeds, startup
+from . import community, control, db, events, feeds, startup
 from . import limits as nlimits
 from . import transfers as ntransfers
 from .errors import NodeError
-from .home import Home, now_ms
+from .home import DB_FILE, Home, now_ms
 from .peerlog import PeerLog
 from .p2p import host as p2p
 from .p2p import meter
@@ -40,14 +40,13 @@ log = logging.getLogger("schoolmesh.node")
 SYNC_INTERVAL = 600.0       # seconds between full catch-up rounds with every connected peer
                             # (heads arrive by gossip, and a new connection syncs at once;
                             # this only repairs a lost gossip message: specs/links.md §3)
-HEAD_POLL_INTERVAL = 0.25   # how often the daemon looks for entries written by CLI commands
+ANNOUNCE_RETRY = 1.0        # a head that could not be published is tried again this soon
 ANNOUNCE_REPEATS = (2.0, 10.0)   # a new head is announced again this long after
 REDIAL_INTERVAL = 15.0      # bootstrap peers are redialled this often while disconnected...
 REDIAL_FIRST = 1.0          # ...after a first retry this soon, doubling
 RETRY_INTERVAL = 0.25       # a gossiped head we have not reached yet is retried this often...
 RETRY_ATTEMPTS = 80         # ...for 20 s (peers may still be pulling it themselves)
 MAX_RUNNING_TRANSFERS = 3   # fetches the transfer queue runs at once
-QUEUE_TICK = 0.5            # the scheduler looks at the queue at least this often
 WAITING_RECHECK = 30.0      # waiting transfers are retried this often (and on new peers)
 PROGRESS_FLUSH = 1.0        # bytes_done of running transfers is written this often
 
@@ -87,7 +86,7 @@ class Node:
         self.queue = ntransfers.TransferQueue(home.conn)
         self._running: dict[int, trio.CancelScope] = {}  # transfer id -> its fetch task
         self._live: dict[int, int] = {}                  # bytes_done not yet written
-        self._queue_wake = trio.Event()
+        self.events = events.EventBus()
         self._nursery: trio.Nursery | None = None
         self.web_url: str | None = None
         self._wake = trio.Event()
@@ -111,7 +110,8 @@ class Node:
         self.meter = meter.install(self.host)
         # a new connection syncs at once (its peer may hold what gossip did not bring) and may
         # be the provider a waiting transfer needs (specs/links.md §2, §3)
-        p2p.on_connected(self.host, lambda peer: (self.wake(), self.wake_queue()))
+        p2p.on_connected(self.host, lambda peer: (self.wake(),
+                                                  self.events.publish(events.PeerConnected(peer))))
         try:
             async with p2p.run_host(self.host, self.options.listen):
                 await self._serve_on_host(task_status)
@@ -126,7 +126,7 @@ class Node:
         self.host.set_stream_handler(pc.PROTOCOL_ID, self.communities.handle)
         self.refresh_policy()
         self.gossip = Gossip(self.host, self._accept_head)
-        self.routing = ContentRouting(self.host, self.pinned_roots)
+        self.routing = ContentRouting(self.host, self.pinned_roots, self.events)
         # Demonstration schools relay for their members (circuit relay v2): the hop
         # service runs on every node and grants reservations only to active members of a
         # community this school is a demonstration school of (decided per request, so a
@@ -139,6 +139,8 @@ class Node:
             self.relay = relay
             self._nursery = nursery
             await nursery.start(self.limiter.serve, self.home.conn)
+            await nursery.start(events.DatabaseWatcher(self.home.path / DB_FILE,
+                                                       self.events).serve)
             self.exchange = BlockExchange(self.host, self.home.blocks,
                                           over_budget=self._over_budget,
                                           write_timeout=self._write_timeout)
@@ -271,6 +273,8 @@ class Node:
         forming (a school that just joined) reaches nobody, and the full sync round that would
         repair it runs only every SYNC_INTERVAL (specs/links.md §3)."""
         repeats: list[float] = []
+        sub = self.events.subscribe(events.DatabaseChanged, events.PolicyChanged,
+                                    events.Overflow)
         while True:
             seq, hash_ = feeds.head(self.home.conn, self.home.feed)
             now = trio.current_time()
@@ -291,7 +295,10 @@ class Node:
                     self._announced = seq
                 except Exception as exc:  # no peers yet, etc.: retry next round
                     log.debug("gossip: publish failed: %s", exc)
-            await trio.sleep(HEAD_POLL_INTERVAL)
+                    repeats.insert(0, trio.current_time() + ANNOUNCE_RETRY)
+            # a new entry of ours is a write to the database (ours or a CLI command's)
+            await sub.wait(max(0.0, repeats[0] - trio.current_time()) if repeats
+                           else float("inf"))
 
     # -- sync -----------------------------------------------------------------------------
 
@@ -550,7 +557,7 @@ class Node:
     # -- the transfer queue (specs/limits.md section 6) ------------------------------------
 
     def wake_queue(self) -> None:
-        self._queue_wake.set()
+        self.events.publish(events.TransfersChanged())
 
     def _flush_progress(self) -> None:
         for tid, done in list(self._live.items()):
@@ -559,23 +566,27 @@ class Node:
                 self._live.pop(tid, None)
 
     async def _transfer_scheduler(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Run queued transfers by priority, at most MAX_RUNNING_TRANSFERS at once."""
+        """Run queued transfers by priority, at most MAX_RUNNING_TRANSFERS at once. Wakes on
+        events (a fetch asked for, a transfer ended, a peer connected, a write to the
+        database) and on the times that are themselves the event: a backoff ending, the
+        periodic re-check of waiting rows, the progress flush while transfers run."""
         requeued = self.queue.requeue_running()
         if requeued:
             log.info("transfers: %d interrupted transfer(s) queued again", requeued)
-        peers: set[Any] = set()
+        sub = self.events.subscribe(events.PeerConnected, events.DatabaseChanged,
+                                    events.TransfersChanged, events.Overflow)
         last_recheck = trio.current_time()
         last_flush = last_recheck
+        happened: list[Any] = []
         async with trio.open_nursery() as nursery:
             task_status.started()
             while True:
                 now = trio.current_time()
-                connected = set(self.host.get_network().connections)
-                if connected - peers or now - last_recheck >= WAITING_RECHECK:
-                    self.queue.wake_waiting(retries=bool(connected - peers))
+                connected = any(isinstance(e, events.PeerConnected) for e in happened)
+                if connected or now - last_recheck >= WAITING_RECHECK:
+                    self.queue.wake_waiting(retries=connected)
                     last_recheck = now
-                peers = connected
-                if now - last_flush >= PROGRESS_FLUSH:
+                if self._running and now - last_flush >= PROGRESS_FLUSH:
                     self._flush_progress()
                     last_flush = now
                 free = MAX_RUNNING_TRANSFERS - len(self._running)
@@ -584,9 +595,13 @@ class Node:
                     scope = trio.CancelScope()
                     self._running[t["id"]] = scope
                     nursery.start_soon(self._run_transfer, t, scope)
-                with trio.move_on_after(QUEUE_TICK):
-                    await self._queue_wake.wait()
-                self._queue_wake = trio.Event()
+                timeout = last_recheck + WAITING_RECHECK - now
+                due = self.queue.next_due()
+                if due is not None:
+                    timeout = min(timeout, max(0.0, (due - now_ms()) / 1000))
+                if self._running:
+                    timeout = min(timeout, PROGRESS_FLUSH)
+                happened = await sub.wait(max(timeout, 0.0))
 
     async def _providers(self, root: bytes, earlier: Sequence[str] = ()) -> list[str]:
         """Connected peers, then providers found in the DHT, then the providers an earlier
@@ -656,7 +671,6 @@ class Node:
                 if t["bytes_total"] is not None:
                     done = max(done, t["bytes_total"])
                 self.queue.finish(tid, bytes_done=done)
-                self.routing.wake.set()  # we can provide it now
         except ntransfers.IllegalMove as exc:
             # the operator paused or cancelled it while this attempt was ending: theirs wins
             log.info("fetch %s: %s", t["target"], exc)

@@ -129,6 +129,10 @@ class Limiter:
     def flush(self, conn: sqlite3.Connection, month: str) -> None:
         """Add the pending counters to ``month``'s row; reload the settings."""
         up, down = self.pending["up"], self.pending["down"]
+        if not up and not down:   # nothing to count: no write (every write wakes the node)
+            self.month_used = sum(used(conn, month))
+            self.limits = load(conn)
+            return
         self.pending["up"] = self.pending["down"] = 0
         try:
             with db.write(conn) as c:

@@ -213,6 +213,12 @@ class TransferQueue:
             fields["next_try"] = 0
         self.move(tid, "demand", **fields)
 
+    def next_due(self) -> int | None:
+        """When (ms) the earliest queued row in its backoff becomes due, or None."""
+        (due,) = self.conn.execute("SELECT min(next_try) FROM transfers WHERE state = "
+                                   "'queued' AND next_try > ?", (self.clock(),)).fetchone()
+        return due
+
     def _move_all(self, event: str, where: str, args: tuple[Any, ...] = ()) -> int:
         """Apply ``event`` to every row in a state it can happen in that matches ``where``."""
         table = TRANSITIONS[event]

@@ -17,22 +17,24 @@ import trio
 
 from crypto import cid_to_str
 
+from ..events import DatabaseChanged, EventBus, Overflow, PeerConnected
+
 log = logging.getLogger("schoolmesh.routing")
 
 REPROVIDE_INTERVAL = 12 * 3600.0   # provider records expire after 24 h in the IPFS DHT
-PEER_POLL_INTERVAL = 1.0           # how often new connections are added to the routing table
 FIND_TIMEOUT = 10.0
 
 
 class ContentRouting:
-    def __init__(self, host: Any, pinned_roots: Any) -> None:
-        """``pinned_roots()`` returns the binary CIDs to provide (called from the event loop)."""
+    def __init__(self, host: Any, pinned_roots: Any, bus: EventBus) -> None:
+        """``pinned_roots()`` returns the binary CIDs to provide (called from the event loop);
+        ``bus`` tells of new connections and of writes to the database (new pins)."""
         self.host = host
         self.pinned_roots = pinned_roots
+        self.bus = bus
         self.dht: Any = None
         self._known_peers: set[Any] = set()
         self._provided: dict[bytes, float] = {}
-        self.wake = trio.Event()
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[ContentRouting]:
@@ -48,35 +50,40 @@ class ContentRouting:
                 nursery.cancel_scope.cancel()
 
     async def _peers_loop(self) -> None:
-        while True:
-            current = set(self.host.get_network().connections)
-            for peer in current - self._known_peers:
-                try:
-                    await self.dht.add_peer(peer)
-                except Exception as exc:  # a peer without the DHT protocol is fine
-                    log.debug("dht: cannot add %s: %s", peer, exc)
-            if current - self._known_peers:
-                self.wake.set()  # new peers: providing may now reach someone
-            self._known_peers = current
-            await trio.sleep(PEER_POLL_INTERVAL)
+        """Every connected peer joins the routing table (py-libp2p's DHT does not bootstrap
+        itself): those connected now, then each one as it connects."""
+        with self.bus.subscribe(PeerConnected, Overflow) as sub:
+            while True:
+                current = set(self.host.get_network().connections)
+                for peer in current - self._known_peers:
+                    try:
+                        await self.dht.add_peer(peer)
+                    except Exception as exc:  # a peer without the DHT protocol is fine
+                        log.debug("dht: cannot add %s: %s", peer, exc)
+                self._known_peers = current
+                await sub.receive()
 
     async def _provide_loop(self) -> None:
-        while True:
-            now = trio.current_time()
-            for cid in self.pinned_roots():
-                last = self._provided.get(cid)
-                if last is not None and now - last < REPROVIDE_INTERVAL:
-                    continue
-                if not self._known_peers:
-                    break
-                try:
-                    if await self.dht.provide(cid_to_str(cid)):
-                        self._provided[cid] = now
-                except Exception as exc:
-                    log.warning("dht: provide %s failed: %s", cid_to_str(cid), exc)
-            with trio.move_on_after(PEER_POLL_INTERVAL * 5):
-                await self.wake.wait()
-            self.wake = trio.Event()
+        """Provide every pinned root once, then again every REPROVIDE_INTERVAL, all due roots
+        in one round; a new pin (a write to the database) or a new peer starts a round."""
+        with self.bus.subscribe(DatabaseChanged, PeerConnected, Overflow) as sub:
+            while True:
+                await trio.sleep(0)   # let the peers loop add a new peer first
+                now = trio.current_time()
+                next_round = now + REPROVIDE_INTERVAL
+                for cid in self.pinned_roots():
+                    last = self._provided.get(cid)
+                    if last is not None and now - last < REPROVIDE_INTERVAL:
+                        next_round = min(next_round, last + REPROVIDE_INTERVAL)
+                        continue
+                    if not self._known_peers:
+                        break
+                    try:
+                        if await self.dht.provide(cid_to_str(cid)):
+                            self._provided[cid] = now
+                    except Exception as exc:
+                        log.warning("dht: provide %s failed: %s", cid_to_str(cid), exc)
+                await sub.wait(max(0.0, next_round - trio.current_time()))
 
     def provided(self, cid: bytes) -> bool:
         return cid in self._provided
