@@ -13,19 +13,15 @@ from .context import EXIT_ERROR, Context, emit, json_option, one_line, pass_ctx
 
 
 class SizeParam(click.ParamType):
+    """A size in the units of :mod:`protocol.units`; a bad one is a user error (one line)."""
     name = "SIZE"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> int:
         if isinstance(value, int):
             return value
-        from node.bundle import parse_size
-        try:
-            size = parse_size(value)
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-        if size < 1:
-            self.fail("must be more than 0 bytes", param, ctx)
-        return size
+        from protocol.units import parse_size
+        name = param.opts[0] if param is not None else "size"
+        return parse_size(value, minimum=1, what=name)
 
 
 @click.command("export")
@@ -41,7 +37,8 @@ class SizeParam(click.ParamType):
 @click.option("--wants", "wants_file", type=click.Path(dir_okay=False, path_type=Path),
               help="The receiving school's wants file: pack only what it lacks and asks for.")
 @click.option("--max-size", type=SizeParam(), metavar="SIZE",
-              help="Split into parts of at most SIZE (e.g. 4000M for FAT32 sticks, 700MB).")
+              help="Split into parts of at most SIZE (e.g. 4000M for FAT32 sticks, 700MB; "
+                   "M = MB = 10^6 bytes, MiB = 2^20).")
 @click.option("--overwrite", is_flag=True, help="Replace a bundle of the same name.")
 @json_option
 @pass_ctx

@@ -32,7 +32,7 @@ def _when(ms: int | None) -> str:
 
 
 def _size(n: int | None) -> str:
-    from protocol.limits import format_size
+    from protocol.units import format_size
     return "?" if n is None else format_size(n)
 
 
@@ -202,9 +202,9 @@ def quota(obj: Context, size: str | None, as_json: bool) -> None:
     """Show or set how much a demonstration school keeps for its communities (e.g. 200GiB);
     newest resources first when there is more."""
     from node import community as nc
-    from protocol.limits import parse_size
+    from protocol.units import parse_size
     home = obj.home()
-    d = nc.set_seed_quota(home, parse_size(size)) if size else {"seed_quota": nc.seed_quota(home)}
+    d = nc.set_seed_quota(home, parse_size(size, what="quota")) if size else {"seed_quota": nc.seed_quota(home)}
     emit(d, as_json, lambda d: click.echo(f"seed quota: {_size(d['seed_quota'])}"))
 
 

@@ -20,15 +20,19 @@ def limits() -> None:
 
 
 @limits.command("set")
-@click.option("--up", metavar="RATE", help="Upload limit, e.g. 512KiB/s, 2Mbit/s, unlimited.")
-@click.option("--down", metavar="RATE", help="Download limit, e.g. 1MiB/s, unlimited.")
-@click.option("--schedule", "schedule", multiple=True, metavar="HH:MM-HH:MM=RATE",
+@click.option("--up", metavar="RATE",
+              help="Upload limit, e.g. 2M or 2Mbps (megabits, as lines are sold), 512k, "
+                   "256KiB/s (bytes), unlimited.")
+@click.option("--down", metavar="RATE",
+              help="Download limit, e.g. 10M, 10Mbit/s, 1MB/s, 1MiB/s, unlimited.")
+@click.option("--schedule", "schedule", multiple=True, metavar="H:MM-H:MM=RATE",
               help="A time-of-day window with its own rate in both directions (repeatable; "
                    "replaces the schedule; windows may cross midnight, must not overlap).")
 @click.option("--no-schedule", is_flag=True, help="Remove every schedule window.")
 @click.option("--monthly-budget", metavar="SIZE",
               help="Bytes per calendar month in both directions, e.g. 20GB, 2GiB; 'none' "
-                   "removes it. When spent, content transfers stop; catalog sync continues.")
+                   "removes it (G = GB = 10^9 bytes, GiB = 2^30). When spent, content transfers "
+                   "stop; catalog sync continues.")
 @click.option("--lan-unlimited/--no-lan-unlimited", default=None,
               help="Exempt peers on the school LAN (this computer, link-local addresses, or the same subnet as one of its network interfaces — not every private address) from "
                    "limits and budget (default: exempt).")
@@ -51,8 +55,7 @@ def set_(obj: Context, up: str | None, down: str | None, schedule: tuple[str, ..
     if schedule or no_schedule:
         changes["schedule"] = tuple(pl.parse_window(w) for w in schedule)
     if monthly_budget is not None:
-        changes["monthly_budget"] = None if monthly_budget.lower() == "none" \
-            else pl.parse_size(monthly_budget)
+        changes["monthly_budget"] = pl.parse_budget(monthly_budget)
     if lan_unlimited is not None:
         changes["lan_unlimited"] = lan_unlimited
     new = pl.update(nl.load(conn), **changes)
@@ -99,9 +102,10 @@ def _show(obj: Context, as_json: bool) -> None:
     current = nl.load(conn)
     month = nl.month_of(datetime.now())
     up, down = nl.used(conn, month)
-    now = pl.effective_rate(current, datetime.now().time())
-    d = {**current.describe(), "now": {"up": pl.format_rate(now.up),
-                                       "down": pl.format_rate(now.down)},
+    window = pl.window_in_force(current, datetime.now().time())
+    now = (window.rate, window.rate) if window else (current.up, current.down)
+    d = {**current.describe(), "now": {"up": pl.format_rate(now[0]),
+                                       "down": pl.format_rate(now[1])},
          "month": month, "used": {"up": up, "down": down}}
     peers = _connected_peers(obj)
     if peers is not None:

@@ -512,15 +512,3 @@ def write_export(home: Home, plan: ExportPlan, output: Path, *, overwrite: bool 
     _fsync_dir(folder)
     return {**plan.summary, "output": [str(p) for p in finals], "parts": len(finals),
             "bytes": sum(p.size for p in parts)}
-
-
-def parse_size(text: str) -> int:
-    """``4G`` / ``700M`` / ``650MiB`` (powers of 1024), ``4GB`` / ``700MB`` (powers of 1000),
-    or a plain number of bytes."""
-    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)(i?B?)\s*", text, re.IGNORECASE)
-    if not m:
-        raise ValueError(f"{text!r} is not a size (examples: 4000M, 3.5G, 700MB, 650MiB)")
-    number, unit, suffix = m.groups()
-    power = "KMGT".find(unit.upper()) + 1 if unit else 0
-    base = 1000 if suffix.upper() == "B" and unit else 1024
-    return int(float(number) * base ** power)

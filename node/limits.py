@@ -106,7 +106,7 @@ class Limiter:
     def slowest(self, direction: str) -> int | None:
         """The lowest rate ``direction`` may have at any time of day (None: unlimited)."""
         rates = [getattr(self.limits, direction)] + [w.rate for w in self.limits.schedule]
-        limited = [r for r in rates if r is not None]
+        limited = [r.bytes_per_second for r in rates if r is not None]
         return min(limited) if limited else None
 
     def timeout_for(self, nbytes: int, base: float) -> float:

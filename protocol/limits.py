@@ -1,6 +1,7 @@
-"""Bandwidth limits without I/O (specs/limits.md): parsing and validation of rates, sizes and
-time-of-day schedules, the settings object, the rate in force at a given local time, and a
-token bucket. No clock inside: every function that needs the time is given it.
+"""Bandwidth limits without I/O (specs/limits.md): the settings object and its validation,
+time-of-day schedules, the rate in force at a given local time, and a token bucket. Rates and
+sizes are parsed by :mod:`protocol.units`. No clock inside: every function that needs the time
+is given it.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from dataclasses import dataclass, field, replace
 from datetime import time as dtime
 from typing import Any
 
-from .errors import LocalProtocolError
+from .units import (MAX_RATE, MIN_RATE, SIZE_FORM, Rate, UnitsError, format_rate, format_size,
+                    parse_rate, parse_size, per_second, rate_from_bytes)
 
-MIN_RATE = 1024                 # bytes/s; below 1 KiB/s keep-alives and handshakes time out
-MAX_RATE = 100 * 1024 ** 3      # bytes/s; 100 GiB/s: more than any school link, so absurd
+__all__ = ["MAX_RATE", "MIN_RATE", "Rate", "UnitsError", "format_rate", "format_size",
+           "parse_rate", "parse_budget", "per_second"]
+
 MIN_BUDGET = 1_000_000          # bytes; a monthly budget below 1 MB cannot carry a catalog
 MAX_BUDGET = 1024 ** 5          # bytes; 1 PiB a month
 MAX_WINDOWS = 48                # schedule windows (one per half hour is already excessive)
@@ -23,53 +26,31 @@ MIN_BURST = 16 * 1024           # bytes; the smallest bucket (one Noise frame fi
 BURST_SECONDS = 0.05            # a bucket holds this many seconds of its rate (or MIN_BURST)
 MINUTES_PER_DAY = 24 * 60
 
-RATE_FORM = ("a rate like 512KiB/s, 1MiB/s, 2MB/s, 256kbit/s or 10Mbit/s "
-             f"(between 1KiB/s and 100GiB/s), or 'unlimited'")
-SIZE_FORM = "a size like 500MB, 2GB or 2GiB (between 1MB and 1PiB)"
-SCHEDULE_FORM = "HH:MM-HH:MM=RATE, e.g. 08:00-16:00=256KiB/s (windows may cross midnight)"
-
-_BYTE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000 ** 2,
-               "mb": 1000 ** 2, "mib": 1024 ** 2, "g": 1000 ** 3, "gb": 1000 ** 3,
-               "gib": 1024 ** 3, "t": 1000 ** 4, "tb": 1000 ** 4, "tib": 1024 ** 4,
-               "pb": 1000 ** 5, "pib": 1024 ** 5}
-_BIT_UNITS = {"bit": 1, "kbit": 1000, "kibit": 1024, "mbit": 1000 ** 2, "mibit": 1024 ** 2,
-              "gbit": 1000 ** 3, "gibit": 1024 ** 3}
-_NUMBER = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*")
-_CLOCK = re.compile(r"(\d{2}):(\d{2})")
+SCHEDULE_FORM = ("H:MM-H:MM=RATE, e.g. 08:00-16:00=2Mbit/s or 22:00-6:00=unlimited (windows "
+                 "may cross midnight)")
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
 
 
-class LimitsError(LocalProtocolError):
+class LimitsError(UnitsError):
     """A setting is malformed or out of range; the message names the allowed form."""
+
+
+def _as_rate(rate: Rate | int | None) -> Rate | None:
+    if isinstance(rate, Rate) and not MIN_RATE <= rate.bits / 8 <= MAX_RATE or \
+            isinstance(rate, int) and not MIN_RATE <= rate <= MAX_RATE:
+        raise LimitsError("rate out of range: between 1KiB/s and 100GiB/s")
+    if not (rate is None or isinstance(rate, (Rate, int))):
+        raise LimitsError(f"a rate must be a Rate, bytes/s or None, not {type(rate).__name__}")
+    return rate_from_bytes(rate) if isinstance(rate, int) else rate
 
 
 # -- parsing --------------------------------------------------------------------------------
 
-def parse_rate(text: str) -> int | None:
-    """Bytes per second, or None for 'unlimited'."""
-    s = text.strip()
-    if s.lower() == "unlimited":
+def parse_budget(text: str) -> int | None:
+    """A monthly budget in bytes (``none``: no budget); the sizes of :mod:`protocol.units`."""
+    if text.strip().lower() == "none":
         return None
-    if not s.lower().endswith("/s"):
-        raise LimitsError(f"bad rate {text!r}: expected {RATE_FORM}")
-    m = _NUMBER.fullmatch(s[:-2])
-    unit = m.group(2).lower() if m else ""
-    if m is None or (unit not in _BYTE_UNITS and unit not in _BIT_UNITS):
-        raise LimitsError(f"bad rate {text!r}: expected {RATE_FORM}")
-    value = float(m.group(1))
-    rate = value * _BIT_UNITS[unit] / 8 if unit in _BIT_UNITS else value * _BYTE_UNITS[unit]
-    if not MIN_RATE <= rate <= MAX_RATE:
-        raise LimitsError(f"rate {text!r} out of range: expected {RATE_FORM}")
-    return int(rate)
-
-
-def parse_size(text: str) -> int:
-    m = _NUMBER.fullmatch(text)
-    if m is None or m.group(2).lower() not in _BYTE_UNITS:
-        raise LimitsError(f"bad size {text!r}: expected {SIZE_FORM}")
-    size = float(m.group(1)) * _BYTE_UNITS[m.group(2).lower()]
-    if not MIN_BUDGET <= size <= MAX_BUDGET:
-        raise LimitsError(f"size {text!r} out of range: expected {SIZE_FORM}")
-    return int(size)
+    return parse_size(text, minimum=MIN_BUDGET, maximum=MAX_BUDGET, what="monthly budget")
 
 
 def _minute(text: str, whole: str) -> int:
@@ -82,12 +63,13 @@ def _minute(text: str, whole: str) -> int:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Window:
     """From ``start`` to ``end`` (minutes after local midnight; end < start crosses midnight)
-    the rate in both directions is ``rate`` (bytes/s, None: unlimited)."""
+    the rate in both directions is ``rate`` (None: unlimited)."""
     start: int
     end: int
-    rate: int | None
+    rate: Rate | None           # an int is taken as bytes/s
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "rate", _as_rate(self.rate))
         if not (0 <= self.start < MINUTES_PER_DAY and 0 <= self.end < MINUTES_PER_DAY):
             raise LimitsError(f"schedule times must be 00:00-23:59: expected {SCHEDULE_FORM}")
         if self.start == self.end:
@@ -115,40 +97,23 @@ def parse_window(text: str) -> Window:
     return Window(start=_minute(start, text), end=_minute(end, text), rate=parse_rate(rate))
 
 
-def format_rate(rate: int | None) -> str:
-    if rate is None:
-        return "unlimited"
-    for unit, size in (("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
-        if rate % size == 0:
-            return f"{rate // size}{unit}/s"
-    return f"{rate}B/s"
-
-
-def format_size(size: int) -> str:
-    for unit, n in (("TiB", 1024 ** 4), ("GiB", 1024 ** 3), ("MiB", 1024 ** 2),
-                    ("TB", 1000 ** 4), ("GB", 1000 ** 3), ("MB", 1000 ** 2)):
-        if size % n == 0:
-            return f"{size // n}{unit}"
-    return f"{size}B"
-
-
 # -- settings -------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Limits:
-    up: int | None = None               # bytes/s, None: unlimited
-    down: int | None = None
+    up: Rate | None = None              # None: unlimited; an int is taken as bytes/s
+    down: Rate | None = None
     schedule: tuple[Window, ...] = ()
     monthly_budget: int | None = None   # bytes per calendar month (both directions), None: none
     lan_unlimited: bool = True          # peers on private/loopback addresses are not limited
 
     def __post_init__(self) -> None:
-        for r in (self.up, self.down):
-            if r is not None and not MIN_RATE <= r <= MAX_RATE:
-                raise LimitsError(f"rate out of range: expected {RATE_FORM}")
+        object.__setattr__(self, "up", _as_rate(self.up))
+        object.__setattr__(self, "down", _as_rate(self.down))
         if self.monthly_budget is not None and \
                 not MIN_BUDGET <= self.monthly_budget <= MAX_BUDGET:
-            raise LimitsError(f"monthly budget out of range: expected {SIZE_FORM}")
+            raise LimitsError(f"monthly budget out of range: expected {SIZE_FORM} "
+                              "between 1MB and 1PiB")
         if len(self.schedule) > MAX_WINDOWS:
             raise LimitsError(f"at most {MAX_WINDOWS} schedule windows")
         spans = sorted((a, b, str(w)) for w in self.schedule for a, b in w.spans())
@@ -158,7 +123,7 @@ class Limits:
                                   f"may have one rate ({SCHEDULE_FORM})")
 
     def to_json(self) -> str:
-        return json.dumps({"up": self.up, "down": self.down,
+        return json.dumps({"up": format_rate(self.up), "down": format_rate(self.down),
                            "schedule": [str(w) for w in self.schedule],
                            "monthly_budget": self.monthly_budget,
                            "lan_unlimited": self.lan_unlimited}, sort_keys=True)
@@ -172,15 +137,14 @@ class Limits:
             raise LimitsError(f"stored limits are not valid JSON: {exc}") from None
         if not isinstance(d, dict) or not _JSON_KEYS <= set(d):
             raise LimitsError(f"stored limits must be a map of {', '.join(sorted(_JSON_KEYS))}")
-        for key in ("up", "down", "monthly_budget"):
-            if d[key] is not None and type(d[key]) is not int:
-                raise LimitsError(f"stored limits: {key} must be an integer or null")
+        if d["monthly_budget"] is not None and type(d["monthly_budget"]) is not int:
+            raise LimitsError("stored limits: monthly_budget must be an integer or null")
         if not isinstance(d["schedule"], list) or \
                 not all(isinstance(w, str) for w in d["schedule"]):
             raise LimitsError("stored limits: schedule must be a list of texts")
         if not isinstance(d["lan_unlimited"], bool):
             raise LimitsError("stored limits: lan_unlimited must be true or false")
-        return cls(up=d["up"], down=d["down"],
+        return cls(up=_stored_rate(d["up"], "up"), down=_stored_rate(d["down"], "down"),
                    schedule=tuple(parse_window(w) for w in d["schedule"]),
                    monthly_budget=d["monthly_budget"], lan_unlimited=d["lan_unlimited"])
 
@@ -200,6 +164,18 @@ class Limits:
                                             else format_size(self.monthly_budget)))
         lines.append(f"lan_unlimited = {'yes' if self.lan_unlimited else 'no'}")
         return "\n".join(lines) + "\n"
+
+
+def _stored_rate(value: Any, key: str) -> Rate | None:
+    """A rate as stored: its text (``"10Mbit/s"``, ``"unlimited"``), or — written before
+    rates kept their unit — an integer of bytes/s or null."""
+    if value is None:
+        return None
+    if type(value) is int:
+        return rate_from_bytes(value)
+    if isinstance(value, str):
+        return parse_rate(value)
+    raise LimitsError(f"stored limits: {key} must be a rate text, an integer or null")
 
 
 CONFIG_KEYS = ("up", "down", "schedule", "monthly_budget", "lan_unlimited")
@@ -226,7 +202,7 @@ def parse_config(text: str) -> Limits:
         elif key in ("up", "down"):
             values[key] = parse_rate(value)
         elif key == "monthly_budget":
-            values[key] = None if value.lower() == "none" else parse_size(value)
+            values[key] = parse_budget(value)
         else:
             if value.lower() not in ("yes", "no", "true", "false"):
                 raise LimitsError(f"line {n}: lan_unlimited must be yes or no")
@@ -243,6 +219,7 @@ def update(limits: Limits, **changes: Any) -> Limits:
 
 @dataclass(frozen=True, slots=True)
 class Rates:
+    """Bytes per second in force (None: unlimited), for the token buckets."""
     up: int | None
     down: int | None
 
@@ -254,11 +231,15 @@ def _minute_of(local_time: dtime) -> float:
 
 def effective_rate(limits: Limits, local_time: dtime) -> Rates:
     """The rates at ``local_time``: a schedule window in force overrides both base rates."""
+    w = window_in_force(limits, local_time)
+    if w is not None:
+        return Rates(per_second(w.rate), per_second(w.rate))
+    return Rates(per_second(limits.up), per_second(limits.down))
+
+
+def window_in_force(limits: Limits, local_time: dtime) -> Window | None:
     minute = _minute_of(local_time)
-    for w in limits.schedule:
-        if w.contains(minute):
-            return Rates(w.rate, w.rate)
-    return Rates(limits.up, limits.down)
+    return next((w for w in limits.schedule if w.contains(minute)), None)
 
 
 def seconds_to_next_boundary(limits: Limits, local_time: dtime) -> float:

@@ -16,42 +16,15 @@ from protocol.limits import Limits, LimitsError, TokenBucket, effective_rate
 KiB, MiB = 1024, 1024 ** 2
 
 
-@pytest.mark.parametrize("text, rate", [
-    ("32KiB/s", 32 * KiB), ("1MiB/s", MiB), ("256kbit/s", 32_000), ("2MB/s", 2_000_000),
-    ("10Mbit/s", 1_250_000), ("1.5MiB/s", 3 * MiB // 2), (" 64 KiB/s ", 64 * KiB),
-    ("unlimited", None), ("UNLIMITED", None), ("1024B/s", 1024),
-])
-def test_rates(text, rate):
-    assert pl.parse_rate(text) == rate
-
-
-@pytest.mark.parametrize("text", ["", "32KiB", "-1MiB/s", "0KiB/s", "1B/s", "200GiB/s",
-                                  "1 parsec/s", "1e3KiB/s", "fast", "1MiB/h"])
-def test_bad_rates_name_the_form(text):
-    with pytest.raises(LimitsError, match="like 512KiB/s"):
-        pl.parse_rate(text)
-
-
-@pytest.mark.parametrize("text, size", [("2GB", 2_000_000_000), ("2GiB", 2 * 1024 ** 3),
-                                        ("500MB", 500_000_000), ("1TiB", 1024 ** 4)])
-def test_sizes(text, size):
-    assert pl.parse_size(text) == size
-
-
-@pytest.mark.parametrize("text", ["-2GB", "2XB", "", "10KB", "2PiB", "GB"])
-def test_bad_sizes_name_the_form(text):
-    with pytest.raises(LimitsError, match="like 500MB"):
-        pl.parse_size(text)
-
-
 def test_schedule_windows():
     w = pl.parse_window("08:00-16:00=256KiB/s")
-    assert (w.start, w.end, w.rate) == (480, 960, 256 * KiB) and str(w) == "08:00-16:00=256KiB/s"
+    assert (w.start, w.end, w.rate.bytes_per_second) == (480, 960, 256 * KiB) and str(w) == "08:00-16:00=256KiB/s"
     night = pl.parse_window("22:30-06:00=unlimited")
     assert night.spans() == [(1350, 1440), (0, 360)]
-    for bad in ["8:00-16:00=1MiB/s", "08:00-24:00=1MiB/s", "08:00-08:00=1MiB/s",
+    assert str(pl.parse_window("8:00-9:30=10M")) == "08:00-09:30=10Mbit/s"
+    for bad in ["8-16=1MiB/s", "08:00-24:00=1MiB/s", "123:00-1:00=1MiB/s", "08:00-08:00=1MiB/s",
                 "08:00=1MiB/s", "08:00-09:00", "08:61-09:00=1MiB/s"]:
-        with pytest.raises(LimitsError, match="HH:MM-HH:MM=RATE"):
+        with pytest.raises(LimitsError, match="H:MM-H:MM=RATE"):
             pl.parse_window(bad)
 
 
@@ -90,8 +63,8 @@ def test_settings_round_trip_json_and_config():
     assert pl.parse_config("# nothing set\n") == Limits()
     assert lim.describe()["monthly_budget"] == "2GiB"
     for bad, match in [("speed = 1MiB/s", "KEY = VALUE"), ("up = 1MiB/s\nup = 2MiB/s", "twice"),
-                       ("lan_unlimited = maybe", "yes or no"), ("down = -5", "like 512KiB/s")]:
-        with pytest.raises(LimitsError, match=match):
+                       ("lan_unlimited = maybe", "yes or no"), ("down = -5", "like 10M")]:
+        with pytest.raises(pl.UnitsError, match=match):
             pl.parse_config(bad)
 
 
