@@ -1,4 +1,4 @@
-"""teacher add / list / remove: the accounts that may publish through the web library.
+"""teacher add / password / list / remove: the accounts that may publish through the web library.
 
 Browsing the web library needs no account; signing in is needed to publish, adapt, request and
 give feedback (specs/web.md).  Passwords are stored as scrypt hashes in the node's database.
@@ -41,6 +41,19 @@ def add(obj: Context, name: str, as_json: bool) -> None:
     home = obj.home()
     d = auth.add_teacher(home.conn, name, _password())
     emit(d, as_json, lambda d: click.echo(f"teacher {d['teacher']} can now sign in"))
+
+
+@teacher.command("password")
+@click.argument("name")
+@json_option
+@pass_ctx
+def password(obj: Context, name: str, as_json: bool) -> None:
+    """Change a teacher's password (asked twice, or $SCHOOLMESH_TEACHER_PASSWORD); signs the
+    teacher out of every browser, also in a running web library."""
+    from node.web import auth
+    d = auth.set_password(obj.home().conn, name, _password())
+    emit(d, as_json, lambda d: click.echo(
+        f"new password for {d['teacher']}; signed out of {d['signed_out']} browser(s)"))
 
 
 @teacher.command("list")

@@ -154,6 +154,16 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE entries ADD COLUMN received INTEGER;
     """,
+    # 8: signed-in teachers' web sessions (specs/web.md §3): only the SHA-256 of the cookie's
+    # id is kept; times in ms since the epoch
+    """
+    CREATE TABLE sessions (               -- rowid: creation order (ties within one ms)
+        token_hash BLOB NOT NULL UNIQUE, teacher TEXT NOT NULL,
+        created INTEGER NOT NULL, used INTEGER NOT NULL, expires INTEGER NOT NULL
+    );
+    CREATE INDEX sessions_teacher ON sessions(teacher, used);
+    CREATE INDEX sessions_used ON sessions(used);
+    """,
 ]
 
 

@@ -164,13 +164,14 @@ async def test_anonymous_forms_still_need_their_own_token(client):
     assert r.status_code == 303
 
 
-def test_one_teacher_cannot_crowd_out_the_others():
-    sessions = auth.Sessions()
+def test_one_teacher_cannot_crowd_out_the_others(school):
+    sessions = auth.Sessions(school[0].conn)
     kept = sessions.new("li")
-    for _ in range(auth.MAX_SESSIONS + 5):
-        sessions.new("wang")
-    assert sessions.get(kept.sid) is kept
+    wangs = [sessions.new("wang") for _ in range(auth.MAX_SESSIONS_PER_TEACHER + 5)]
+    assert sessions.get(kept.sid).teacher == "li"
     assert len(sessions) == 1 + auth.MAX_SESSIONS_PER_TEACHER
+    assert [sessions.get(s.sid) is not None for s in wangs] == \
+        [False] * 5 + [True] * auth.MAX_SESSIONS_PER_TEACHER   # the oldest went first
 
 
 # -- sign-in throttling ------------------------------------------------------------------------

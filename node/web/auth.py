@@ -2,7 +2,8 @@
 
 Passwords are hashed with scrypt (memory-hard, standard library) into a versioned string
 ``scrypt$1$<n>$<r>$<p>$<salt b64>$<hash b64>`` so parameters can be raised later without
-invalidating stored hashes.  Sessions live in memory: a restart signs everybody out.
+invalidating stored hashes.  Teachers' sessions are stored hashed in the database: a restart
+signs nobody out; signing out, a password change or removing the teacher ends them.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ MIN_PASSWORD_CHARS = 8
 TEACHER_NAME = re.compile(r"^[\w.\- ]{1,64}$")   # letters (any script), digits, . _ - space
 
 SESSION_TTL = 12 * 3600.0       # seconds a session lives without being used
+TOUCH_INTERVAL = 60.0           # seconds between writes of a session's last use (idle clock)
 MAX_SESSIONS = 10_000           # signed-in sessions; the least recently used are dropped
 MAX_SESSIONS_PER_TEACHER = 20   # beyond this a teacher's own oldest session is dropped
 # Sign-in throttling (specs/web.md §3): counted per (teacher name, client address) and per
@@ -94,9 +96,21 @@ def add_teacher(conn: sqlite3.Connection, name: str, password: str) -> dict[str,
 def remove_teacher(conn: sqlite3.Connection, name: str) -> dict[str, str]:
     with db.write(conn):
         n = conn.execute("DELETE FROM teachers WHERE name = ?", (name,)).rowcount
+        drop_sessions_of(conn, name)
     if not n:
         raise NodeError(f"no teacher {name!r}")
     return {"removed": name}
+
+
+def set_password(conn: sqlite3.Connection, name: str, password: str) -> dict[str, object]:
+    """A new password; every session of the teacher ends in the same transaction."""
+    stored = hash_password(password)
+    with db.write(conn):
+        if not conn.execute("UPDATE teachers SET hash = ? WHERE name = ?",
+                            (stored, name)).rowcount:
+            raise NodeError(f"no teacher {name!r}")
+        ended = drop_sessions_of(conn, name)
+    return {"teacher": name, "signed_out": ended}
 
 
 def list_teachers(conn: sqlite3.Connection) -> list[dict[str, object]]:
@@ -128,29 +142,57 @@ class Session:
 _SID = re.compile(r"[A-Za-z0-9_-]{43}")   # secrets.token_urlsafe(32)
 
 
+def _b64(digest: bytes) -> str:
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _token_hash(sid: str) -> bytes:
+    """What the database keeps of a session id: its SHA-256 (a copy of the database signs
+    nobody in)."""
+    return hashlib.sha256(sid.encode("ascii")).digest()
+
+
+def _teacher_csrf(sid: str) -> str:
+    """A signed-in session's CSRF token: derived from the id, so it survives restarts without
+    being stored; the stored hash (of another input) does not reveal it."""
+    return _b64(hashlib.sha256(b"csrf\0" + sid.encode("ascii")).digest())
+
+
 @dataclass
 class Sessions:
-    """Signed-in teachers' sessions, kept in memory; anonymous visitors keep nothing here.
+    """Signed-in teachers' sessions, stored hashed in the ``sessions`` table (a restart signs
+    nobody out); anonymous visitors keep nothing anywhere.
 
     A visitor who is not signed in only has a random id in the cookie; the CSRF token of their
     forms is an HMAC of that id under a key of this process, so page views from the LAN,
     however many, never add, evict or touch a teacher's session.  Only a right password makes
-    a session, and one teacher holds at most MAX_SESSIONS_PER_TEACHER of them.
+    a session, and one teacher holds at most MAX_SESSIONS_PER_TEACHER of them.  ``clock`` is
+    the wall clock (seconds since the epoch): expiry times outlive the process.
     """
-    clock: Callable[[], float] = time.monotonic
-    _by_id: OrderedDict[str, Session] = field(default_factory=OrderedDict)
+    conn: sqlite3.Connection
+    clock: Callable[[], float] = time.time
     _key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
 
     def new(self, teacher: str) -> Session:
         """A fresh session for a teacher who has just signed in."""
-        mine = [x.sid for x in self._by_id.values() if x.teacher == teacher]
-        for sid in mine[:max(0, len(mine) + 1 - MAX_SESSIONS_PER_TEACHER)]:
-            del self._by_id[sid]  # the least recently used first
-        s = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), teacher, self.clock())
-        self._by_id[s.sid] = s
-        while len(self._by_id) > MAX_SESSIONS:
-            self._by_id.popitem(last=False)
-        return s
+        sid = secrets.token_urlsafe(32)
+        now = self._now_ms()
+        with db.write(self.conn) as conn:
+            conn.execute("DELETE FROM sessions WHERE expires <= ?", (now,))
+            conn.execute(  # the teacher's least recently used beyond the cap
+                "DELETE FROM sessions WHERE token_hash IN (SELECT token_hash FROM sessions "
+                "WHERE teacher = ? ORDER BY used DESC, rowid DESC LIMIT -1 OFFSET ?)",
+                (teacher, MAX_SESSIONS_PER_TEACHER - 1))
+            conn.execute("INSERT INTO sessions(token_hash, teacher, created, used, expires) "
+                         "VALUES (?, ?, ?, ?, ?)",
+                         (_token_hash(sid), teacher, now, now, now + int(SESSION_TTL * 1000)))
+            conn.execute(
+                "DELETE FROM sessions WHERE token_hash IN (SELECT token_hash FROM sessions "
+                "ORDER BY used DESC, rowid DESC LIMIT -1 OFFSET ?)", (MAX_SESSIONS,))
+        return Session(sid, _teacher_csrf(sid), teacher, now / 1000)
 
     def new_anonymous(self) -> Session:
         """A visitor's session with a new random id (nothing is stored)."""
@@ -163,30 +205,48 @@ class Sessions:
         if not _SID.fullmatch(sid):
             return None
         mac = hmac.new(self._key, b"anonymous\0" + sid.encode(), hashlib.sha256).digest()
-        return Session(sid, base64.urlsafe_b64encode(mac).rstrip(b"=").decode())
+        return Session(sid, _b64(mac))
 
     def get(self, sid: str | None) -> Session | None:
-        """The teacher's session of this id, if it is signed in and not idle too long."""
-        s = self._by_id.get(sid or "")
-        if s is None:
+        """The teacher's session of this id, if it is signed in and not idle too long.  Use
+        is written back at most every TOUCH_INTERVAL (not a write per page view)."""
+        if not sid or not _SID.fullmatch(sid):
             return None
-        now = self.clock()
-        if now - s.used > SESSION_TTL:
-            del self._by_id[s.sid]
+        h = _token_hash(sid)
+        row = self.conn.execute("SELECT teacher, used, expires FROM sessions "
+                                "WHERE token_hash = ?", (h,)).fetchone()
+        if row is None:
             return None
-        s.used = now
-        self._by_id.move_to_end(s.sid)
-        return s
+        teacher, used, expires = row
+        now = self._now_ms()
+        if now >= expires:
+            with db.write(self.conn) as conn:
+                conn.execute("DELETE FROM sessions WHERE token_hash = ?", (h,))
+            return None
+        if now - used >= TOUCH_INTERVAL * 1000:
+            with db.write(self.conn) as conn:
+                conn.execute("UPDATE sessions SET used = ?, expires = ? WHERE token_hash = ?",
+                             (now, now + int(SESSION_TTL * 1000), h))
+            used = now
+        return Session(sid, _teacher_csrf(sid), teacher, used / 1000)
 
     def drop(self, sid: str) -> None:
-        self._by_id.pop(sid, None)
+        if _SID.fullmatch(sid):
+            with db.write(self.conn) as conn:
+                conn.execute("DELETE FROM sessions WHERE token_hash = ?", (_token_hash(sid),))
 
     def drop_teacher(self, name: str) -> None:
-        for sid in [s.sid for s in self._by_id.values() if s.teacher == name]:
-            del self._by_id[sid]
+        with db.write(self.conn) as conn:
+            drop_sessions_of(conn, name)
 
     def __len__(self) -> int:
-        return len(self._by_id)
+        return self.conn.execute("SELECT count(*) FROM sessions WHERE expires > ?",
+                                 (self._now_ms(),)).fetchone()[0]
+
+
+def drop_sessions_of(conn: sqlite3.Connection, name: str) -> int:
+    """Sign ``name`` out everywhere (inside the caller's write transaction)."""
+    return conn.execute("DELETE FROM sessions WHERE teacher = ?", (name,)).rowcount
 
 
 def csrf_ok(session: Session | None, token: str | None) -> bool:

@@ -137,7 +137,7 @@ class Web:
     def __init__(self, node: Any, config: WebConfig) -> None:
         self.node = node
         self.config = config
-        self.sessions = auth.Sessions()
+        self.sessions = auth.Sessions(node.home.conn)
         self.limiter = auth.LoginLimiter()
         # scrypt takes 16 MiB and ~50 ms: a burst of sign-ins from the LAN queues here
         self.hash_limiter = trio.CapacityLimiter(HASH_THREADS)
