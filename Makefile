@@ -30,12 +30,14 @@ $(STAMP): pyproject.toml
 #   chromium         the headless browser of tests/test_web_browser.py and docs/screenshots.py
 #   fonts-noto-cjk   Chinese glyphs in that browser (screenshots)
 #   rsync            the same-run comparison of bench/links.py (rural links)
+#   systemd          systemd-analyze, which checks the unit of 'schoolmesh service install'
 system-deps:
 	@pkgs=""; \
 	echo '#include <gmp.h>' | gcc -E - >/dev/null 2>&1 || pkgs="$$pkgs libgmp-dev"; \
 	command -v chromium >/dev/null 2>&1 || pkgs="$$pkgs chromium"; \
 	fc-list :lang=zh 2>/dev/null | grep -q . || pkgs="$$pkgs fonts-noto-cjk"; \
 	command -v rsync >/dev/null 2>&1 || pkgs="$$pkgs rsync"; \
+	command -v systemd-analyze >/dev/null 2>&1 || pkgs="$$pkgs systemd"; \
 	if [ -n "$$pkgs" ]; then \
 		echo "installing$$pkgs"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs; \

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from . import bundle, community, identity, library, limits, net, transfers, web
+from . import bundle, community, identity, library, limits, net, service, transfers, web
 from .context import EXIT_ERROR, Context, one_line
 
 
@@ -92,3 +92,4 @@ web.register(main)
 limits.register(main)
 transfers.register(main)
 community.register(main)
+service.register(main)

@@ -1,0 +1,94 @@
+"""service install / status / uninstall: run the node from boot as a systemd service
+(restarted when it fails, logging to the journal, gentle with an old PC's memory and disk)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .context import Context, emit, json_option, pass_ctx
+
+user_option = click.option("--user", "user", is_flag=True,
+                           help="A user service (systemctl --user, no root needed) instead of "
+                                "a system service.")
+unit_dir_option = click.option("--unit-dir", type=click.Path(file_okay=False, path_type=Path),
+                               metavar="DIR",
+                               help="Write/read the unit file in DIR instead of systemd's "
+                                    "folder (for packaging; nothing is enabled then).")
+
+
+@click.group()
+def service() -> None:
+    """Run this node as a systemd service."""
+
+
+@service.command()
+@user_option
+@click.option("--no-enable", is_flag=True,
+              help="Only write the unit file; do not enable or start it.")
+@unit_dir_option
+@json_option
+@pass_ctx
+def install(obj: Context, user: bool, no_enable: bool, unit_dir: Path | None,
+            as_json: bool) -> None:
+    """Write the unit file for this home and enable and start it (systemctl enable --now)."""
+    from node import service as ns
+    obj.home()  # an existing, readable home
+    done = ns.install(obj.home_path, user=user, enable=not no_enable, directory=unit_dir)
+    if not done.enabled and not no_enable:
+        ctl = "systemctl --user" if user else "systemctl"
+        raise ns.ServiceError(f"wrote {done.unit} but could not enable it: {done.why_not}; "
+                              f"run '{ctl} enable --now {ns.UNIT_NAME}' where systemd runs, "
+                              "or pass --no-enable")
+    d = {"unit": str(done.unit), "enabled": done.enabled, "user": user}
+
+    def human(d: dict[str, Any]) -> None:
+        if d["enabled"]:
+            ctl = "systemctl --user" if user else "systemctl"
+            click.echo(f"installed and started {d['unit']}\n"
+                       f"logs: journalctl {'--user ' if user else ''}-u {ns.UNIT_NAME} -f; "
+                       f"state: {ctl} status {ns.UNIT_NAME}")
+            if user:
+                click.echo("to run it without anyone logged in: loginctl enable-linger")
+        else:
+            click.echo(f"wrote {d['unit']} (not enabled)")
+    emit(d, as_json, human)
+
+
+@service.command()
+@user_option
+@unit_dir_option
+@json_option
+@pass_ctx
+def status(obj: Context, user: bool, unit_dir: Path | None, as_json: bool) -> None:
+    """Whether the unit file is installed, enabled and running."""
+    from node import service as ns
+    d = ns.status(user=user, directory=unit_dir)
+
+    def human(d: dict[str, Any]) -> None:
+        click.echo(f"unit file: {d['unit']} ({'installed' if d['installed'] else 'absent'})")
+        if d["systemd"]:
+            click.echo(f"enabled: {d['enabled']}, active: {d['active']}")
+        else:
+            click.echo("systemd is not running on this computer: enabled/active unknown")
+    emit(d, as_json, human)
+
+
+@service.command()
+@user_option
+@unit_dir_option
+@json_option
+@pass_ctx
+def uninstall(obj: Context, user: bool, unit_dir: Path | None, as_json: bool) -> None:
+    """Stop and disable the service and remove its unit file (the home is untouched)."""
+    from node import service as ns
+    d = ns.uninstall(user=user, directory=unit_dir)
+    emit(d, as_json, lambda d: click.echo(
+        f"removed {d['unit']}" + (" (stopped and disabled)" if d["stopped"] else "")
+        if d["removed"] else f"no unit file at {d['unit']}"))
+
+
+def register(group: click.Group) -> None:
+    group.add_command(service)
