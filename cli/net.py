@@ -117,12 +117,14 @@ def _say_where(node: Any) -> None:
 @json_option
 @pass_ctx
 def status(obj: Context, as_json: bool) -> None:
-    """Show the running node: school id, listen addresses, peers."""
+    """Show the running node: school id, where teachers open the web library, listen
+    addresses, peers."""
     d = call(obj.home_path, "status")
     emit(d, as_json, lambda d: click.echo(
-        f"{d['name']} ({d['role']}) {d['school_id']}\npeers: {d['peers']}, following: "
-        f"{d['following']}, feed at entry {d['feed_seq']}\n" + "\n".join(
-            f"listening on {a}" for a in d["listen"])))
+        f"{d['name']} ({d['role']}) {d['school_id']}\n" + "".join(
+            f"web library: {u}\n" for u in d.get("web_urls") or ["off"]) +
+        f"peers: {d['peers']}, following: {d['following']}, feed at entry {d['feed_seq']}\n"
+        + "\n".join(f"listening on {a}" for a in d["listen"])))
 
 
 @click.command()

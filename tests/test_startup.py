@@ -114,6 +114,10 @@ def test_second_node_on_the_same_port_is_refused(home, tmp_path):
         printed = Path(out.name).read_text().split()
         urls = [w for w in printed if w.startswith("http://")]
         assert urls == [status["web"] + "/"]
+        assert status["web_urls"] == urls          # 'status' says where to go as well
+        human = subprocess.run([EXE, "--home", str(home), "status"], capture_output=True,
+                               text=True, timeout=60).stdout
+        assert f"web library: {urls[0]}" in human.splitlines()
         assert httpx.get(urls[0], follow_redirects=True).status_code == 200
 
         other = tmp_path / "other"
