@@ -52,27 +52,28 @@ class CommunityService:
                 return None
             if head.feed not in self.node.current_policy().topics.get(topic, frozenset()):
                 return "not an active member of the community"
-            return self.node._accept_head(head)
+            return self.node.accept_head(head)
         return accept
 
     async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Follow membership: subscribe to our communities' topics, keep their seeds dialled,
         and queue what we seed (demonstration schools) or subscribed to."""
-        task_status.started()
-        while True:
-            try:
-                self.node.refresh_policy()
-                for topic in self.node.policy.topics:
-                    if topic not in self.node.gossip.topics:
-                        sub = await self.node.gossip.subscribe(topic, self.rule(topic))
-                        self.node._nursery.start_soon(self.node._heads_from_gossip, sub)
-                for row in community.rows(self.node.home.conn):
-                    for addr in row["seeds"]:
-                        self.node._dial_forever(addr)
-                self._queue_fetches()
-            except (NodeError, ProtocolError, sqlite3.Error) as exc:
-                log.warning("communities: %s", exc)
-            await self._sub.wait(COMMUNITY_RECHECK)
+        async with trio.open_nursery() as nursery:   # the readers of community topics
+            task_status.started()
+            while True:
+                try:
+                    self.node.refresh_policy()
+                    for topic in self.node.policy.topics:
+                        if topic not in self.node.gossip.topics:
+                            sub = await self.node.gossip.subscribe(topic, self.rule(topic))
+                            nursery.start_soon(self.node.read_heads, sub)
+                    for row in community.rows(self.node.home.conn):
+                        for addr in row["seeds"]:
+                            self.node.dialler.keep(addr)
+                    self._queue_fetches()
+                except (NodeError, ProtocolError, sqlite3.Error) as exc:
+                    log.warning("communities: %s", exc)
+                await self._sub.wait(COMMUNITY_RECHECK)
 
     def _queue_fetches(self) -> None:
         if self.node.policy.issuer_of:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+from functools import partial
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ from .home import DB_FILE, Home, now_ms
 from .peerlog import PeerLog
 from .p2p import host as p2p
 from .p2p import meter
+from .dialler import Dialler
 from .p2p.connmgr import IDLE_CLOSE_S, ConnectionManager
 from .p2p.streams import REQUEST_TIMEOUT
 from .p2p.bitswap import BlockExchange, BudgetSpent, FetchError
@@ -42,8 +44,6 @@ SYNC_INTERVAL = 600.0       # seconds between full catch-up rounds with every co
                             # this only repairs a lost gossip message: specs/links.md §3)
 ANNOUNCE_RETRY = 1.0        # a head that could not be published is tried again this soon
 ANNOUNCE_REPEATS = (2.0, 10.0)   # a new head is announced again this long after
-REDIAL_INTERVAL = 15.0      # bootstrap peers are redialled this often while disconnected...
-REDIAL_FIRST = 1.0          # ...after a first retry this soon, doubling
 RETRY_INTERVAL = 0.25       # a gossiped head we have not reached yet is retried this often...
 RETRY_ATTEMPTS = 80         # ...for 20 s (peers may still be pulling it themselves)
 MAX_RUNNING_TRANSFERS = 3   # fetches the transfer queue runs at once
@@ -87,7 +87,6 @@ class Node:
         self._running: dict[int, trio.CancelScope] = {}  # transfer id -> its fetch task
         self._live: dict[int, int] = {}                  # bytes_done not yet written
         self.events = events.EventBus()
-        self._nursery: trio.Nursery | None = None
         self.web_url: str | None = None
         self._wake = trio.Event()
         self._announced = 0
@@ -96,7 +95,6 @@ class Node:
         self._policy_key: tuple[int, ...] = ()
         self._rejected_seen: set[bytes] = set()          # rejected decisions already logged
         self.communities = CommunityService(self)
-        self._dialling: set[str] = set()                 # addresses a _keep_dialling task owns
         self._cut_seen: dict[bytes, int] = {}            # feed -> head seq refused by cutoff
         self.peer_log = PeerLog(log)                     # warnings caused by peers, bounded
 
@@ -110,8 +108,10 @@ class Node:
         self.meter = meter.install(self.host)
         # a new connection syncs at once (its peer may hold what gossip did not bring) and may
         # be the provider a waiting transfer needs (specs/links.md §2, §3)
-        p2p.on_connected(self.host, lambda peer: (self.wake(),
-                                                  self.events.publish(events.PeerConnected(peer))))
+        p2p.on_connections(
+            self.host,
+            connected=lambda peer: (self.wake(), self.events.publish(events.PeerConnected(peer))),
+            disconnected=lambda peer: self.events.publish(events.PeerDisconnected(peer)))
         try:
             async with p2p.run_host(self.host, self.options.listen):
                 await self._serve_on_host(task_status)
@@ -125,7 +125,7 @@ class Node:
         self.sync.register()
         self.host.set_stream_handler(pc.PROTOCOL_ID, self.communities.handle)
         self.refresh_policy()
-        self.gossip = Gossip(self.host, self._accept_head)
+        self.gossip = Gossip(self.host, self.accept_head)
         self.routing = ContentRouting(self.host, self.pinned_roots, self.events)
         # Demonstration schools relay for their members (circuit relay v2): the hop
         # service runs on every node and grants reservations only to active members of a
@@ -137,7 +137,6 @@ class Node:
                               allow=self._may_reserve) as relay, \
                 trio.open_nursery() as nursery:
             self.relay = relay
-            self._nursery = nursery
             await nursery.start(self.limiter.serve, self.home.conn)
             await nursery.start(events.DatabaseWatcher(self.home.path / DB_FILE,
                                                        self.events).serve)
@@ -146,7 +145,10 @@ class Node:
                                           write_timeout=self._write_timeout)
             await nursery.start(self.exchange.serve)
             await nursery.start(self._transfer_scheduler)
-            self.connections = ConnectionManager(self.host, self._keeps,
+            self.dialler = Dialler(self.host, self.events, self.home.school_id,
+                                   reserve=self._reserve_on)
+            await nursery.start(partial(self.dialler.serve, mdns=self.options.mdns))
+            self.connections = ConnectionManager(self.host, self.dialler.keeps,
                                                  idle_close=self.options.idle_close)
             await nursery.start(self.connections.serve)
             sub = await self.gossip.subscribe()
@@ -168,14 +170,12 @@ class Node:
                         raise
                     raise startup.bind_error("--web", self.options.web, cause) from exc
             control.write_control_file(self.home.path, url, token, os.getpid())
-            nursery.start_soon(self._heads_from_gossip, sub)
+            nursery.start_soon(self.read_heads, sub)
             nursery.start_soon(self._announce_loop)
             nursery.start_soon(self._sync_loop)
             await nursery.start(self.communities.serve)
             for addr in self.options.bootstrap:
-                self._dial_forever(addr)
-            if self.options.mdns:
-                nursery.start_soon(self._dial_lan_peers)
+                self.dialler.keep(addr)
             log.info("node %s listening on %s; control API %s", self.home.school_id,
                      ", ".join(p2p.listen_addrs(self.host)), url)
             task_status.started(self)
@@ -188,10 +188,6 @@ class Node:
     def teacher_urls(self) -> list[str]:
         """Where teachers open the web library (this computer's LAN addresses)."""
         return startup.teacher_urls(self.web_url) if self.web_url else []
-
-    def _keeps(self, peer: str) -> bool:
-        """Peers this node keeps connected: bootstrap peers and community seeds."""
-        return any(a.endswith(f"/p2p/{peer}") for a in self._dialling)
 
     def _may_reserve(self, peer: str) -> bool:
         """Relay only for our members: active schools of a community we seed."""
@@ -216,7 +212,7 @@ class Node:
 
     # -- gossip ---------------------------------------------------------------------------
 
-    def _accept_head(self, head: feedsync.SignedHead) -> str | None:
+    def accept_head(self, head: feedsync.SignedHead) -> str | None:
         """Validator: only heads of feeds we follow (or hold) that are ahead of ours."""
         row = self.home.conn.execute(
             "SELECT head_seq, flagged FROM feeds WHERE feed = ?", (head.feed,)).fetchone()
@@ -232,7 +228,7 @@ class Node:
             return "stale"
         return None
 
-    async def _heads_from_gossip(self, sub: Any) -> None:
+    async def read_heads(self, sub: Any) -> None:
         while True:
             head, source = await Gossip.next_head(sub)
             if head is None or head.feed == self.home.feed:
@@ -381,37 +377,6 @@ class Node:
                                       type(exc).__name__, exc)
         return added
 
-    def _dial_forever(self, addr: str) -> None:
-        """Keep ``addr`` connected (one task per address, owned by the node's nursery)."""
-        if addr in self._dialling or addr.endswith(f"/p2p/{self.home.school_id}"):
-            return
-        self._dialling.add(addr)
-        self._nursery.start_soon(self._keep_dialling, addr)
-
-    async def _keep_dialling(self, addr: str) -> None:
-        """Keep one peer connected: check every REDIAL_INTERVAL while connected; after a failed
-        dial wait REDIAL_FIRST, doubling up to REDIAL_INTERVAL (py-libp2p fails a dial to a
-        recently failed peer at once, so retrying without a pause would spin a core)."""
-        delay = REDIAL_FIRST
-        while True:
-            try:
-                pid = await p2p.connect(self.host, addr)
-                log.info("connected to bootstrap peer %s", pid)
-                delay = REDIAL_FIRST
-                self.wake()
-                if "/p2p-circuit" not in addr:   # a seed reached directly can relay for us
-                    await self._reserve_on(pid)
-            except Exception as exc:
-                # one warning per outage; the retries of a peer that stays away are quieter
-                level = logging.WARNING if delay == REDIAL_FIRST else logging.DEBUG
-                log.log(level, "bootstrap %s: %s (retrying every %.0f s at most)", addr, exc,
-                        REDIAL_INTERVAL)
-                await trio.sleep(delay)
-                delay = min(delay * 2, REDIAL_INTERVAL)
-                continue
-            while self._connected_to(addr):
-                await trio.sleep(REDIAL_INTERVAL)
-
     async def _reserve_on(self, pid: str) -> None:
         """Ask a seed for a relay reservation, so schools that cannot reach this node directly
         reach it through the seed (a seed that does not relay is fine: logged, not fatal)."""
@@ -420,32 +385,6 @@ class Node:
             log.info("reachable through %s: %s", pid, ", ".join(addrs))
         except RelayError as exc:
             log.info("no relay reservation on %s: %s", pid, exc)
-
-    async def _dial_lan_peers(self) -> None:
-        """Connect to schoolmesh nodes that mDNS put in the peerstore (school LAN)."""
-        tried: set[Any] = set()
-        while True:
-            store = self.host.get_peerstore()
-            me = self.host.get_id()
-            connected = set(self.host.get_network().connections)
-            for pid in store.peers_with_addrs():
-                if pid == me or pid in connected or pid in tried:
-                    continue
-                tried.add(pid)
-                try:
-                    await p2p.dial_known(self.host, pid)
-                    log.info("connected to LAN peer %s", pid)
-                    self.wake()
-                except Exception as exc:
-                    log.info("LAN peer %s not reachable: %s", pid, exc)
-            tried -= connected  # a peer that was connected is retried if it drops later
-            await trio.sleep(2.0)
-
-    def _connected_to(self, addr: str) -> bool:
-        pid = addr.rsplit("/p2p/", 1)[-1]
-        return any(p.to_string() == pid for p in self.host.get_network().connections)
-
-    # -- control API (``api_<name>`` is served as /v1/<name>) -----------------------------
 
     async def api_community_join(self, code: str) -> dict[str, Any]:
         """Redeem an invite code with its seed and become a member (specs/communities.md §4)."""

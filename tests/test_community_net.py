@@ -408,9 +408,9 @@ async def test_a_seed_that_is_down_is_redialled_with_backoff(tmp_path, monkeypat
     """py-libp2p fails a dial to a recently failed peer at once; the redial loop must still
     pause (it used to spin a core and ignore SIGTERM while the demonstration school was
     down). Virtual time: 120 s of a dead seed."""
-    from node import daemon as nd
+    from node import dialler as nd
+    from node.events import EventBus
     home = init_home(tmp_path / "v", "v", "school")
-    node = Node(home, Options(listen=LOOPBACK))
     attempts = []
 
     async def refuse(host, addr):
@@ -420,10 +420,10 @@ async def test_a_seed_that_is_down_is_redialled_with_backoff(tmp_path, monkeypat
     class Host:
         def get_network(self):
             return type("N", (), {"connections": {}})()
-    node.host = Host()
+    dialler = nd.Dialler(Host(), EventBus(), "me")
     monkeypatch.setattr(nd.p2p, "connect", refuse)
     with trio.move_on_after(120):
-        await node._keep_dialling("/ip4/127.0.0.1/tcp/9/p2p/" + home.school_id)
+        await dialler.keep_dialling("/ip4/127.0.0.1/tcp/9/p2p/" + home.school_id)
     start = attempts[0]
     assert [t - start for t in attempts] == [0, 1, 3, 7, 15, 30, 45, 60, 75, 90, 105]
 

@@ -71,9 +71,9 @@ async def test_unknown_and_stale_heads_are_rejected(start_node):
     a = await start_node("a")
     stranger = SchoolKey.generate()
     head = feedsync.sign_head(stranger, seq=1, hash=bytes(32), time=0)
-    assert a._accept_head(head) == "unknown feed"
+    assert a.accept_head(head) == "unknown feed"
     daemon.follow(a.home, stranger.school_id)
-    assert a._accept_head(head) is None
+    assert a.accept_head(head) is None
     own_seq, own_hash = feeds.head(a.home.conn, a.home.feed)
     b_key = SchoolKey.generate()
     # a head at or below what we hold is stale
@@ -83,7 +83,7 @@ async def test_unknown_and_stale_heads_are_rejected(start_node):
     with db.write(a.home.conn) as conn:
         feeds.append(conn, e1)
     stale = feedsync.sign_head(b_key, seq=1, hash=e1.hash, time=0)
-    assert a._accept_head(stale) == "stale"
+    assert a.accept_head(stale) == "stale"
 
 
 def _chain(key: SchoolKey, n: int) -> list[records.FeedEntry]:

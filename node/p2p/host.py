@@ -168,8 +168,9 @@ def known_addr(host: Any, peer_id: str) -> str | None:
     return None
 
 
-def on_connected(host: Any, callback: Any) -> None:
-    """Call ``callback(peer_id_str)`` (plain, non-blocking) whenever a connection opens."""
+def on_connections(host: Any, *, connected: Any, disconnected: Any) -> None:
+    """Call ``connected(peer_id_str)`` / ``disconnected(peer_id_str)`` (plain, non-blocking)
+    whenever a connection opens or closes."""
     from libp2p.abc import INotifee
 
     class _Notifee(INotifee):
@@ -180,10 +181,10 @@ def on_connected(host: Any, callback: Any) -> None:
             pass
 
         async def connected(self, network: Any, conn: Any) -> None:
-            callback(conn.muxed_conn.peer_id.to_string())
+            connected(conn.muxed_conn.peer_id.to_string())
 
         async def disconnected(self, network: Any, conn: Any) -> None:
-            pass
+            disconnected(conn.muxed_conn.peer_id.to_string())
 
         async def listen(self, network: Any, multiaddr: Any) -> None:
             pass
