@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 from functools import partial
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,9 +28,10 @@ from .peerlog import PeerLog
 from .p2p import host as p2p
 from .p2p import meter
 from .dialler import Dialler
+from .scheduler import TransferService
 from .p2p.connmgr import IDLE_CLOSE_S, ConnectionManager
 from .p2p.streams import REQUEST_TIMEOUT
-from .p2p.bitswap import BlockExchange, BudgetSpent, FetchError
+from .p2p.bitswap import BlockExchange
 from .community_net import CommunityService
 from .p2p.gossip import Gossip
 from .p2p.relay import RelayError, relay_service
@@ -46,9 +47,6 @@ ANNOUNCE_RETRY = 1.0        # a head that could not be published is tried again 
 ANNOUNCE_REPEATS = (2.0, 10.0)   # a new head is announced again this long after
 RETRY_INTERVAL = 0.25       # a gossiped head we have not reached yet is retried this often...
 RETRY_ATTEMPTS = 80         # ...for 20 s (peers may still be pulling it themselves)
-MAX_RUNNING_TRANSFERS = 3   # fetches the transfer queue runs at once
-WAITING_RECHECK = 30.0      # waiting transfers are retried this often (and on new peers)
-PROGRESS_FLUSH = 1.0        # bytes_done of running transfers is written this often
 
 
 @dataclass
@@ -83,9 +81,6 @@ class Node:
         self.exchange: BlockExchange | None = None
         self.relay: Any = None
         self.limiter: nlimits.Limiter | None = None
-        self.queue = ntransfers.TransferQueue(home.conn)
-        self._running: dict[int, trio.CancelScope] = {}  # transfer id -> its fetch task
-        self._live: dict[int, int] = {}                  # bytes_done not yet written
         self.events = events.EventBus()
         self.web_url: str | None = None
         self._wake = trio.Event()
@@ -144,7 +139,9 @@ class Node:
                                           over_budget=self._over_budget,
                                           write_timeout=self._write_timeout)
             await nursery.start(self.exchange.serve)
-            await nursery.start(self._transfer_scheduler)
+            self.scheduler = TransferService(self.home, self.events, _Peers(self),
+                                             self.exchange, self._want_timeout)
+            await nursery.start(self.scheduler.serve)
             self.dialler = Dialler(self.host, self.events, self.home.school_id,
                                    reserve=self._reserve_on)
             await nursery.start(partial(self.dialler.serve, mdns=self.options.mdns))
@@ -206,6 +203,13 @@ class Node:
 
         from .p2p.bitswap import WRITE_TIMEOUT
         return self.limiter.timeout_for(max(nbytes, MAX_MESSAGE_SIZE), WRITE_TIMEOUT)
+
+    def _want_timeout(self) -> float:
+        """A want may wait behind a whole message at the slowest configured rate."""
+        from protocol.bitswap import MAX_MESSAGE_SIZE
+
+        from .p2p.bitswap import WANT_TIMEOUT
+        return self.limiter.timeout_for(MAX_MESSAGE_SIZE, WANT_TIMEOUT)
 
     def _over_budget(self) -> str | None:
         return None if self.limiter.budget_ok() else self.limiter.budget_message()
@@ -438,189 +442,47 @@ class Node:
         return {"added": await self.sync_now()}
 
     async def api_fetch(self, target: str, priority: str = "teacher") -> dict[str, Any]:
-        """Queue a fetch of a resource's (or CID's) blocks from the network; returns its id.
-        A transfer of the same root that is not finished yet is reused (and resumed)."""
-        from . import library
-        root, rid = library.resolve_root(self.home, target)
-        prio = ntransfers.priority_of(priority)
-        existing = self.queue.active_for(root)
-        if existing is not None:
-            self.queue.demand(existing["id"], max(prio, existing["priority"]))
-            self.wake_queue()
-            return {"id": existing["id"]}
-        total = None
-        if rid is not None:
-            total = sum(f["size"] for f in library.show(self.home, rid)["files"])
-        tid = self.queue.add(target, root, priority=prio, bytes_total=total)
-        self.wake_queue()
-        return {"id": tid}
+        """Queue a fetch of a resource's (or CID's) blocks; returns its id (specs/control.md)."""
+        return await self.scheduler.fetch(target, priority)
 
     async def api_transfers(self) -> list[dict[str, Any]]:
-        return [self._transfer_json(t) for t in self.queue.list()]
+        return await self.scheduler.list()
 
     async def api_transfer_control(self, id: int, action: str) -> dict[str, Any]:  # noqa: A002
         """pause | resume | cancel a transfer; returns it."""
-        if action not in ntransfers.ACTIONS:
-            raise NodeError(f"unknown action {action!r} (one of: "
-                            f"{', '.join(ntransfers.ACTIONS)})")
-        try:
-            tid = int(id)
-        except (TypeError, ValueError):
-            raise NodeError(f"not a transfer id: {id!r}") from None
-        self._flush_progress()
-        t = self.queue.control(tid, action)
-        if action in ("pause", "cancel"):
-            scope = self._running.get(tid)
-            if scope is not None:
-                scope.cancel()
-        self.wake_queue()
-        return self._transfer_json(t)
+        return await self.scheduler.control(id, action)
 
     @property
     def transfers(self) -> dict[int, dict[str, Any]]:
         """The queue as {id: transfer} (the JSON of api_transfers)."""
-        return {t["id"]: self._transfer_json(t) for t in self.queue.list()}
+        return self.scheduler.transfers
 
-    def _transfer_json(self, t: dict[str, Any]) -> dict[str, Any]:
-        from crypto import cid_to_str
-        tried = t["providers"]
-        return {"id": t["id"], "target": t["target"], "root": cid_to_str(t["root"]),
-                "state": t["state"],
-                "bytes_done": self._live.get(t["id"], t["bytes_done"]),
-                "bytes_total": t["bytes_total"],
-                "error": t["last_error"] if t["state"] != "done" else None,
-                "providers": len(tried), "providers_tried": tried,
-                "priority": t["priority"], "attempts": t["attempts"],
-                "last_error": t["last_error"], "next_try": t["next_try"],
-                "created": t["created"], "updated": t["updated"]}
-
-    # -- the transfer queue (specs/limits.md section 6) ------------------------------------
+    @property
+    def queue(self) -> ntransfers.TransferQueue:
+        return self.scheduler.queue
 
     def wake_queue(self) -> None:
-        self.events.publish(events.TransfersChanged())
+        self.scheduler.wake_queue()
 
-    def _flush_progress(self) -> None:
-        for tid, done in list(self._live.items()):
-            self.queue.update(tid, bytes_done=done)
-            if tid not in self._running:
-                self._live.pop(tid, None)
 
-    async def _transfer_scheduler(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Run queued transfers by priority, at most MAX_RUNNING_TRANSFERS at once. Wakes on
-        events (a fetch asked for, a transfer ended, a peer connected, a write to the
-        database) and on the times that are themselves the event: a backoff ending, the
-        periodic re-check of waiting rows, the progress flush while transfers run."""
-        requeued = self.queue.requeue_running()
-        if requeued:
-            log.info("transfers: %d interrupted transfer(s) queued again", requeued)
-        sub = self.events.subscribe(events.PeerConnected, events.DatabaseChanged,
-                                    events.TransfersChanged, events.Overflow)
-        last_recheck = trio.current_time()
-        last_flush = last_recheck
-        happened: list[Any] = []
-        async with trio.open_nursery() as nursery:
-            task_status.started()
-            while True:
-                now = trio.current_time()
-                connected = any(isinstance(e, events.PeerConnected) for e in happened)
-                if connected or now - last_recheck >= WAITING_RECHECK:
-                    self.queue.wake_waiting(retries=connected)
-                    last_recheck = now
-                if self._running and now - last_flush >= PROGRESS_FLUSH:
-                    self._flush_progress()
-                    last_flush = now
-                free = MAX_RUNNING_TRANSFERS - len(self._running)
-                for t in self.queue.runnable(free, exclude=self._running):
-                    self.queue.start(t["id"])
-                    scope = trio.CancelScope()
-                    self._running[t["id"]] = scope
-                    nursery.start_soon(self._run_transfer, t, scope)
-                timeout = last_recheck + WAITING_RECHECK - now
-                due = self.queue.next_due()
-                if due is not None:
-                    timeout = min(timeout, max(0.0, (due - now_ms()) / 1000))
-                if self._running:
-                    timeout = min(timeout, PROGRESS_FLUSH)
-                happened = await sub.wait(max(timeout, 0.0))
 
-    async def _providers(self, root: bytes, earlier: Sequence[str] = ()) -> list[str]:
-        """Connected peers, then providers found in the DHT, then the providers an earlier
-        attempt of this transfer used that are no longer connected (a link that died is
-        redialled here: specs/links.md §2), by the addresses we know for them."""
-        providers = [p.to_string() for p in self.host.get_network().connections]
-        for info in await self.routing.find_providers(root):
-            pid = info.peer_id.to_string()
-            if pid not in providers and info.peer_id != self.host.get_id() and info.addrs:
-                providers.append(f"{info.addrs[0]}/p2p/{pid}")
-        known = {p.rsplit("/p2p/", 1)[-1] for p in providers}
-        for p in earlier:
-            pid = p.rsplit("/p2p/", 1)[-1]
-            if pid in known or pid == self.home.school_id:
-                continue
-            addr = p if "/" in p else p2p.known_addr(self.host, pid)
-            if addr is not None:
-                providers.append(addr)
-                known.add(pid)
-        return providers
+class _Peers:
+    """What the transfer scheduler asks of the network (node/scheduler.py ``Peers``)."""
 
-    def _settle(self, t: dict[str, Any], exc: Exception) -> None:
-        """Move a transfer whose attempt ended with ``exc`` to its next state (unless the
-        operator moved it meanwhile: IllegalMove, their move stands)."""
-        tid = t["id"]
-        try:
-            if isinstance(exc, BudgetSpent):
-                self.queue.wait(tid, str(exc))
-            elif isinstance(exc, FetchError):
-                delay = self.queue.retry(tid, str(exc))
-                log.info("fetch %s: %s; retrying in %.0f s", t["target"], exc, delay)
-            elif isinstance(exc, (NodeError, ProtocolError)):
-                self.queue.fail(tid, str(exc))
-                log.warning("fetch %s failed: %s", t["target"], exc)
-            else:  # a bug: the transfer fails, the node keeps running
-                log.error("fetch %s failed unexpectedly", t["target"], exc_info=exc)
-                self.queue.fail(tid, f"unexpected {type(exc).__name__}: {exc}")
-        except ntransfers.IllegalMove as moved:
-            log.info("fetch %s: %s", t["target"], moved)
+    def __init__(self, node: Node) -> None:
+        self._node = node
 
-    async def _run_transfer(self, t: dict[str, Any], scope: trio.CancelScope) -> None:
-        tid, root = t["id"], t["root"]
-        self._live[tid] = t["bytes_done"]
+    def connected(self) -> list[str]:
+        return [p.to_string() for p in self._node.host.get_network().connections]
 
-        def progress(n: int) -> None:
-            self._live[tid] = self._live.get(tid, 0) + n
-        try:
-            with scope:
-                reason = self._over_budget()
-                if reason is not None:
-                    raise BudgetSpent(reason)
-                providers = await self._providers(root, t["providers"])
-                tried = list(dict.fromkeys([*t["providers"], *providers]))
-                self.queue.update(tid, providers=tried)
-                if not providers:
-                    self.queue.wait(tid, "no school that has it is connected or known yet")
-                    return
-                from protocol.bitswap import MAX_MESSAGE_SIZE
+    async def find_providers(self, root: bytes) -> list[str]:
+        me = self._node.host.get_id()
+        return [f"{info.addrs[0]}/p2p/{info.peer_id.to_string()}"
+                for info in await self._node.routing.find_providers(root)
+                if info.peer_id != me and info.addrs]
 
-                from .p2p.bitswap import WANT_TIMEOUT
-                await self.exchange.fetch_dag(
-                    root, providers, progress=progress,
-                    want_timeout=self.limiter.timeout_for(MAX_MESSAGE_SIZE, WANT_TIMEOUT))
-                with db.write(self.home.conn) as conn:
-                    db.pin(conn, root, t["pin_reason"], t["pin_ref"] or t["target"], now_ms())
-                done = self._live.pop(tid, 0)
-                if t["bytes_total"] is not None:
-                    done = max(done, t["bytes_total"])
-                self.queue.finish(tid, bytes_done=done)
-        except ntransfers.IllegalMove as exc:
-            # the operator paused or cancelled it while this attempt was ending: theirs wins
-            log.info("fetch %s: %s", t["target"], exc)
-        except Exception as exc:
-            self._settle(t, exc)
-        finally:
-            self._running.pop(tid, None)
-            if tid in self._live:
-                self.queue.update(tid, bytes_done=self._live.pop(tid))
-            self.wake_queue()
+    def known_addr(self, peer: str) -> str | None:
+        return p2p.known_addr(self._node.host, peer)
 
 
 async def run(home: Home, options: Options,

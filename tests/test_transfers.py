@@ -203,12 +203,12 @@ async def test_no_provider_waits_then_completes_when_one_connects(start_node, tm
     await wait_for(lambda: "Fractions" in titles(b), "catalog")
     # Nobody can serve it yet (the DHT would otherwise remember A's addresses: stub the
     # provider lookup rather than fight py-libp2p's reconnects).
-    real = b._providers
+    real = b.scheduler._providers
     blind = {"on": True}
 
     async def providers(root, earlier=()):
         return [] if blind["on"] else await real(root, earlier)
-    b._providers = providers
+    b.scheduler._providers = providers
     tid = (await b.api_fetch(res["resource_id"]))["id"]
     await wait_for(lambda: b.transfers[tid]["state"] == "waiting", "no provider: waiting")
     t = b.transfers[tid]

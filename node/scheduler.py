@@ -1,0 +1,240 @@
+"""The transfer scheduler (specs/limits.md §6): runs the rows of the persistent transfer queue
+(node/transfers.py) by priority, at most MAX_RUNNING_TRANSFERS at once, each as a Bitswap fetch
+from the providers it can find, and moves each row to its next state by the queue's table.
+
+It talks to the rest of the node through two narrow interfaces (``Peers`` and ``Exchange``),
+so it can be driven by recording doubles as well as by the real host and Bitswap engine.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import trio
+
+from protocol.errors import ProtocolError
+
+from . import db, events
+from . import transfers as ntransfers
+from .errors import NodeError
+from .home import Home, now_ms
+from .p2p.bitswap_fetch import BudgetSpent, FetchError
+
+log = logging.getLogger("schoolmesh.node")
+
+MAX_RUNNING_TRANSFERS = 3   # fetches the transfer queue runs at once
+WAITING_RECHECK = 30.0      # waiting transfers are retried this often (and on new peers)
+PROGRESS_FLUSH = 1.0        # bytes_done of running transfers is written this often
+
+
+class Peers(Protocol):
+    """Who may have a root: the connected peers, the DHT, known addresses."""
+
+    def connected(self) -> list[str]: ...
+
+    async def find_providers(self, root: bytes) -> list[str]: ...
+
+    def known_addr(self, peer: str) -> str | None: ...
+
+
+class Exchange(Protocol):
+    """The block exchange: fetch a DAG; whether the monthly budget allows it now."""
+
+    async def fetch_dag(self, root: bytes, providers: Sequence[str], *,
+                        progress: Callable[[int], None] | None = None,
+                        want_timeout: float = ...) -> Any: ...
+
+    def over_budget(self) -> str | None: ...
+
+
+class TransferService:
+    def __init__(self, home: Home, bus: events.EventBus, peers: Peers, exchange: Exchange,
+                 want_timeout: Callable[[], float]) -> None:
+        self.home = home
+        self.events = bus
+        self.peers = peers
+        self.exchange = exchange
+        self.want_timeout = want_timeout
+        self.queue = ntransfers.TransferQueue(home.conn)
+        self._running: dict[int, trio.CancelScope] = {}  # transfer id -> its fetch task
+        self._live: dict[int, int] = {}                  # bytes_done not yet written
+
+    async def fetch(self, target: str, priority: str = "teacher") -> dict[str, Any]:
+        """Queue a fetch of a resource's (or CID's) blocks from the network; returns its id.
+        A transfer of the same root that is not finished yet is reused (and resumed)."""
+        from . import library
+        root, rid = library.resolve_root(self.home, target)
+        prio = ntransfers.priority_of(priority)
+        existing = self.queue.active_for(root)
+        if existing is not None:
+            self.queue.demand(existing["id"], max(prio, existing["priority"]))
+            self.wake_queue()
+            return {"id": existing["id"]}
+        total = None
+        if rid is not None:
+            total = sum(f["size"] for f in library.show(self.home, rid)["files"])
+        tid = self.queue.add(target, root, priority=prio, bytes_total=total)
+        self.wake_queue()
+        return {"id": tid}
+
+    async def list(self) -> list[dict[str, Any]]:
+        return [self._transfer_json(t) for t in self.queue.list()]
+
+    async def control(self, id: int, action: str) -> dict[str, Any]:  # noqa: A002
+        """pause | resume | cancel a transfer; returns it."""
+        if action not in ntransfers.ACTIONS:
+            raise NodeError(f"unknown action {action!r} (one of: "
+                            f"{', '.join(ntransfers.ACTIONS)})")
+        try:
+            tid = int(id)
+        except (TypeError, ValueError):
+            raise NodeError(f"not a transfer id: {id!r}") from None
+        self._flush_progress()
+        t = self.queue.control(tid, action)
+        if action in ("pause", "cancel"):
+            scope = self._running.get(tid)
+            if scope is not None:
+                scope.cancel()
+        self.wake_queue()
+        return self._transfer_json(t)
+
+    @property
+    def transfers(self) -> dict[int, dict[str, Any]]:
+        """The queue as {id: transfer} (the JSON of api_transfers)."""
+        return {t["id"]: self._transfer_json(t) for t in self.queue.list()}
+
+    def _transfer_json(self, t: dict[str, Any]) -> dict[str, Any]:
+        from crypto import cid_to_str
+        tried = t["providers"]
+        return {"id": t["id"], "target": t["target"], "root": cid_to_str(t["root"]),
+                "state": t["state"],
+                "bytes_done": self._live.get(t["id"], t["bytes_done"]),
+                "bytes_total": t["bytes_total"],
+                "error": t["last_error"] if t["state"] != "done" else None,
+                "providers": len(tried), "providers_tried": tried,
+                "priority": t["priority"], "attempts": t["attempts"],
+                "last_error": t["last_error"], "next_try": t["next_try"],
+                "created": t["created"], "updated": t["updated"]}
+
+    def wake_queue(self) -> None:
+        self.events.publish(events.TransfersChanged())
+
+    def _flush_progress(self) -> None:
+        for tid, done in list(self._live.items()):
+            self.queue.update(tid, bytes_done=done)
+            if tid not in self._running:
+                self._live.pop(tid, None)
+
+    async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Run queued transfers by priority, at most MAX_RUNNING_TRANSFERS at once. Wakes on
+        events (a fetch asked for, a transfer ended, a peer connected, a write to the
+        database) and on the times that are themselves the event: a backoff ending, the
+        periodic re-check of waiting rows, the progress flush while transfers run."""
+        requeued = self.queue.requeue_running()
+        if requeued:
+            log.info("transfers: %d interrupted transfer(s) queued again", requeued)
+        sub = self.events.subscribe(events.PeerConnected, events.DatabaseChanged,
+                                    events.TransfersChanged, events.Overflow)
+        last_recheck = trio.current_time()
+        last_flush = last_recheck
+        happened: list[Any] = []
+        async with trio.open_nursery() as nursery:
+            task_status.started()
+            while True:
+                now = trio.current_time()
+                connected = any(isinstance(e, events.PeerConnected) for e in happened)
+                if connected or now - last_recheck >= WAITING_RECHECK:
+                    self.queue.wake_waiting(retries=connected)
+                    last_recheck = now
+                if self._running and now - last_flush >= PROGRESS_FLUSH:
+                    self._flush_progress()
+                    last_flush = now
+                free = MAX_RUNNING_TRANSFERS - len(self._running)
+                for t in self.queue.runnable(free, exclude=self._running):
+                    self.queue.start(t["id"])
+                    scope = trio.CancelScope()
+                    self._running[t["id"]] = scope
+                    nursery.start_soon(self._run_transfer, t, scope)
+                timeout = last_recheck + WAITING_RECHECK - now
+                due = self.queue.next_due()
+                if due is not None:
+                    timeout = min(timeout, max(0.0, (due - now_ms()) / 1000))
+                if self._running:
+                    timeout = min(timeout, PROGRESS_FLUSH)
+                happened = await sub.wait(max(timeout, 0.0))
+
+    async def _providers(self, root: bytes, earlier: Sequence[str] = ()) -> list[str]:
+        """Connected peers, then providers found in the DHT, then the providers an earlier
+        attempt of this transfer used that are no longer connected (a link that died is
+        redialled here: specs/links.md §2), by the addresses we know for them."""
+        providers = self.peers.connected()
+        for addr in await self.peers.find_providers(root):
+            if addr not in providers:
+                providers.append(addr)
+        known = {p.rsplit("/p2p/", 1)[-1] for p in providers}
+        for p in earlier:
+            pid = p.rsplit("/p2p/", 1)[-1]
+            if pid in known or pid == self.home.school_id:
+                continue
+            addr = p if "/" in p else self.peers.known_addr(pid)
+            if addr is not None:
+                providers.append(addr)
+                known.add(pid)
+        return providers
+
+    def _settle(self, t: dict[str, Any], exc: Exception) -> None:
+        """Move a transfer whose attempt ended with ``exc`` to its next state (unless the
+        operator moved it meanwhile: IllegalMove, their move stands)."""
+        tid = t["id"]
+        try:
+            if isinstance(exc, BudgetSpent):
+                self.queue.wait(tid, str(exc))
+            elif isinstance(exc, FetchError):
+                delay = self.queue.retry(tid, str(exc))
+                log.info("fetch %s: %s; retrying in %.0f s", t["target"], exc, delay)
+            elif isinstance(exc, (NodeError, ProtocolError)):
+                self.queue.fail(tid, str(exc))
+                log.warning("fetch %s failed: %s", t["target"], exc)
+            else:  # a bug: the transfer fails, the node keeps running
+                log.error("fetch %s failed unexpectedly", t["target"], exc_info=exc)
+                self.queue.fail(tid, f"unexpected {type(exc).__name__}: {exc}")
+        except ntransfers.IllegalMove as moved:
+            log.info("fetch %s: %s", t["target"], moved)
+
+    async def _run_transfer(self, t: dict[str, Any], scope: trio.CancelScope) -> None:
+        tid, root = t["id"], t["root"]
+        self._live[tid] = t["bytes_done"]
+
+        def progress(n: int) -> None:
+            self._live[tid] = self._live.get(tid, 0) + n
+        try:
+            with scope:
+                reason = self.exchange.over_budget()
+                if reason is not None:
+                    raise BudgetSpent(reason)
+                providers = await self._providers(root, t["providers"])
+                tried = list(dict.fromkeys([*t["providers"], *providers]))
+                self.queue.update(tid, providers=tried)
+                if not providers:
+                    self.queue.wait(tid, "no school that has it is connected or known yet")
+                    return
+                await self.exchange.fetch_dag(root, providers, progress=progress,
+                                              want_timeout=self.want_timeout())
+                with db.write(self.home.conn) as conn:
+                    db.pin(conn, root, t["pin_reason"], t["pin_ref"] or t["target"], now_ms())
+                done = self._live.pop(tid, 0)
+                if t["bytes_total"] is not None:
+                    done = max(done, t["bytes_total"])
+                self.queue.finish(tid, bytes_done=done)
+        except ntransfers.IllegalMove as exc:
+            # the operator paused or cancelled it while this attempt was ending: theirs wins
+            log.info("fetch %s: %s", t["target"], exc)
+        except Exception as exc:
+            self._settle(t, exc)
+        finally:
+            self._running.pop(tid, None)
+            if tid in self._live:
+                self.queue.update(tid, bytes_done=self._live.pop(tid))
+            self.wake_queue()
