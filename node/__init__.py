@@ -1,1 +1,46 @@
-"""The node: stores, library operations and (later) the trio runtime. Owns every file."""
+"""The node: the trio runtime of one school, its stores and its services. Owns every file.
+
+Layout (one room per concern; imports point down: cli -> node -> protocol -> crypto):
+
+Stores and library operations (no network)
+    home.py          a node's home folder: key, block store, database; init/open
+    db.py            the one SQLite database (WAL), its migrations, pins, settings
+    blockstore.py    content-addressed blocks: big ones as files, small ones in SQLite
+    feeds.py         append-only signed feeds; ``admit``: the one rule for entries from outside
+    catalog.py       resources indexed from feed entries, full-text search (FTS5)
+    library.py       publish, update, retract, show, get, verify
+    extract.py       writing a resource's files to a folder safely
+    bundle.py        USB bundles: wants files and CAR export
+    bundle_import.py USB bundles: verified import
+    community.py     communities on a node: founding, invites, redeeming, policy, seeding plan
+    transfers.py     the persistent transfer queue and its state table
+    limits.py        bandwidth limits, schedules, monthly budget (settings and the limiter)
+    service.py       the systemd unit of ``schoolmesh service install``
+    startup.py       what ``start`` checks and says before the node runs
+    errors.py        the errors the node reports to its callers
+
+The running node (trio services, each with ``serve(*, task_status)`` and its own tasks)
+    daemon.py        ``Node``: wires the services in one place; the control API's methods
+    events.py        the in-process event bus; DatabaseWatcher (writes by any process)
+    scheduler.py     the transfer scheduler (Peers and Exchange are its narrow interfaces)
+    dialler.py       keeps bootstrap peers and community seeds connected
+    sync.py          feed replication (``/schoolmesh/feed/1.0.0``), serving and pulling
+    community_net.py communities on the network: redeem/charter, join, link, topics, seeding
+    control.py       the local control API (HTTP on 127.0.0.1, bearer token)
+    peerlog.py       bounded logging of what remote peers cause
+    web/             the teacher web library: app.py (routes), pages.py (framework),
+                     browse.py (reading), teach.py (changing), auth.py, board.py, upload.py,
+                     stream.py (HTTP Range from the block store), i18n.py, server.py
+
+py-libp2p, behind one wall (p2p/)
+    p2p/host.py      the host as schoolmesh needs it; dialling by address kind
+    p2p/streams.py   what every stream protocol shares: request/response, close, reset
+    p2p/tcp.py       listening: one process per port
+    p2p/ratelimit.py the TCP seam: limiter, byte counts, keepalive, which peers are LAN
+    p2p/connmgr.py   which connections a node keeps
+    p2p/meter.py     bytes per protocol
+    p2p/gossip.py    gossipsub carrying signed heads
+    p2p/routing.py   kad-dht provider records
+    p2p/relay.py     circuit relay v2 for community members
+    p2p/bitswap.py, p2p/bitswap_fetch.py   Bitswap 1.2.0: serving and fetching
+"""
