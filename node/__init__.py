@@ -28,8 +28,9 @@ The running node (trio services, each with ``serve(*, task_status)`` and its own
     community_net.py communities on the network: redeem/charter, join, link, topics, seeding
     control.py       the local control API (HTTP on 127.0.0.1, bearer token)
     peerlog.py       bounded logging of what remote peers cause
+    board.py         requests and feedback as the web library shows them
     web/             the teacher web library: app.py (routes), pages.py (framework),
-                     browse.py (reading), teach.py (changing), auth.py, board.py, upload.py,
+                     browse.py (reading), teach.py (changing), auth.py, upload.py,
                      stream.py (HTTP Range from the block store), i18n.py, server.py
 
 py-libp2p, behind one wall (p2p/)

@@ -227,3 +227,26 @@ def search(conn: sqlite3.Connection, query: str | None = None, *, subject: list[
             "content_cid": cid_to_str(content), "updated": updated,
         })
     return out
+
+
+def facet_lists(conn: sqlite3.Connection) -> dict[str, Any]:
+    """What the search form offers: the most used subjects, the languages, the schools."""
+    return {
+        "subjects": [v for (v,) in conn.execute(
+            "SELECT value FROM facets WHERE facet = 'about' GROUP BY value "
+            "ORDER BY count(*) DESC LIMIT 60")],
+        "languages": [v for (v,) in conn.execute(
+            "SELECT DISTINCT language FROM resources LIMIT 30")],
+        "schools": [{"id": i, "name": n} for i, n in conn.execute(
+            "SELECT school_id, name FROM feeds WHERE flagged IS NULL ORDER BY name "
+            "LIMIT 200")],
+    }
+
+
+def school_names(conn: sqlite3.Connection, school_ids: list[str]) -> dict[str, str]:
+    """{school id: name} of the given schools whose profile we hold."""
+    if not school_ids:
+        return {}
+    return dict(conn.execute(
+        f"SELECT school_id, name FROM feeds WHERE school_id IN "
+        f"({','.join('?' * len(school_ids))})", school_ids).fetchall())

@@ -10,7 +10,7 @@ import pytest
 from crypto import SchoolKey
 from node import db, feeds
 from node.home import init_home
-from node.web import board
+from node import board
 from protocol import records
 from protocol.errors import LocalProtocolError, RemoteProtocolError
 

@@ -13,13 +13,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
 from crypto import cid_from_str
-from node import catalog
+from node import board, catalog
 from node.errors import NodeError, NotFound
 from protocol import vocab
 from protocol.errors import ProtocolError
 from protocol.paths import portable_name
 
-from . import board, i18n, stream
+from . import i18n, stream
 from .pages import (
     FILE_CSP, INLINE_TYPES, LANG_COOKIE, MAX_PAGE, MAX_QUERY_CHARS, PAGE_SIZE, PDF_CSP,
     TEXT_PREVIEW_BYTES, TEXT_TYPES, Web, in_thread, resource_or_none,
@@ -244,9 +244,7 @@ async def holders(request: Request) -> Response:
             pid = info.peer_id.to_string()
             if pid not in ids:
                 ids.append(pid)
-    names = dict(node.home.conn.execute(
-        f"SELECT school_id, name FROM feeds WHERE school_id IN ({','.join('?' * len(ids))})",
-        ids).fetchall()) if ids else {}
+    names = catalog.school_names(node.home.conn, ids)
     return JSONResponse([{"school_id": i, "school": names.get(i)} for i in ids],
                         headers={"cache-control": "no-store"})
 

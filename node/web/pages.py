@@ -19,7 +19,7 @@ import trio
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from node import library
+from node import catalog, library
 from node.errors import NotFound
 from protocol import records, vocab
 
@@ -188,17 +188,7 @@ class Web:
         now = time.monotonic()
         if self._facets and now - self._facets[0] < FACET_CACHE_SECONDS:
             return self._facets[1]
-        conn = self.home.conn
-        lists = {
-            "subjects": [v for (v,) in conn.execute(
-                "SELECT value FROM facets WHERE facet = 'about' GROUP BY value "
-                "ORDER BY count(*) DESC LIMIT 60")],
-            "languages": [v for (v,) in conn.execute(
-                "SELECT DISTINCT language FROM resources LIMIT 30")],
-            "schools": [{"id": i, "name": n} for i, n in conn.execute(
-                "SELECT school_id, name FROM feeds WHERE flagged IS NULL ORDER BY name "
-                "LIMIT 200")],
-        }
+        lists = catalog.facet_lists(self.home.conn)
         self._facets = (now, lists)
         return lists
 

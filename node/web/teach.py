@@ -15,12 +15,12 @@ import trio
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from node import library
+from node import board, library
 from node.errors import NodeError
 from protocol import records, vocab
 from protocol.errors import ProtocolError
 
-from . import auth, board
+from . import auth
 from .pages import Web, resource_or_none
 from .upload import UploadError, publish_upload
 

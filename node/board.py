@@ -1,4 +1,5 @@
-"""Requests and feedback read back from the catalog (signing goes through library.append_entry)."""
+"""Requests and feedback read back from the catalog, for the web library's board and resource
+pages (signing goes through library.append_entry)."""
 
 from __future__ import annotations
 
