@@ -386,6 +386,16 @@ def _decision_time(e: records.FeedEntry) -> int:
     return e.body["time"]
 
 
+# How a school's membership moves (specs/communities.md §5): decision kind -> {status before
+# (None: never admitted) -> status after}.  A decision from a status it does not list is
+# rejected; expiry is applied at ``now`` after every decision.  A revocation of a revoked
+# school changes nothing (the earliest revocation stands); a certificate readmits.
+MEMBERSHIP_TRANSITIONS: dict[str, dict[str | None, str]] = {
+    records.KIND_CERTIFICATE: {None: ACTIVE, ACTIVE: ACTIVE, REVOKED: ACTIVE},
+    records.KIND_REVOCATION: {ACTIVE: REVOKED, REVOKED: REVOKED},
+}
+
+
 def resolve(community: str, entries: Iterable[records.FeedEntry], now: int) -> Membership:
     """The members of ``community`` at ``now`` from verified entries of any feeds.
 
@@ -435,15 +445,16 @@ def resolve(community: str, entries: Iterable[records.FeedEntry], now: int) -> M
         if b["school"] == founder:
             reject(e, "the founder's role cannot be changed")
             continue
+        old = members.get(b["school"])
+        moves = MEMBERSHIP_TRANSITIONS[e.kind]
+        if (old.status if old else None) not in moves:
+            reject(e, "school was never admitted")
+            continue
         if e.kind == records.KIND_REVOCATION:
-            old = members.get(b["school"])
-            if old is None:
-                reject(e, "school was never admitted")
-                continue
             if old.status == REVOKED:
                 continue  # already revoked: the earliest revocation stands
             members[b["school"]] = Member(
-                school_id=b["school"], role=old.role, status=REVOKED, since=old.since,
+                school_id=b["school"], role=old.role, status=moves[old.status], since=old.since,
                 expires=old.expires, revoked_at=t, issuer=author, decision=e.hash)
             continue
         if "invite" in b:
@@ -452,7 +463,8 @@ def resolve(community: str, entries: Iterable[records.FeedEntry], now: int) -> M
                 continue
             used_invites.add(b["invite"])
         members[b["school"]] = Member(
-            school_id=b["school"], role=b["role"], status=ACTIVE, since=t,
+            school_id=b["school"], role=b["role"], status=moves[old.status if old else None],
+            since=t,
             expires=b.get("expires"), revoked_at=None, issuer=author, decision=e.hash)
 
     final = {sid: (m if m.status == REVOKED or m.expires is None or m.expires > now

@@ -292,3 +292,32 @@ def test_unknown_charter_and_other_communities():
     assert [r.reason for r in m.rejected] == ["charter unknown"]
     other = community.community_id_of(E["other_charter"])
     assert community.resolve(other, E.values(), 0).members.keys() == {IDS["X"]}
+
+
+def test_membership_moves_follow_the_table_and_illegal_ones_are_rejected():
+    """protocol/community.MEMBERSHIP_TRANSITIONS is the whole state machine of one school:
+    never admitted -> (certificate) active -> (revocation) revoked -> (certificate) active;
+    a revocation of a school never admitted is rejected; a second revocation changes nothing."""
+    T = community.MEMBERSHIP_TRANSITIONS
+    assert T[records.KIND_CERTIFICATE] == {None: "active", "active": "active",
+                                            "revoked": "active"}
+    assert None not in T[records.KIND_REVOCATION]
+    base = [E["charter"], E["cert_e"]]
+    t = E["cert_e"].body["issued"] + 10
+
+    def revoke(at):
+        return _sign(KEYS["D"], records.KIND_REVOCATION,
+                     {"community": CID, "school": IDS["V2"], "time": at}, at)
+
+    def certify(at):
+        return _sign(KEYS["D"], records.KIND_CERTIFICATE,
+                     {"community": CID, "school": IDS["V2"], "role": "member", "issued": at}, at)
+    # never admitted: a revocation is rejected and admits nobody
+    m = community.resolve(CID, base + [revoke(t)], t + 100)
+    assert IDS["V2"] not in m.members
+    assert [r.reason for r in m.rejected] == ["school was never admitted"]
+    # active -> revoked -> revoked again (the first revocation stands) -> readmitted
+    m = community.resolve(CID, base + [certify(t), revoke(t + 1), revoke(t + 2)], t + 100)
+    assert (m.members[IDS["V2"]].status, m.members[IDS["V2"]].revoked_at) == ("revoked", t + 1)
+    m = community.resolve(CID, base + [certify(t), revoke(t + 1), certify(t + 3)], t + 100)
+    assert m.members[IDS["V2"]].status == "active" and m.rejected == ()
