@@ -31,6 +31,7 @@ $(STAMP): pyproject.toml
 #   fonts-noto-cjk   Chinese glyphs in that browser (screenshots)
 #   rsync            the same-run comparison of bench/links.py (rural links)
 #   systemd          systemd-analyze, which checks the unit of 'schoolmesh service install'
+#   zbar-tools       zbarimg, the QR decoder that reads back the codes of 'status' and /where
 system-deps:
 	@pkgs=""; \
 	echo '#include <gmp.h>' | gcc -E - >/dev/null 2>&1 || pkgs="$$pkgs libgmp-dev"; \
@@ -38,6 +39,7 @@ system-deps:
 	fc-list :lang=zh 2>/dev/null | grep -q . || pkgs="$$pkgs fonts-noto-cjk"; \
 	command -v rsync >/dev/null 2>&1 || pkgs="$$pkgs rsync"; \
 	command -v systemd-analyze >/dev/null 2>&1 || pkgs="$$pkgs systemd"; \
+	command -v zbarimg >/dev/null 2>&1 || pkgs="$$pkgs zbar-tools"; \
 	if [ -n "$$pkgs" ]; then \
 		echo "installing$$pkgs"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs; \

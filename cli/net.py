@@ -117,14 +117,24 @@ def _say_where(node: Any) -> None:
 @json_option
 @pass_ctx
 def status(obj: Context, as_json: bool) -> None:
-    """Show the running node: school id, where teachers open the web library, listen
-    addresses, peers."""
+    """Show the running node: school id, where teachers open the web library (with a QR
+    code for phones), listen addresses, peers."""
     d = call(obj.home_path, "status")
-    emit(d, as_json, lambda d: click.echo(
+    emit(d, as_json, _print_status)
+
+
+def _print_status(d: dict) -> None:
+    click.echo(
         f"{d['name']} ({d['role']}) {d['school_id']}\n" + "".join(
             f"web library: {u}\n" for u in d.get("web_urls") or ["off"]) +
         f"peers: {d['peers']}, following: {d['following']}, feed at entry {d['feed_seq']}\n"
-        + "\n".join(f"listening on {a}" for a in d["listen"])))
+        + "\n".join(f"listening on {a}" for a in d["listen"]))
+    if urls := d.get("web_urls"):
+        from node.web import qr
+        tty = click.get_text_stream("stdout").isatty()
+        click.echo(f"\nTeachers scan this with a phone to open {urls[0]}\n"
+                   "(a page to print for the staff room: " + urls[0] + "where)\n"
+                   + qr.terminal(urls[0], tty=tty), nl=False)
 
 
 @click.command()

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import qr_decode
 import pytest
 
 from node.startup import teacher_urls
@@ -118,6 +119,8 @@ def test_second_node_on_the_same_port_is_refused(home, tmp_path):
         human = subprocess.run([EXE, "--home", str(home), "status"], capture_output=True,
                                text=True, timeout=60).stdout
         assert f"web library: {urls[0]}" in human.splitlines()
+        # with a QR code of that address for phones, which a real decoder reads back
+        assert qr_decode.decode(qr_decode.from_terminal(human)) == [urls[0]]
         assert httpx.get(urls[0], follow_redirects=True).status_code == 200
 
         other = tmp_path / "other"

@@ -27,6 +27,10 @@ class FakeNode:
     def __init__(self, home) -> None:
         self.home = home
         self.fetched: list[str] = []
+        self.urls: list[str] = []   # where teachers open the library (Node.teacher_urls)
+
+    def teacher_urls(self) -> list[str]:
+        return self.urls
 
     async def api_fetch(self, target: str) -> dict:
         self.fetched.append(target)

@@ -34,6 +34,7 @@ def make_app(node: Any, config: WebConfig) -> Starlette:
         Route("/publish", teach.publish, methods=["GET", "POST"]),
         Route("/requests", teach.requests_board, methods=["GET", "POST"]),
         Route("/community", browse.community_page),
+        Route("/where", browse.where_page),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers={404: browse.not_found},

@@ -25,6 +25,8 @@ from .pages import (
     TEXT_PREVIEW_BYTES, TEXT_TYPES, Web, in_thread, resource_or_none,
 )
 
+MAX_WHERE_URLS = 4   # addresses on the printable page (a computer with many interfaces)
+
 
 # -- browsing ------------------------------------------------------------------------------
 
@@ -47,6 +49,17 @@ async def community_page(request: Request) -> Response:
     kept = ncommunity.pins(web.home)["totals"].get("community")
     return web.render(request, "community.html", communities=communities, kept=kept,
                       subscriptions=ncommunity.subscriptions(web.home))
+
+
+async def where_page(request: Request) -> Response:
+    """Printable: the addresses of this library in large type, each with a QR code."""
+    from markupsafe import Markup
+
+    from . import qr
+    web: Web = request.app.state.web
+    urls = web.node.teacher_urls() or [str(request.base_url)]
+    codes = [(u, Markup(qr.svg(u))) for u in urls[:MAX_WHERE_URLS]]
+    return web.render(request, "where.html", codes=codes)
 
 
 async def search_page(request: Request) -> Response:

@@ -151,6 +151,16 @@ TEXTS: dict[str, tuple[str, str]] = {
     "fetch_failed": ("Could not start fetching: {error}", "无法开始获取：{error}"),
     "footer": ("Works without internet: everything is served by this school's node.",
                "无需互联网：所有内容均由本校节点提供。"),
+    "where_link": ("Where to open this library (a page to print)", "资源库地址（可打印）"),
+    "where_title": ("Open the teaching library", "打开教学资源库"),
+    "where_scan": ("Scan the code with a phone camera, or type the address into a browser on "
+                   "the school network.",
+                   "用手机相机扫描二维码，或在校园网内的浏览器中输入下面的地址。"),
+    "where_no_account": ("Anyone on the school network can search and download; teachers sign "
+                         "in to publish.",
+                         "校园网内任何人都可以搜索和下载；教师登录后可以发布资源。"),
+    "where_print": ("Print this page for the staff room (Ctrl+P).",
+                    "可打印本页张贴在教师办公室（Ctrl+P）。"),
     "yes": ("Yes", "是"),
     "no": ("No", "否"),
 }
