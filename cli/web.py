@@ -31,16 +31,34 @@ def _password() -> str:
     return click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
 
 
+ROLE_CHOICE = click.Choice(["teacher", "operator"])
+
+
 @teacher.command("add")
 @click.argument("name")
+@click.option("--role", type=ROLE_CHOICE, default="teacher", show_default=True,
+              help="operator: may also run the node from the browser (status, transfers, "
+                   "storage, accounts).")
 @json_option
 @pass_ctx
-def add(obj: Context, name: str, as_json: bool) -> None:
+def add(obj: Context, name: str, role: str, as_json: bool) -> None:
     """Create a teacher account (password asked twice, or $SCHOOLMESH_TEACHER_PASSWORD)."""
     from node.web import auth
     home = obj.home()
-    d = auth.add_teacher(home.conn, name, _password())
-    emit(d, as_json, lambda d: click.echo(f"teacher {d['teacher']} can now sign in"))
+    d = auth.add_teacher(home.conn, name, _password(), role)
+    emit(d, as_json, lambda d: click.echo(f"{d['role']} {d['teacher']} can now sign in"))
+
+
+@teacher.command("role")
+@click.argument("name")
+@click.argument("role", type=ROLE_CHOICE)
+@json_option
+@pass_ctx
+def role(obj: Context, name: str, role: str, as_json: bool) -> None:
+    """Make an account a teacher or an operator (takes effect at its next page view)."""
+    from node.web import auth
+    d = auth.set_role(obj.home().conn, name, role)
+    emit(d, as_json, lambda d: click.echo(f"{d['teacher']} is now {d['role']}"))
 
 
 @teacher.command("password")
@@ -64,7 +82,7 @@ def list_(obj: Context, as_json: bool) -> None:
     from node.web import auth
     rows = auth.list_teachers(obj.home().conn)
     emit(rows, as_json, lambda rows: click.echo(
-        "\n".join(r["name"] for r in rows) or "no teachers yet (add one with "
+        "\n".join(f"{r['name']}  ({r['role']})" for r in rows) or "no teachers yet (add one with "
         "'schoolmesh teacher add NAME')"))
 
 

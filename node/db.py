@@ -164,6 +164,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX sessions_teacher ON sessions(teacher, used);
     CREATE INDEX sessions_used ON sessions(used);
     """,
+    # 9: a web account's role (specs/web.md §3): 'teacher' publishes; 'operator' also runs the
+    # node from the browser (status, transfers, storage, accounts)
+    """
+    ALTER TABLE teachers ADD COLUMN role TEXT NOT NULL DEFAULT 'teacher';
+    """,
 ]
 
 

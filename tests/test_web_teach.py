@@ -226,9 +226,17 @@ async def test_removed_teacher_is_signed_out(client):
 
 def test_teacher_cli(cli, home):
     env = {"SCHOOLMESH_TEACHER_PASSWORD": "long enough secret"}
-    assert cli.json("teacher", "add", "李老师", env=env) == {"teacher": "李老师"}
+    assert cli.json("teacher", "add", "李老师", env=env) == {"teacher": "李老师", "role": "teacher"}
+    assert cli.json("teacher", "add", "zhao", "--role", "operator", env=env) == {
+        "teacher": "zhao", "role": "operator"}
+    assert cli.json("teacher", "role", "zhao", "teacher") == {"teacher": "zhao",
+                                                              "role": "teacher"}
+    assert "no teacher" in cli.fail("teacher", "role", "nobody", "operator")
+    bad = cli.run("teacher", "add", "x", "--role", "root", env=env)
+    assert bad.exit_code == 2 and "'root' is not one of" in bad.stderr  # a usage error
+    cli.ok("teacher", "remove", "zhao")
     assert "already exists" in cli.fail("teacher", "add", "李老师", env=env)
-    assert [t["name"] for t in cli.json("teacher", "list")] == ["李老师"]
+    assert [(t["name"], t["role"]) for t in cli.json("teacher", "list")] == [("李老师", "teacher")]
     assert "SCHOOLMESH_TEACHER_PASSWORD" in cli.fail("teacher", "add", "zhang")
     assert "8 to 1024" in cli.fail("teacher", "add", "zhang",
                                    env={"SCHOOLMESH_TEACHER_PASSWORD": "short"})

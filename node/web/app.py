@@ -11,7 +11,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import browse, teach
+from . import browse, operate, teach
 from .pages import HERE, Frame, Web, WebConfig
 
 __all__ = ["WebConfig", "make_app"]
@@ -35,6 +35,13 @@ def make_app(node: Any, config: WebConfig) -> Starlette:
         Route("/requests", teach.requests_board, methods=["GET", "POST"]),
         Route("/community", browse.community_page),
         Route("/where", browse.where_page),
+        Route("/operator", operate.status_page),
+        Route("/operator/transfers", operate.transfers_page),
+        Route("/operator/transfers/{tid:int}/{action}", operate.transfer_control,
+              methods=["POST"]),
+        Route("/operator/storage", operate.storage_page),
+        Route("/operator/accounts", operate.accounts_page, methods=["GET", "POST"]),
+        Route("/operator/accounts/{name}/{action}", operate.account_action, methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers={404: browse.not_found},

@@ -30,6 +30,7 @@ HASH_VERSION = "1"
 MAX_PASSWORD_CHARS = 1024       # longer inputs are refused before hashing (no CPU bomb)
 MIN_PASSWORD_CHARS = 8
 TEACHER_NAME = re.compile(r"^[\w.\- ]{1,64}$")   # letters (any script), digits, . _ - space
+ROLES = ("teacher", "operator")  # an operator is a teacher who also runs the node (web)
 
 SESSION_TTL = 12 * 3600.0       # seconds a session lives without being used
 TOUCH_INTERVAL = 60.0           # seconds between writes of a session's last use (idle clock)
@@ -83,14 +84,37 @@ def check_name(name: str) -> str:
     return name
 
 
-def add_teacher(conn: sqlite3.Connection, name: str, password: str) -> dict[str, str]:
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise NodeError(f"unknown role {role!r} (one of: {', '.join(ROLES)})")
+    return role
+
+
+def add_teacher(conn: sqlite3.Connection, name: str, password: str, role: str = "teacher"
+                ) -> dict[str, str]:
     name = check_name(name)
+    check_role(role)
     stored = hash_password(password)
     with db.write(conn):
         if conn.execute("SELECT 1 FROM teachers WHERE name = ?", (name,)).fetchone():
             raise NodeError(f"teacher {name!r} already exists (remove it first)")
-        conn.execute("INSERT INTO teachers VALUES (?, ?, ?)", (name, stored, now_ms()))
-    return {"teacher": name}
+        conn.execute("INSERT INTO teachers(name, hash, created, role) VALUES (?, ?, ?, ?)",
+                     (name, stored, now_ms(), role))
+    return {"teacher": name, "role": role}
+
+
+def set_role(conn: sqlite3.Connection, name: str, role: str) -> dict[str, str]:
+    check_role(role)
+    with db.write(conn):
+        if not conn.execute("UPDATE teachers SET role = ? WHERE name = ?", (role, name)).rowcount:
+            raise NodeError(f"no teacher {name!r}")
+    return {"teacher": name, "role": role}
+
+
+def role_of(conn: sqlite3.Connection, name: str) -> str | None:
+    """The account's role, None if there is no such account."""
+    row = conn.execute("SELECT role FROM teachers WHERE name = ?", (name,)).fetchone()
+    return row[0] if row else None
 
 
 def remove_teacher(conn: sqlite3.Connection, name: str) -> dict[str, str]:
@@ -114,8 +138,8 @@ def set_password(conn: sqlite3.Connection, name: str, password: str) -> dict[str
 
 
 def list_teachers(conn: sqlite3.Connection) -> list[dict[str, object]]:
-    return [{"name": n, "created": c} for n, c in
-            conn.execute("SELECT name, created FROM teachers ORDER BY name")]
+    return [{"name": n, "role": r, "created": c} for n, r, c in
+            conn.execute("SELECT name, role, created FROM teachers ORDER BY name")]
 
 
 def authenticate(conn: sqlite3.Connection, name: str, password: str) -> bool:

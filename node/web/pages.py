@@ -167,6 +167,14 @@ class Web:
             return None
         return s.teacher
 
+    def operator(self, request: Request) -> str | None:
+        """The signed-in account if its role is operator (read at every request: a change
+        of role counts at once)."""
+        name = self.teacher(request)
+        if name is None or auth.role_of(self.home.conn, name) != "operator":
+            return None
+        return name
+
     def lang(self, request: Request) -> str:
         return i18n.choose(request.cookies.get(LANG_COOKIE),
                            request.headers.get("accept-language"))
@@ -176,7 +184,8 @@ class Web:
         lang = self.lang(request)
         page = self.env.get_template(template).render(
             t=i18n.translator(lang), lang=lang, csrf=self.session(request).csrf,
-            teacher=self.teacher(request), school=self.home.name, path=request.url.path,
+            teacher=self.teacher(request), operator=self.operator(request),
+            school=self.home.name, path=request.url.path,
             query=request.url.query, vocab=vocab, **ctx)
         return HTMLResponse(page, status_code=status)
 

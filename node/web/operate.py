@@ -1,0 +1,153 @@
+"""The operator's pages: run the node from the browser (specs/web.md §1, §3).
+
+Only a signed-in account with the ``operator`` role sees them; teachers and anonymous visitors
+get 403.  Every POST carries the session's CSRF token (:func:`.teach.read_form`).  Node data
+comes from the running node's control API methods (``api_status``, ``api_peers``,
+``api_transfers``, ``api_transfer_control``), the same the CLI uses.
+"""
+
+from __future__ import annotations
+
+import shutil
+import urllib.parse
+
+import trio
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from node import community as ncommunity
+from node import transfers as ntransfers
+from node.errors import NodeError
+
+from . import auth
+from .pages import Web
+from .teach import read_form
+
+MAX_PINS_SHOWN = 200     # the storage page lists the most recent pins, totals cover all
+DONE_KEYS = ("op_added", "op_password_set", "op_removed")
+
+
+def _operator(request: Request) -> tuple[Web, str | None]:
+    web: Web = request.app.state.web
+    return web, web.operator(request)
+
+
+def _forbidden(web: Web, request: Request) -> Response:
+    return web.error(request, 403, "operators_only")
+
+
+async def status_page(request: Request) -> Response:
+    """The node: school, addresses, web URLs, connected peers (LAN or not), traffic."""
+    web, op = _operator(request)
+    if op is None:
+        return _forbidden(web, request)
+    status = await web.node.api_status()
+    peers = await web.node.api_peers()
+    return web.render(request, "op_status.html", s=status, peers=peers)
+
+
+def actions_for(state: str) -> list[str]:
+    """The buttons a transfer in ``state`` gets: the actions that change it (the queue's
+    state table, node/transfers.py)."""
+    return [a for a in ntransfers.ACTIONS
+            if ntransfers.TRANSITIONS[a].get(state, state) != state]
+
+
+async def transfers_page(request: Request) -> Response:
+    web, op = _operator(request)
+    if op is None:
+        return _forbidden(web, request)
+    items = await web.node.api_transfers()
+    items.sort(key=lambda t: (t["state"] in ntransfers.FINAL, -t["id"]))
+    return web.render(request, "op_transfers.html", items=items, actions_for=actions_for)
+
+
+async def transfer_control(request: Request) -> Response:
+    """POST /operator/transfers/{tid}/{action}: pause, resume or cancel."""
+    web, op = _operator(request)
+    form = await read_form(request)
+    if form is None:
+        return web.error(request, 403, "bad_csrf")
+    if op is None:
+        return _forbidden(web, request)
+    try:
+        await web.node.api_transfer_control(request.path_params["tid"],
+                                            request.path_params["action"])
+    except NodeError as exc:
+        return web.error(request, 409, "op_failed", error=str(exc))
+    return RedirectResponse("/operator/transfers", status_code=303)
+
+
+async def storage_page(request: Request) -> Response:
+    web, op = _operator(request)
+    if op is None:
+        return _forbidden(web, request)
+    kept = await trio.to_thread.run_sync(ncommunity.pins, web.home)
+    disk = shutil.disk_usage(web.home.path)
+    return web.render(request, "op_storage.html", kept=kept, disk=disk,
+                      pins=kept["pins"][:MAX_PINS_SHOWN], more=len(kept["pins"]) > MAX_PINS_SHOWN)
+
+
+async def accounts_page(request: Request) -> Response:
+    """GET: the accounts.  POST: add one (name, password, role)."""
+    web, op = _operator(request)
+    if request.method == "GET":
+        if op is None:
+            return _forbidden(web, request)
+        key, name = request.query_params.get("done"), request.query_params.get("name", "")
+        return _accounts(web, request, done=(key, name) if key in DONE_KEYS else None)
+    form = await read_form(request)
+    if form is None:
+        return web.error(request, 403, "bad_csrf")
+    if op is None:
+        return _forbidden(web, request)
+    name = (form.get("name") or [""])[0].strip()
+    password = (form.get("password") or [""])[0]
+    role = (form.get("role") or ["teacher"])[0]
+    try:
+        await trio.to_thread.run_sync(auth.add_teacher, web.home.conn, name, password, role,
+                                      limiter=web.hash_limiter)
+    except NodeError as exc:
+        return _accounts(web, request, status=400, error=str(exc))
+    return _done("op_added", name)
+
+
+async def account_action(request: Request) -> Response:
+    """POST /operator/accounts/{name}/{password,remove}."""
+    web, op = _operator(request)
+    form = await read_form(request)
+    if form is None:
+        return web.error(request, 403, "bad_csrf")
+    if op is None:
+        return _forbidden(web, request)
+    name, action = request.path_params["name"], request.path_params["action"]
+    try:
+        if action == "password":
+            password = (form.get("password") or [""])[0]
+            await trio.to_thread.run_sync(auth.set_password, web.home.conn, name, password,
+                                          limiter=web.hash_limiter)
+            done = "op_password_set"
+        elif action == "remove":
+            if name == op:
+                raise NodeError("you cannot remove your own account here (use "
+                                "'schoolmesh teacher remove')")
+            auth.remove_teacher(web.home.conn, name)
+            done = "op_removed"
+        else:
+            return web.error(request, 404, "not_found")
+    except NodeError as exc:
+        return _accounts(web, request, status=400, error=str(exc))
+    return _done(done, name)
+
+
+def _done(key: str, name: str) -> Response:
+    """Back to the list after a change (a reload does not post the form again)."""
+    query = urllib.parse.urlencode({"done": key, "name": name})
+    return RedirectResponse(f"/operator/accounts?{query}", status_code=303)
+
+
+def _accounts(web: Web, request: Request, status: int = 200, error: str | None = None,
+              done: tuple[str, str] | None = None) -> Response:
+    return web.render(request, "op_accounts.html", status=status,
+                      accounts=auth.list_teachers(web.home.conn), roles=auth.ROLES,
+                      error=error, done=done, quote=urllib.parse.quote)
