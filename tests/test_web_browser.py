@@ -115,6 +115,7 @@ async def site(nursery, tmp_path, browser):
     from node.daemon import Node, Options
     home = init_home(tmp_path / "home", "龙泉小学", "school")
     auth.add_teacher(home.conn, "wang", PASSWORD)
+    auth.add_teacher(home.conn, "zhao", PASSWORD, role="operator")
     src = tmp_path / "lesson"
     src.mkdir()
     shutil.copy(DATA / "clip.webm", src / "clip.webm")
@@ -131,13 +132,14 @@ async def site(nursery, tmp_path, browser):
     assert node.web_url.startswith("http://127.0.0.1:")
     await browser.run(lambda ctx: ctx.clear_cookies())
     with trio.fail_after(TEST_SECONDS):
-        yield node.web_url, {"video": video["resource_id"], "water": water["resource_id"]}
+        yield node.web_url, {"video": video["resource_id"], "water": water["resource_id"],
+                             "node": node}
     home.close()
 
 
-def sign_in(page: Page, url: str) -> None:
+def sign_in(page: Page, url: str, name: str = "wang") -> None:
     page.goto(url + "/login")
-    page.fill("#name", "wang")
+    page.fill("#name", name)
     page.fill("#password", PASSWORD)
     page.click("main form button[type=submit]")
     expect(page.locator("header form[action='/logout'] button")).to_be_visible()
@@ -275,3 +277,47 @@ async def test_language_switch(site, browser):
         expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
 
     await browser.page(flow)
+
+
+async def test_operator_pauses_a_transfer_in_chinese(site, browser):
+    from crypto import CID_RAW, cid_to_str, make_cid
+    url, ids = site
+    node = ids["node"]
+    tid = (await node.api_fetch(cid_to_str(make_cid(CID_RAW, b"held by no school"))))["id"]
+
+    def flow(page: Page) -> None:
+        sign_in(page, url, "zhao")
+        page.click("header nav a[href='/operator']")
+        page.wait_for_url("**/operator")
+        expect(page.locator("h1")).to_have_text("节点状态")
+        expect(page.locator("dl.node")).to_contain_text(node.home.school_id)
+        expect(page.locator("main")).to_contain_text("当前没有连接任何学校")
+        page.click("nav.opnav a[href='/operator/transfers']")
+        row = page.locator(f"#transfer-{tid}")
+        row.get_by_role("button", name="暂停").click()
+        expect(row).to_have_attribute("data-state", "paused")
+        expect(row.locator("td.state")).to_have_text("已暂停")
+        expect(row.get_by_role("button", name="继续")).to_be_visible()
+
+    await browser.page(flow)
+    assert node.transfers[tid]["state"] == "paused"
+
+
+async def test_where_page_code_scans_in_the_browser(site, browser, tmp_path):
+    import subprocess
+
+    import qr_decode
+    url, _ = site
+    shot = tmp_path / "where.png"
+
+    def flow(page: Page) -> None:
+        page.goto(url + "/")
+        page.click("footer a[href='/where']")
+        expect(page.locator("h1")).to_contain_text("打开教学资源库")
+        expect(page.locator("figcaption.url")).to_have_text(url + "/")
+        page.locator("figure.qr svg").screenshot(path=str(shot))
+
+    await browser.page(flow)
+    decoded = subprocess.run([qr_decode.need_zbarimg(), "--quiet", "--raw", str(shot)],
+                             capture_output=True, text=True, timeout=60).stdout
+    assert decoded.splitlines() == [url + "/"]
