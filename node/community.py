@@ -78,13 +78,18 @@ def _decode(raw: bytes) -> records.FeedEntry | None:
         return None  # stored entries were verified on arrival; never trust a damaged one
 
 
-def policy_key(conn: sqlite3.Connection) -> tuple[int, ...]:
-    """Changes whenever something the replication policy depends on was stored."""
+def policy_key(conn: sqlite3.Connection) -> tuple[Any, ...]:
+    """Changes whenever something the replication policy depends on was stored: decision
+    entries (append-only: their count), and the exact contents of the (small) communities and
+    follows tables, so an unfollow plus a follow, or a changed relation, is seen too."""
     (n,) = conn.execute(f"SELECT count(*) FROM entries WHERE kind IN "
                         f"({', '.join('?' * len(_DECISION_KINDS))})", _DECISION_KINDS).fetchone()
-    (c,) = conn.execute("SELECT count(*) FROM communities").fetchone()
-    (f,) = conn.execute("SELECT count(*) FROM follows").fetchone()
-    return (n, c, f)
+    (c,) = conn.execute("SELECT group_concat(row, '|') FROM (SELECT community || ' ' || relation "
+                        "|| ' ' || coalesce(via, '') || ' ' || coalesce(length(certificate), 0) "
+                        "|| ' ' || seeds AS row FROM communities ORDER BY community)").fetchone()
+    (f,) = conn.execute("SELECT group_concat(school_id, ' ') FROM "
+                        "(SELECT school_id FROM follows ORDER BY school_id)").fetchone()
+    return (n, c or "", f or "")
 
 
 def memberships(home: Home, now: int | None = None) -> dict[str, pc.Membership]:

@@ -194,3 +194,18 @@ def test_backdated_certificate_of_a_removed_issuer_is_not_seeded(founded, tmp_pa
     m = {r["school_id"]: r for r in founded.json("community", "members")["members"]}
     assert m[x.school_id]["suspect"] and m[x.school_id]["status"] == "active"
     assert "not seeded here" in founded.ok("community", "members").stdout
+
+
+def test_policy_key_sees_an_unfollow_plus_a_follow(tmp_path):
+    """The daemon recomputes its policy when this key changes; counting rows missed an
+    unfollow followed by a follow of another school (issue 13)."""
+    from node import community, daemon
+    from node.home import init_home
+    home = init_home(tmp_path / "h", "h", "school")
+    a = init_home(tmp_path / "a", "a", "school").school_id
+    b = init_home(tmp_path / "b", "b", "school").school_id
+    daemon.follow(home, a)
+    before = community.policy_key(home.conn)
+    daemon.unfollow(home, a)
+    daemon.follow(home, b)
+    assert community.policy_key(home.conn) != before
