@@ -330,10 +330,13 @@ class Node:
         return list(self.policy.wanted)
 
     def refresh_policy(self) -> community.Policy:
-        before = set(self.policy.wanted)
+        old = self.policy
         self.policy = community.policy(self.home)
-        if set(self.policy.wanted) - before:
+        if set(self.policy.wanted) - set(old.wanted):
             self.wake()   # feeds to replicate that we did not have: ask connected peers now
+        if (self.policy.wanted, self.policy.topics, self.policy.issuer_of) != \
+                (old.wanted, old.topics, old.issuer_of):
+            self.events.publish(events.PolicyChanged())
         self._policy_key = community.policy_key(self.home.conn)
         for c, r in self.policy.rejected:
             if r.entry not in self._rejected_seen:

@@ -79,12 +79,14 @@ class Subscription:
         self.dropped = 0
 
     def _put(self, event: Any) -> None:
-        if len(self._queue) >= QUEUE_LIMIT:
-            self._queue.popleft()
+        q = self._queue
+        if len(q) >= QUEUE_LIMIT:   # full: the oldest events make room, an Overflow leads
+            if not isinstance(q[0], Overflow):
+                q[0] = Overflow()
+                self.dropped += 1
+            del q[1]
             self.dropped += 1
-            if not self._queue or not isinstance(self._queue[0], Overflow):
-                self._queue.appendleft(Overflow())
-        self._queue.append(event)
+        q.append(event)
         self._ready.set()
 
     def kick(self) -> None:
