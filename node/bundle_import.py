@@ -37,7 +37,7 @@ from protocol import bundle as brecords
 from protocol import car, dagpb, records, unixfs
 from protocol.errors import ProtocolError, RemoteProtocolError
 
-from . import community, db, feeds
+from . import backup, community, db, feeds
 from .bundle import BundleError, Progress, check_space, walk_dag
 from .errors import NotFound, StoreError
 from .home import Home, now_ms
@@ -463,11 +463,16 @@ def _append_entries(plan: ImportPlan) -> tuple[int, int]:
     """Append staged entries feed by feed in seq order; (added, already stored)."""
     added = duplicates = 0
     gate = community.policy(plan.home).gate(any_feed=True)
+    own = plan.home.feed
+    own_ok = None    # the bundle brought our own feed (a restored school learns its head)
     with db.write(plan.home.conn) as conn:
         feed = stop = None
         left = 0
 
         def report_stop() -> None:
+            nonlocal own_ok
+            if feed == own:
+                own_ok = stop is None
             if stop is not None:
                 plan.problem(stop + (f" ({left} later entr{'y' if left == 1 else 'ies'} of "
                                      "this feed were not imported)" if left else ""))
@@ -501,6 +506,8 @@ def _append_entries(plan: ImportPlan) -> tuple[int, int]:
                 stop = (f"feed {sid} entry {seq}: a different entry {seq} is already stored "
                         "(equivocation: both kept as evidence, the feed is no longer trusted)")
         report_stop()
+        if own_ok and not backup.head_known(conn):
+            backup.mark_head_known(conn)
     return added, duplicates
 
 

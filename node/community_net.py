@@ -19,7 +19,7 @@ from protocol import feedsync
 from protocol.errors import ProtocolError, RemoteProtocolError
 from protocol.framing import FrameDecoder, encode_frame
 
-from . import community, db
+from . import backup, community, db
 from .errors import NodeError
 from .home import now_ms
 from .peerlog import PeerLog
@@ -78,6 +78,16 @@ class CommunityService:
                 self._keep(s.content, s.resource_id, s.size, "seeding", "community", s.community)
         for rid, root, size, sub_id in community.subscription_matches(self.node.home):
             self._keep(root, rid, size, "subscription", "subscription", f"subscription {sub_id}")
+        conn = self.node.home.conn
+        if db.get_setting(conn, backup.REFETCH_OWN_SETTING):
+            # restored: our own content comes back from peers and is pinned as it arrives
+            own = backup.own_resources(conn, self.node.home.feed)
+            for rid, root, size in own:
+                self._keep(root, rid, size, "teacher", "own", rid)
+            if all(conn.execute("SELECT 1 FROM pins WHERE cid = ? AND reason = 'own'",
+                                (root,)).fetchone() for _, root, _ in own):
+                with db.write(conn) as c:
+                    c.execute("DELETE FROM settings WHERE key = ?", (backup.REFETCH_OWN_SETTING,))
 
     def _keep(self, root: bytes, rid: str, size: int, priority: str, reason: str,
               ref: str) -> None:

@@ -18,7 +18,7 @@ from protocol import community as pc
 from protocol import feedsync, records
 from protocol.errors import ProtocolError
 
-from . import community, control, db, feeds, startup
+from . import backup, community, control, db, feeds, startup
 from . import limits as nlimits
 from . import transfers as ntransfers
 from .errors import NodeError
@@ -346,6 +346,9 @@ class Node:
         """Ask every connected peer for the heads of the feeds we follow; pull what is new."""
         self.current_policy()
         wanted = self.followed()
+        learning = not backup.head_known(self.home.conn)
+        if learning:   # restored: ask for our own feed too, admitted like any other
+            wanted = [*wanted, self.home.feed]
         added: dict[str, int] = {}
         if not wanted:
             return added
@@ -358,7 +361,10 @@ class Node:
                     if h.seq <= ours or (cutoff is not None
                                          and self._cut_seen.get(h.feed) == h.seq):
                         continue
-                    n = await self.sync.pull(peer, h.feed, self.policy.gate())
+                    gate = self.policy.gate()   # as refreshed meanwhile (an expiry)
+                    if h.feed == self.home.feed:
+                        gate = feeds.Gate(wanted={**gate.wanted, h.feed: None})
+                    n = await self.sync.pull(peer, h.feed, gate)
                     if cutoff is not None and feeds.head(self.home.conn, h.feed)[0] < h.seq:
                         self._cut_seen[h.feed] = h.seq  # the rest is dated after the cutoff
                     sid = PublicKey(h.feed).school_id
@@ -366,12 +372,35 @@ class Node:
                     if n:
                         log.info("sync: %d new entries of %s from %s", n, sid, peer)
                         self.communities.wake()
+                if learning and self._learnt_own_head(peer.to_string(), heads):
+                    learning = False
+                    wanted = wanted[:-1]
             except (ProtocolError, trio.TooSlowError, OSError) as exc:
                 self.peer_log.warning(peer, "sync: failed", "sync: with %s: %s", peer, exc)
             except Exception as exc:  # py-libp2p raises many stream/connection error types
                 self.peer_log.warning(peer, "sync: failed", "sync: with %s: %s: %s", peer,
                                       type(exc).__name__, exc)
         return added
+
+    def _learnt_own_head(self, peer: str, heads: list[feedsync.Head]) -> bool:
+        """After a sync round with ``peer``: the own head is known if the peer is a seed or
+        issuer of one of our communities (they replicate every member's feed) or holds our
+        feed, and we now hold at least as much of it as the peer (specs/backup.md §4)."""
+        own = [h for h in heads if h.feed == self.home.feed]
+        seeds = {a.rsplit("/p2p/", 1)[-1] for r in community.rows(self.home.conn)
+                 for a in r["seeds"]}
+        issuers = {sid for m in self.policy.memberships.values() for sid in m.issuers}
+        if not own and peer not in seeds | issuers:
+            return False
+        seq, _ = feeds.head(self.home.conn, self.home.feed)
+        if own and seq < own[0].seq:
+            return False   # the pull stopped short: ask again next round
+        with db.write(self.home.conn) as conn:
+            backup.mark_head_known(conn)
+        log.info("own feed: entry %d is our latest (learnt from %s); publishing is possible",
+                 seq, peer)
+        self.communities.wake()
+        return True
 
     def _dial_forever(self, addr: str) -> None:
         """Keep ``addr`` connected (one task per address, owned by the node's nursery)."""
@@ -456,6 +485,7 @@ class Node:
                 "peers": len(self.host.get_network().connections),
                 "following": len(self.followed()),
                 "feed_seq": feeds.head(self.home.conn, self.home.feed)[0],
+                "own_head": "known" if backup.head_known(self.home.conn) else "learning",
                 "communities": len(self.policy.topics), "seeding": sorted(self.policy.issuer_of),
                 "web": self.web_url, "exchange": self.exchange.statistics(),
                 "traffic": self.meter.snapshot(self.limiter.consulted["up"],

@@ -139,8 +139,10 @@ def _append_own(home: Home, kind: str, make_body: Callable[[sqlite3.Connection],
                 pin_ref: str | None = None) -> tuple[FeedEntry, dict[str, Any]]:
     """Sign and append one entry of ours. ``make_body`` runs inside the write transaction, so
     anything it reads (the head, a resource's current version) cannot change under it."""
+    from .backup import require_known_head
     key = home.key()
     with db.write(home.conn) as conn:
+        require_known_head(conn)   # a restored school learns its head first: never fork
         body = make_body(conn)
         seq, prev = feeds.head(conn, key.public.raw)
         entry = records.sign_entry(key, seq=seq + 1, prev=prev, time=now_ms(), kind=kind,
@@ -170,6 +172,8 @@ def publish(home: Home, paths: list[Path], meta: dict[str, Any], progress: Any =
             "license": vocab.DEFAULT_LICENSE, **meta}
     _check_meta(meta)
     home.key()  # fail on a missing passphrase before doing any work
+    from .backup import require_known_head
+    require_known_head(home.conn)
     files = collect_files(paths)
     content, file_list = _store_files(home, files, progress)
     body = {"version": 1, "content": content, "files": file_list, "meta": meta}
