@@ -331,6 +331,28 @@ class BlockStore:
                 ) from None
         return data
 
+    def delete(self, cid: bytes) -> int:
+        """Remove a block (garbage collection, a corrupt copy before repair); the bytes freed
+        (0 if it was not there). Callers make sure no pin needs it."""
+        path = self.path(cid)
+        try:
+            size = path.stat().st_size
+            path.unlink()
+            return size
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StoreError(f"cannot delete block {cid_to_str(cid)}: {exc.strerror}") from exc
+        db = self._small_db()
+        row = db.execute("SELECT length(data) FROM small WHERE cid = ?", (cid,)).fetchone()
+        if row is None:
+            return 0
+        try:
+            db.execute("DELETE FROM small WHERE cid = ?", (cid,))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot delete block {cid_to_str(cid)}: {exc}") from exc
+        return int(row[0])
+
     def __iter__(self) -> Iterator[bytes]:
         """Every stored CID (unordered)."""
         for (cid,) in self._small_db().execute("SELECT cid FROM small").fetchall():

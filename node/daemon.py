@@ -542,6 +542,28 @@ class Node:
         self.wake_queue()
         return {"id": tid}
 
+    async def api_repair(self, roots: list[str]) -> dict[str, Any]:
+        """verify --repair: fetch these DAGs again (their corrupt blocks are already removed);
+        each completed fetch pins its root under the reason it was kept for (or ``user``).
+        Returns {root: transfer id}."""
+        from crypto import cid_from_str
+        ids: dict[str, int] = {}
+        for text in roots:
+            root = cid_from_str(text)
+            existing = self.queue.active_for(root)
+            if existing is not None:
+                if existing["state"] in ("paused", "waiting"):
+                    self.queue.update(existing["id"], state="queued", next_try=0)
+                ids[text] = existing["id"]
+                continue
+            pin = self.home.conn.execute("SELECT reason, ref FROM pins WHERE cid = ? "
+                                         "ORDER BY created LIMIT 1", (root,)).fetchone()
+            reason, ref = pin if pin else ("user", text)
+            ids[text] = self.queue.add(text, root, priority="teacher", pin_reason=reason,
+                                       pin_ref=ref)
+        self.wake_queue()
+        return {"ids": ids}
+
     async def api_transfers(self) -> list[dict[str, Any]]:
         return [self._transfer_json(t) for t in self.queue.list()]
 

@@ -368,7 +368,11 @@ def get(home: Home, target: str, out: Path, *, overwrite: bool = False,
 
 
 def verify(home: Home) -> dict[str, Any]:
-    """Re-check every stored entry (signature, chain, head) and every pinned block."""
+    """Re-check every stored entry (signature, chain, head) and every kept DAG: pinned ones
+    and those of unfinished transfers.  Damage (a block that does not match its CID, a broken
+    signature or chain) is a problem; a block that simply is not here yet makes its DAG
+    *incomplete* (not a problem: it can be fetched).  ``repair`` lists the roots to fetch again
+    and ``corrupt`` the damaged blocks (``verify --repair``)."""
     problems: list[str] = []
     n_entries = 0
     for feed, sid, head_seq, head_hash in home.conn.execute(
@@ -391,37 +395,80 @@ def verify(home: Home) -> dict[str, Any]:
             if (prev.seq if prev else 0) != head_seq or (prev.hash if prev else None) != head_hash:
                 problems.append(f"feed {sid}: recorded head does not match the entries")
     checked: set[bytes] = set()
-    for cid, reason, ref in home.conn.execute("SELECT cid, reason, ref FROM pins").fetchall():
-        problems += _verify_dag(home, cid, f"{reason} pin {ref}", checked)
+    corrupt: set[bytes] = set()
+    incomplete: list[dict[str, Any]] = []
+    repair: dict[bytes, str] = {}
+    roots = [(cid, f"{reason} pin {ref}") for cid, reason, ref in home.conn.execute(
+        "SELECT cid, reason, ref FROM pins ORDER BY cid, reason, ref").fetchall()]
+    roots += [(root, f"transfer {tid} ({target})") for tid, root, target in home.conn.execute(
+        "SELECT id, root, target FROM transfers WHERE state NOT IN ('done', 'cancelled') "
+        "ORDER BY id").fetchall()]
+    for cid, label in roots:
+        walk = _verify_dag(home, cid, label, checked, corrupt)
+        problems += walk.problems
+        if walk.problems or walk.missing:
+            repair.setdefault(cid, label)
+        if walk.missing:
+            incomplete.append({"root": cid_to_str(cid), "what": label, "missing": walk.missing})
     stored = sum(1 for _ in home.blocks)
     return {"ok": not problems, "entries_checked": n_entries, "blocks_checked": len(checked),
             "blocks_stored": stored, "unreferenced_blocks": max(0, stored - len(checked)),
-            "problems": problems}
+            "problems": problems, "incomplete": incomplete,
+            "corrupt": sorted(cid_to_str(c) for c in corrupt),
+            "repair": [cid_to_str(c) for c in repair]}
 
 
-def _verify_dag(home: Home, root: bytes, label: str, checked: set[bytes]) -> list[str]:
-    """Re-hash every block of a DAG; a damaged leaf does not stop the walk."""
-    problems = []
+@dataclass
+class _Walk:
+    problems: list[str]
+    missing: int = 0
+
+
+def _verify_dag(home: Home, root: bytes, label: str, checked: set[bytes],
+                corrupt: set[bytes]) -> _Walk:
+    """Re-hash every block of a DAG; a damaged or missing block does not stop the walk (what
+    lies under a missing node cannot be known: the node counts as one missing block)."""
+    walk = _Walk(problems=[])
     stack = [root]
     while stack:
         cid = stack.pop()
         if cid in checked:
+            if cid in corrupt:
+                walk.problems.append(f"{label}: block {cid_to_str(cid)} does not match its CID")
             continue
         checked.add(cid)
         try:
             data = home.blocks.get(cid)
         except CorruptBlock:
-            problems.append(f"{label}: block {cid_to_str(cid)} does not match its CID")
+            corrupt.add(cid)
+            walk.problems.append(f"{label}: block {cid_to_str(cid)} does not match its CID")
             continue
         except NotFound:
-            problems.append(f"{label}: block {cid_to_str(cid)} is missing")
+            checked.discard(cid)   # another DAG sharing it is incomplete too
+            walk.missing += 1
             continue
         except StoreError as exc:
-            problems.append(f"{label}: {exc}")
+            walk.problems.append(f"{label}: {exc}")
             continue
         if cid_codec(cid) == CID_DAG_PB:
             try:
                 stack.extend(link.cid for link in unixfs.dagpb.decode_node(data).links)
             except ProtocolError as exc:
-                problems.append(f"{label}: node {cid_to_str(cid)} is malformed: {exc}")
-    return problems
+                corrupt.add(cid)
+                walk.problems.append(f"{label}: node {cid_to_str(cid)} is malformed: {exc}")
+    return walk
+
+
+def delete_corrupt(home: Home, cids: list[str]) -> int:
+    """Remove blocks that (still) do not match their CID, so they can be fetched again."""
+    n = 0
+    for s in cids:
+        cid = cid_from_str(s)
+        try:
+            home.blocks.get(cid)
+        except CorruptBlock:
+            home.blocks.delete(cid)
+            n += 1
+        except (NotFound, StoreError):
+            pass
+    return n
