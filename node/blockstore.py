@@ -31,7 +31,8 @@ from pathlib import Path
 
 from crypto import BadCID, cid_to_str, verify_block
 
-from .errors import CorruptBlock, NotFound, StoreError
+from .db import disk_nearly_full, is_full
+from .errors import CorruptBlock, DiskFull, NotFound, StoreError
 
 try:
     _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -71,6 +72,7 @@ class Batch:
         self.bytes_written = 0
         self.small: dict[bytes, bytes] = {}
         self.small_bytes = 0
+        self.created: list[bytes] = []   # blocks this batch added (removed again on abort)
         self._writer: ThreadPoolExecutor | None = None
         self._pending: deque[Future[str | None]] = deque()
 
@@ -86,6 +88,7 @@ class Batch:
         if path is not None:
             self.written.append(Path(path))
             self.dirs.add(Path(path).parent)
+            self.created.append(_cid_of_name(Path(path).name))
 
     def drain(self) -> None:
         """Wait for every queued file write; raise the first error."""
@@ -98,13 +101,31 @@ class Batch:
                 self._writer = None
 
     def abort(self) -> None:
-        """Stop after an error: wait for the writer thread, ignore its results."""
+        """Stop after an error: wait for the writer thread, then remove the blocks this batch
+        added (nothing references them yet), so a failed publish or import on a full disk
+        leaves no pieces behind."""
         for fut in self._pending:
             fut.cancel()
         if self._writer is not None:
             self._writer.shutdown(wait=True)
             self._writer = None
+        for fut in self._pending:   # files written before the error, not collected yet
+            if fut.done() and not fut.cancelled() and fut.exception() is None and fut.result():
+                self.created.append(_cid_of_name(Path(fut.result()).name))
         self._pending.clear()
+        for cid in self.small:      # never written
+            self.created.remove(cid)
+        self.small.clear()
+        self.discard()
+
+    def discard(self) -> None:
+        """Remove every block this batch added (the caller's entry was not stored)."""
+        for cid in self.created:
+            try:
+                self.store.delete(cid)
+            except StoreError:
+                pass   # left for 'schoolmesh gc'
+        self.created.clear()
 
     def put(self, cid: bytes, data: bytes) -> bool:
         """Store a block (verified against ``cid``); False if it was already there."""
@@ -183,6 +204,8 @@ class BlockStore:
                 db.execute("PRAGMA synchronous = FULL")
                 db.execute(_SMALL_SCHEMA)
             except sqlite3.Error as exc:
+                if is_full(exc) or disk_nearly_full(self.root):
+                    raise DiskFull() from exc
                 raise StoreError(f"cannot open the block database: {exc}") from exc
             self._db = db
         return self._db
@@ -199,7 +222,7 @@ class BlockStore:
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             if "full" in str(exc):
-                raise StoreError("the disk is full: free some space and try again") from exc
+                raise DiskFull() from exc
             raise StoreError(f"cannot write to the block database: {exc}") from exc
 
     def _get_small(self, cid: bytes) -> bytes | None:
@@ -250,8 +273,8 @@ class BlockStore:
 
     @contextmanager
     def batch(self) -> Iterator[Batch]:
-        """Write blocks; on normal exit they are durable. On error, nothing is referenced yet,
-        so written blocks are left for garbage collection (they are valid, just unpinned)."""
+        """Write blocks; on normal exit they are durable. On error, nothing is referenced yet:
+        the blocks the batch added are removed again (a full disk keeps no pieces)."""
         self.clean_tmp()
         b = Batch(self)
         try:
@@ -270,6 +293,7 @@ class BlockStore:
             if cid in batch.small or self._get_small(cid) is not None:
                 return False
             batch.small[cid] = bytes(data)
+            batch.created.append(cid)
             batch.small_bytes += len(data)
             if batch.small_bytes >= _SMALL_FLUSH_BYTES:
                 batch.flush_small()
@@ -307,8 +331,8 @@ class BlockStore:
                 os.unlink(tmp)
             except OSError:
                 pass
-            if exc.errno == errno.ENOSPC:
-                raise StoreError("the disk is full: free some space and try again") from exc
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise DiskFull() from exc
             raise StoreError(f"cannot write block {name}: {exc.strerror}") from exc
         return path
 

@@ -7,12 +7,13 @@ feed head; readers never block (WAL).
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import HomeError
+from .errors import DiskFull, HomeError
 
 BUSY_TIMEOUT_MS = 30_000  # another schoolmesh process may hold the write lock this long
 
@@ -169,8 +170,21 @@ def connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
         conn.execute("PRAGMA foreign_keys = ON")
         _migrate(conn)
     except sqlite3.DatabaseError as exc:
+        if is_full(exc) or disk_nearly_full(Path(path).parent):
+            raise DiskFull(f"the disk holding {path} is full, so the database cannot be opened:"
+                           " free some space and try again") from exc
         raise HomeError(f"cannot open the database {path}: {exc}") from exc
     return conn
+
+
+FULL_DISK_SLACK = 1024 * 1024  # less free than this: SQLite's "disk I/O error" means a full disk
+
+
+def disk_nearly_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < FULL_DISK_SLACK
+    except OSError:
+        return False
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
@@ -188,16 +202,29 @@ def _migrate(conn: sqlite3.Connection) -> None:
             conn.execute(f"PRAGMA user_version = {i + 1}")
 
 
+def is_full(exc: BaseException) -> bool:
+    """True for SQLite's "database or disk is full" (SQLITE_FULL)."""
+    return isinstance(exc, sqlite3.OperationalError) and (
+        getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "is full" in str(exc))
+
+
 @contextmanager
 def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One write transaction, taken eagerly (BEGIN IMMEDIATE); rolled back on any exception."""
+    """One write transaction, taken eagerly (BEGIN IMMEDIATE); rolled back on any exception.
+    A full disk becomes :class:`DiskFull` (the transaction is rolled back: nothing changed)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.OperationalError:
+                pass   # SQLite already rolled back (e.g. after SQLITE_FULL)
+        if is_full(exc):
+            raise DiskFull() from exc
         raise
-    conn.execute("COMMIT")
 
 
 def pin(conn: sqlite3.Connection, cid: bytes, reason: str, ref: str, time: int) -> None:

@@ -103,8 +103,9 @@ def _walk(root: Path, d: Path, add: Any) -> None:
 
 
 def _store_files(home: Home, files: list[SourceFile], progress: Any = None
-                 ) -> tuple[bytes, list[dict[str, Any]]]:
-    """Chunk, hash and store every file and the directory tree; return root and file list."""
+                 ) -> tuple[bytes, list[dict[str, Any]], Any]:
+    """Chunk, hash and store every file and the directory tree; return root, file list and
+    the batch (``batch.discard()`` removes the blocks it added if the entry is not stored)."""
     links: dict[str, unixfs.DagLink] = {}
     with home.blocks.batch() as batch:
         for f in files:
@@ -132,7 +133,7 @@ def _store_files(home: Home, files: list[SourceFile], progress: Any = None
             batch.put_trusted(b.cid, b.data)
     file_list = [{"path": p, "cid": link.cid, "size": link.content_size}
                  for p, link in sorted(links.items(), key=lambda kv: kv[0].encode("utf-8"))]
-    return dir_root.cid, file_list
+    return dir_root.cid, file_list, batch
 
 
 def _append_own(home: Home, kind: str, make_body: Callable[[sqlite3.Connection], dict[str, Any]],
@@ -175,9 +176,13 @@ def publish(home: Home, paths: list[Path], meta: dict[str, Any], progress: Any =
     from .backup import require_known_head
     require_known_head(home.conn)
     files = collect_files(paths)
-    content, file_list = _store_files(home, files, progress)
+    content, file_list, batch = _store_files(home, files, progress)
     body = {"version": 1, "content": content, "files": file_list, "meta": meta}
-    entry, _ = _append_own(home, records.KIND_PUBLISH, lambda conn: body)
+    try:
+        entry, _ = _append_own(home, records.KIND_PUBLISH, lambda conn: body)
+    except BaseException:
+        batch.discard()   # e.g. the database is full: the blocks would be orphans
+        raise
     return _result(records.resource_id_of(entry), body)
 
 
@@ -197,9 +202,10 @@ def update(home: Home, rid: str, paths: list[Path], changes: dict[str, Any],
     """New version of one of our own resources: new files if given, metadata merged."""
     _merge_meta(_own_resource(home.conn, home.feed, rid), changes)  # fail fast, before I/O
     home.key()
-    new_files = None
+    new_files = batch = None
     if paths:
-        new_files = _store_files(home, collect_files(paths), progress)
+        *stored, batch = _store_files(home, collect_files(paths), progress)
+        new_files = tuple(stored)
 
     def make_body(conn: sqlite3.Connection) -> dict[str, Any]:
         row = _own_resource(conn, home.feed, rid)  # the current version, under the lock
@@ -212,7 +218,12 @@ def update(home: Home, rid: str, paths: list[Path], changes: dict[str, Any],
         return {"resource": rid, "version": row["version"] + 1, "content": content,
                 "files": file_list, "meta": _merge_meta(row, changes)}
 
-    _, body = _append_own(home, records.KIND_UPDATE, make_body, pin_ref=rid)
+    try:
+        _, body = _append_own(home, records.KIND_UPDATE, make_body, pin_ref=rid)
+    except BaseException:
+        if batch is not None:
+            batch.discard()
+        raise
     return _result(rid, body)
 
 

@@ -1,0 +1,124 @@
+"""A node whose disk fills up (issue 14 point 3), on a real small file system: a tmpfs that the
+test mounts (skipped, with the reason, where mounting is impossible) and always unmounts."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A fresh 8 MiB tmpfs mounted at tmp_path/disk."""
+    where = tmp_path / "disk"
+    where.mkdir()
+    got = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(where)],
+                         capture_output=True, text=True)
+    if got.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({got.stderr.strip() or 'not root'}): "
+                    "the full-disk tests need a real small file system")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+@contextlib.contextmanager
+def filled(disk: Path):
+    """Fill the file system to the last byte; free it again on exit."""
+    filler = disk / "filler"
+    with open(filler, "wb") as fh:
+        with contextlib.suppress(OSError):
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+    with contextlib.suppress(OSError):   # the last partial chunks
+        with open(filler, "ab") as fh:
+            while True:
+                fh.write(b"\0" * 512)
+                fh.flush()
+    try:
+        yield
+    finally:
+        filler.unlink()
+
+
+def lesson(tmp_path: Path, name: str, size: int = 0) -> Path:
+    d = tmp_path / f"src-{name}"
+    d.mkdir()
+    (d / "lesson.md").write_text(f"# {name}\n", "utf-8")
+    if size:
+        (d / "video.bin").write_bytes(os.urandom(size))
+    return d
+
+
+def test_publish_that_does_not_fit_leaves_nothing_behind(small_disk, tmp_path, cli_at):
+    cli = cli_at(small_disk / "home")
+    cli.json("init", "--name", "山村小学")
+    kept = cli.json("publish", str(lesson(tmp_path, "一")), "--title", "一")
+    before = cli.state()
+    free = os.statvfs(small_disk).f_bavail
+    message = cli.fail("publish", str(lesson(tmp_path, "大", 20 * MiB)), "--title", "大")
+    assert "disk is full" in message
+    assert cli.state() == before                        # no block, no row
+    assert list((small_disk / "home" / "blocks" / "tmp").iterdir()) == []
+    assert os.statvfs(small_disk).f_bavail >= free - 16  # the pieces are gone (a few dirs)
+    assert cli.json("verify")["ok"]
+    cli.json("publish", str(lesson(tmp_path, "二", 2 * MiB)), "--title", "二")
+    assert {r["resource_id"] for r in cli.json("search")} >= {kept["resource_id"]}
+
+
+def test_a_full_database_gives_one_line_and_changes_nothing(small_disk, tmp_path, cli_at):
+    cli = cli_at(small_disk / "home")
+    cli.json("init", "--name", "山村小学")
+    cli.json("publish", str(lesson(tmp_path, "一")), "--title", "一")
+    before = cli.state()
+    src = lesson(tmp_path, "二")
+    with filled(small_disk):
+        for args, env in ((("teacher", "add", "wang"),
+                           {"SCHOOLMESH_TEACHER_PASSWORD": "粉笔和黑板-2026"}),
+                          (("publish", str(src), "--title", "二"), {}), (("verify",), {})):
+            message = cli.fail(*args, env=env)
+            assert "is full" in message and "I/O" not in message, message
+    assert cli.state() == before
+    assert cli.json("verify")["ok"]
+    cli.json("teacher", "add", "wang", env={"SCHOOLMESH_TEACHER_PASSWORD": "粉笔和黑板-2026"})
+
+
+async def test_web_upload_on_a_full_disk_says_so_in_both_languages(small_disk, tmp_path):
+    from node.web import auth
+    from node.web.app import WebConfig, make_app
+    from test_web import PASSWORD, FakeNode, csrf_of, sign_in
+    from test_web_teach import post_multipart
+
+    from node.home import init_home
+    home = init_home(small_disk / "home", "山村小学", "school")
+    auth.add_teacher(home.conn, "wang", PASSWORD)
+    app = make_app(FakeNode(home), WebConfig.for_home(home.path, upload_limit=64 * MiB))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://school.lan") as c:
+        await sign_in(c)
+        for lang, words in (("zh-CN", "磁盘已满"), ("en", "disk is full")):
+            await c.get(f"/lang/{lang}")
+            page = await c.get("/publish")
+            r = await post_multipart(c, "/publish", {
+                "csrf": csrf_of(page.text), "title": "大视频", "inLanguage": "zh-CN",
+                "license": "CC-BY-4.0"},
+                [("files", ("video.bin", os.urandom(12 * MiB), "video/mp4"))])
+            assert r.status_code == 507 and words in r.text, r.text[:500]
+            assert list((home.path / "web-uploads").iterdir()) == []   # parts removed
+            assert list(home.blocks) == []
+        # the library keeps serving and publishes what fits
+        page = await c.get("/publish")
+        r = await post_multipart(c, "/publish", {
+            "csrf": csrf_of(page.text), "title": "小练习", "inLanguage": "zh-CN",
+            "license": "CC-BY-4.0"}, [("files", ("a.txt", "1/2".encode(), "text/plain"))])
+        assert r.status_code == 303
+    home.close()
