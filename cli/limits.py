@@ -33,11 +33,15 @@ def limits() -> None:
 @click.option("--lan-unlimited/--no-lan-unlimited", default=None,
               help="Exempt peers on the school LAN (this computer, link-local addresses, or the same subnet as one of its network interfaces — not every private address) from "
                    "limits and budget (default: exempt).")
+@click.option("--reserve", metavar="SIZE",
+              help="Free disk space to keep: below it the node starts no new fetch or "
+                   "seeding (default: 1GiB or 5% of the disk, whichever is smaller; "
+                   "'default' restores that).")
 @json_option
 @pass_ctx
 def set_(obj: Context, up: str | None, down: str | None, schedule: tuple[str, ...],
          no_schedule: bool, monthly_budget: str | None, lan_unlimited: bool | None,
-         as_json: bool) -> None:
+         reserve: str | None, as_json: bool) -> None:
     """Change some settings; the others keep their values. Nothing changes on an error."""
     from node import limits as nl
     from protocol import limits as pl
@@ -57,7 +61,11 @@ def set_(obj: Context, up: str | None, down: str | None, schedule: tuple[str, ..
     if lan_unlimited is not None:
         changes["lan_unlimited"] = lan_unlimited
     new = pl.update(nl.load(conn), **changes)
+    size = None if reserve is None or reserve.lower() == "default" else pl.parse_size(reserve)
     nl.save(conn, new)
+    if reserve is not None:
+        from node import storage
+        storage.set_reserve(conn, size)
     _show(obj, as_json)
 
 
@@ -95,6 +103,7 @@ def load(obj: Context, file: Path, as_json: bool) -> None:
 
 def _show(obj: Context, as_json: bool) -> None:
     from node import limits as nl
+    from node import storage
     from protocol import limits as pl
     conn = obj.home().conn
     current = nl.load(conn)
@@ -103,7 +112,8 @@ def _show(obj: Context, as_json: bool) -> None:
     now = pl.effective_rate(current, datetime.now().time())
     d = {**current.describe(), "now": {"up": pl.format_rate(now.up),
                                        "down": pl.format_rate(now.down)},
-         "month": month, "used": {"up": up, "down": down}}
+         "month": month, "used": {"up": up, "down": down},
+         "reserve": storage.disk(conn, obj.home().path)["reserve"]}
     peers = _connected_peers(obj)
     if peers is not None:
         d["peers"] = peers
@@ -112,6 +122,7 @@ def _show(obj: Context, as_json: bool) -> None:
         click.echo(current.to_config(), nl=False)
         click.echo(f"# in force now: up {d['now']['up']}, down {d['now']['down']}")
         click.echo(f"# used in {month}: {up} bytes up, {down} bytes down")
+        click.echo(f"# free disk space kept (reserve): {pl.format_size(d['reserve'])}")
         for p in d.get("peers", []):
             kind = "LAN" + (", not limited" if current.lan_unlimited else "") if p["lan"] \
                 else "not LAN, limited"

@@ -119,11 +119,21 @@ def _say_where(node: Any) -> None:
 @pass_ctx
 def status(obj: Context, as_json: bool) -> None:
     """Show the running node: school id, listen addresses, peers."""
+    from protocol.limits import format_size
     d = call(obj.home_path, "status")
-    emit(d, as_json, lambda d: click.echo(
-        f"{d['name']} ({d['role']}) {d['school_id']}\npeers: {d['peers']}, following: "
-        f"{d['following']}, feed at entry {d['feed_seq']}\n" + "\n".join(
-            f"listening on {a}" for a in d["listen"])))
+
+    def human(d: dict) -> None:
+        click.echo(f"{d['name']} ({d['role']}) {d['school_id']}\npeers: {d['peers']}, "
+                   f"following: {d['following']}, feed at entry {d['feed_seq']}"
+                   + ("" if d["own_head"] == "known" else
+                      " (restored: learning its latest entry, publishing waits)"))
+        click.echo(f"disk: {format_size(d['disk']['free'])} free of "
+                   f"{format_size(d['disk']['total'])}, reserve "
+                   f"{format_size(d['disk']['reserve'])}")
+        if d["disk_warning"]:
+            click.echo(f"WARNING: {d['disk_warning']}")
+        click.echo("\n".join(f"listening on {a}" for a in d["listen"]))
+    emit(d, as_json, human)
 
 
 @click.command()

@@ -18,10 +18,10 @@ from protocol import community as pc
 from protocol import feedsync, records
 from protocol.errors import ProtocolError
 
-from . import backup, community, control, db, feeds, startup
+from . import backup, community, control, db, feeds, startup, storage
 from . import limits as nlimits
 from . import transfers as ntransfers
-from .errors import NodeError
+from .errors import DiskFull, NodeError
 from .home import Home, now_ms
 from .peerlog import PeerLog
 from .p2p import host as p2p
@@ -86,6 +86,8 @@ class Node:
         self.queue = ntransfers.TransferQueue(home.conn)
         self._running: dict[int, trio.CancelScope] = {}  # transfer id -> its fetch task
         self._live: dict[int, int] = {}                  # bytes_done not yet written
+        self._stalled: dict[int, str] = {}               # transfers whose end a full disk
+                                                         # kept from being recorded
         self._queue_wake = trio.Event()
         self._nursery: trio.Nursery | None = None
         self.web_url: str | None = None
@@ -104,6 +106,7 @@ class Node:
 
     async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         key = self.home.key()
+        self.home.blocks.clean_tmp()   # pieces a crash or a full disk left behind
         self.limiter = nlimits.Limiter(nlimits.load(self.home.conn))
         self.host = p2p.make_host(key.seed, self.options.listen, mdns=self.options.mdns,
                                   limiter=self.limiter)
@@ -250,6 +253,9 @@ class Node:
             with db.write(self.home.conn) as conn:
                 result = feeds.admit(conn, entry, self.current_policy().gate(),
                                      feed=head.feed, seq=head.seq)
+        except DiskFull as exc:
+            self.peer_log.warning("disk", "disk full", "gossip: entry not stored: %s", exc)
+            return False
         except ProtocolError as exc:
             self.peer_log.warning(head.feed.hex(), "gossip: carried entry rejected",
                                   "gossip: carried entry of %s rejected: %s",
@@ -486,6 +492,8 @@ class Node:
                 "following": len(self.followed()),
                 "feed_seq": feeds.head(self.home.conn, self.home.feed)[0],
                 "own_head": "known" if backup.head_known(self.home.conn) else "learning",
+                "disk": storage.disk(self.home.conn, self.home.path),
+                "disk_warning": storage.low_space(self.home.conn, self.home.path),
                 "communities": len(self.policy.topics), "seeding": sorted(self.policy.issuer_of),
                 "web": self.web_url, "exchange": self.exchange.statistics(),
                 "traffic": self.meter.snapshot(self.limiter.consulted["up"],
@@ -627,19 +635,25 @@ class Node:
             while True:
                 now = trio.current_time()
                 connected = set(self.host.get_network().connections)
-                if connected - peers or now - last_recheck >= WAITING_RECHECK:
-                    self.queue.wake_waiting(retries=bool(connected - peers))
-                    last_recheck = now
-                peers = connected
-                if now - last_flush >= PROGRESS_FLUSH:
-                    self._flush_progress()
-                    last_flush = now
-                free = MAX_RUNNING_TRANSFERS - len(self._running)
-                for t in self.queue.runnable(free, exclude=self._running):
-                    self.queue.start(t["id"])
-                    scope = trio.CancelScope()
-                    self._running[t["id"]] = scope
-                    nursery.start_soon(self._run_transfer, t, scope)
+                try:
+                    if connected - peers or now - last_recheck >= WAITING_RECHECK:
+                        self.queue.wake_waiting(retries=bool(connected - peers))
+                        last_recheck = now
+                    peers = connected
+                    if now - last_flush >= PROGRESS_FLUSH:
+                        self._flush_progress()
+                        last_flush = now
+                    for tid, why in list(self._stalled.items()):
+                        self.queue.wait(tid, why)   # retried with the waiting ones
+                        del self._stalled[tid]
+                    free = MAX_RUNNING_TRANSFERS - len(self._running)
+                    for t in self.queue.runnable(free, exclude=self._running):
+                        self.queue.start(t["id"])
+                        scope = trio.CancelScope()
+                        self._running[t["id"]] = scope
+                        nursery.start_soon(self._run_transfer, t, scope)
+                except DiskFull as exc:   # the queue cannot be written: try again later
+                    self.peer_log.warning("disk", "disk full", "transfers: %s", exc)
                 with trio.move_on_after(QUEUE_TICK):
                     await self._queue_wake.wait()
                 self._queue_wake = trio.Event()
@@ -665,6 +679,13 @@ class Node:
         return providers
 
     async def _run_transfer(self, t: dict[str, Any], scope: trio.CancelScope) -> None:
+        try:
+            await self._run_transfer_on(t, scope)
+        except DiskFull as exc:   # even recording the failure did not fit: recorded later
+            self.peer_log.warning("disk", "disk full", "fetch %s: %s", t["target"], exc)
+            self._stalled[t["id"]] = str(exc)
+
+    async def _run_transfer_on(self, t: dict[str, Any], scope: trio.CancelScope) -> None:
         tid, root = t["id"], t["root"]
         self._live[tid] = t["bytes_done"]
 
@@ -672,7 +693,8 @@ class Node:
             self._live[tid] = self._live.get(tid, 0) + n
         try:
             with scope:
-                reason = self._over_budget()
+                reason = self._over_budget() or storage.low_space(self.home.conn,
+                                                                  self.home.path)
                 if reason is not None:
                     raise BudgetSpent(reason)
                 providers = await self._providers(root, t["providers"])

@@ -11,6 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from test_restore_process import daemons  # noqa: F401  (fixture)
+
 MiB = 1024 * 1024
 
 
@@ -122,3 +124,47 @@ async def test_web_upload_on_a_full_disk_says_so_in_both_languages(small_disk, t
             "license": "CC-BY-4.0"}, [("files", ("a.txt", "1/2".encode(), "text/plain"))])
         assert r.status_code == 303
     home.close()
+
+
+def test_node_keeps_running_and_keeps_its_reserve(small_disk, tmp_path, daemons):
+    from cli.net import call
+    from node.errors import NodeError
+    from test_net_processes import run, wait_until
+    from test_restore_process import cli, ok_json
+    a = daemons("a", home=small_disk / "a")
+    b = daemons("b")
+    r = ok_json(b, "publish", str(lesson(tmp_path, "大", 3 * MiB)), "--title", "大")
+    status = run(a, "status")
+    assert status["disk"]["total"] == 8 * MiB and status["disk"]["free"] < 8 * MiB
+    assert status["disk"]["reserve"] == int(8 * MiB * 0.05) and not status["disk"]["low"]
+    assert status["disk_warning"] is None
+    run(a, "connect", run(b, "status")["listen"][0])
+    run(a, "follow", run(b, "id")["school_id"])
+    wait_until(lambda: [x["title"] for x in run(a, "search")] == ["大"], "A has B's catalog")
+
+    # below the reserve: no fetch starts, and status says why
+    ok_json(a, "limits", "set", "--reserve", "1GiB")
+    assert "below the reserve" in run(a, "status")["disk_warning"]
+    tid = call(a, "fetch", target=r["resource_id"])["id"]
+    state = lambda: next(t for t in run(a, "transfers") if t["id"] == tid)  # noqa: E731
+    wait_until(lambda: state()["state"] == "waiting" and "reserve" in state()["error"],
+               "the fetch waits for disk space")
+    assert state()["bytes_done"] == 0
+
+    # the disk fills up completely: fetching fails cleanly, the node keeps serving
+    ok_json(a, "limits", "set", "--reserve", "default")
+    with filled(small_disk):
+        try:   # refused at once (the queue cannot be written), or stopped on the first block
+            call(a, "fetch", target=r["resource_id"])
+            wait_until(lambda: state()["state"] in ("waiting", "failed") and
+                       "full" in (state()["error"] or ""), "the fetch stopped on the full disk")
+        except NodeError as exc:
+            assert str(exc).startswith("the disk is full")
+        assert run(a, "status")["disk"]["free"] < 64 * 1024      # and the node still answers
+        assert list((small_disk / "a" / "blocks" / "tmp").iterdir()) == []
+    # room again: the same fetch completes and everything is sound
+    got = cli(a, "get", r["resource_id"], "-o", str(tmp_path / "z"))
+    assert got.returncode == 0, got.stderr
+    assert (tmp_path / "z" / "video.bin").read_bytes() == \
+        (tmp_path / "src-大" / "video.bin").read_bytes()
+    assert ok_json(a, "verify")["ok"]

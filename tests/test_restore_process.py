@@ -41,8 +41,8 @@ def daemons(tmp_path):
                 proc.kill()
                 proc.wait()
 
-    def start(name: str, role: str = "school") -> Path:
-        home = tmp_path / name
+    def start(name: str, role: str = "school", home: Path | None = None) -> Path:
+        home = home or tmp_path / name
         if not home.exists():
             ok_json(home, "init", "--name", name, "--role", role)
         log = open(tmp_path / f"{name}.log", "a")

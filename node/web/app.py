@@ -26,7 +26,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from crypto import cid_from_str
-from node import catalog, library
+from node import catalog, library, storage
 from node.errors import NodeError, NotFound
 from protocol import records, vocab
 from protocol.errors import ProtocolError
@@ -186,7 +186,8 @@ class Web:
         page = self.env.get_template(template).render(
             t=i18n.translator(lang), lang=lang, csrf=self.session(request).csrf,
             teacher=self.teacher(request), school=self.home.name, path=request.url.path,
-            query=request.url.query, vocab=vocab, **ctx)
+            query=request.url.query, vocab=vocab,
+            disk_low=storage.low_space(self.home.conn, self.home.path) is not None, **ctx)
         return HTMLResponse(page, status_code=status)
 
     def error(self, request: Request, status: int, key: str, **fmt: Any) -> HTMLResponse:
