@@ -215,7 +215,9 @@ def quota(obj: Context, size: str | None, as_json: bool) -> None:
 def pins(obj: Context, as_json: bool) -> None:
     """What this node keeps, and why (own, community, subscription, bundle, user)."""
     from node import community as nc
+    from node import gc
     d = nc.pins(obj.home())
+    d["costs"] = gc.costs(obj.home())
 
     def human(d: dict[str, Any]) -> None:
         for p in d["pins"]:
@@ -225,6 +227,14 @@ def pins(obj: Context, as_json: bool) -> None:
             click.echo(f"total {reason}: {t['pins']} pins, {_size(t['bytes'])}")
         if not d["pins"]:
             click.echo("nothing pinned")
+        c = d["costs"]
+        for reason, k in c["reasons"].items():
+            click.echo(f"blocks kept for {reason}: {_size(k['bytes'])} "
+                       f"({_size(k['only_bytes'])} for it alone)")
+        click.echo(f"cache (user, subscription): {_size(c['cache']['used'])} of "
+                   f"{_size(c['cache']['quota'])}")
+        click.echo(f"'schoolmesh gc' would free {_size(c['gc_would_free']['bytes'])} "
+                   f"({c['gc_would_free']['blocks']} blocks)")
     emit(d, as_json, human)
 
 

@@ -37,11 +37,15 @@ def limits() -> None:
               help="Free disk space to keep: below it the node starts no new fetch or "
                    "seeding (default: 1GiB or 5% of the disk, whichever is smaller; "
                    "'default' restores that).")
+@click.option("--cache", metavar="SIZE",
+              help="Space for copies fetched on request or by subscriptions: beyond it the "
+                   "least recently used are dropped (default: 25% of the disk; 'default' "
+                   "restores that). Pinned copies ('schoolmesh pin') never are.")
 @json_option
 @pass_ctx
 def set_(obj: Context, up: str | None, down: str | None, schedule: tuple[str, ...],
          no_schedule: bool, monthly_budget: str | None, lan_unlimited: bool | None,
-         reserve: str | None, as_json: bool) -> None:
+         reserve: str | None, cache: str | None, as_json: bool) -> None:
     """Change some settings; the others keep their values. Nothing changes on an error."""
     from node import limits as nl
     from protocol import limits as pl
@@ -62,10 +66,14 @@ def set_(obj: Context, up: str | None, down: str | None, schedule: tuple[str, ..
         changes["lan_unlimited"] = lan_unlimited
     new = pl.update(nl.load(conn), **changes)
     size = None if reserve is None or reserve.lower() == "default" else pl.parse_size(reserve)
+    cache_size = None if cache is None or cache.lower() == "default" else pl.parse_size(cache)
     nl.save(conn, new)
     if reserve is not None:
         from node import storage
         storage.set_reserve(conn, size)
+    if cache is not None:
+        from node import gc
+        gc.set_cache_quota(conn, cache_size)
     _show(obj, as_json)
 
 
@@ -102,8 +110,8 @@ def load(obj: Context, file: Path, as_json: bool) -> None:
 
 
 def _show(obj: Context, as_json: bool) -> None:
+    from node import gc, storage
     from node import limits as nl
-    from node import storage
     from protocol import limits as pl
     conn = obj.home().conn
     current = nl.load(conn)
@@ -113,7 +121,8 @@ def _show(obj: Context, as_json: bool) -> None:
     d = {**current.describe(), "now": {"up": pl.format_rate(now.up),
                                        "down": pl.format_rate(now.down)},
          "month": month, "used": {"up": up, "down": down},
-         "reserve": storage.disk(conn, obj.home().path)["reserve"]}
+         "reserve": storage.disk(conn, obj.home().path)["reserve"],
+         "cache_quota": gc.cache_quota(obj.home())}
     peers = _connected_peers(obj)
     if peers is not None:
         d["peers"] = peers
@@ -123,6 +132,7 @@ def _show(obj: Context, as_json: bool) -> None:
         click.echo(f"# in force now: up {d['now']['up']}, down {d['now']['down']}")
         click.echo(f"# used in {month}: {up} bytes up, {down} bytes down")
         click.echo(f"# free disk space kept (reserve): {pl.format_size(d['reserve'])}")
+        click.echo(f"# cache quota: {pl.format_size(d['cache_quota'])}")
         for p in d.get("peers", []):
             kind = "LAN" + (", not limited" if current.lan_unlimited else "") if p["lan"] \
                 else "not LAN, limited"

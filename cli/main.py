@@ -149,7 +149,7 @@ def emit(data: Any, as_json: bool, human: Any = None) -> None:
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
-from . import bundle, community, identity, library, limits, net, transfers, web  # noqa: E402,E501  (registers the commands)
+from . import bundle, community, identity, library, limits, net, storage, transfers, web  # noqa: E402,E501  (registers the commands)
 
 identity.register(main)
 library.register(main)
@@ -159,3 +159,4 @@ web.register(main)
 limits.register(main)
 transfers.register(main)
 community.register(main)
+storage.register(main)

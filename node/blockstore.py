@@ -21,6 +21,7 @@ import base64
 import ctypes
 import ctypes.util
 import errno
+import fcntl
 import os
 import sqlite3
 from collections import deque
@@ -49,6 +50,7 @@ _SMALL_FLUSH_BYTES = 8 * 1024 * 1024  # write pending small blocks in transactio
 # File blocks are written by one helper thread while the caller hashes the next chunk (both
 # release the GIL); at most this many wait in memory (8 MiB with 1 MiB chunks).
 _MAX_PENDING_WRITES = 8
+LOCK_FILE = "gc.lock"   # flock: shared while unpinned blocks are written, exclusive for gc
 _SMALL_SCHEMA = ("CREATE TABLE IF NOT EXISTS small (id INTEGER PRIMARY KEY, "
                  "cid BLOB NOT NULL UNIQUE, data BLOB NOT NULL)")
 
@@ -237,6 +239,7 @@ class BlockStore:
     def create(self) -> None:
         self.tmp.mkdir(parents=True, exist_ok=True)
         self._small_db()
+        (self.root / LOCK_FILE).touch()
 
     def clean_tmp(self) -> int:
         """Remove temp files left by a crashed writer; returns how many.
@@ -376,6 +379,88 @@ class BlockStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot delete block {cid_to_str(cid)}: {exc}") from exc
         return int(row[0])
+
+    def delete_many(self, cids: list[bytes]) -> int:
+        """Remove blocks (garbage collection); the bytes freed."""
+        freed = 0
+        small = []
+        for cid in cids:
+            path = self.path(cid)
+            try:
+                size = path.stat().st_size
+                path.unlink()
+                freed += size
+            except FileNotFoundError:
+                small.append(cid)
+            except OSError as exc:
+                raise StoreError(f"cannot delete block {cid_to_str(cid)}: {exc.strerror}") \
+                    from exc
+        db = self._small_db()
+        for i in range(0, len(small), 500):
+            part = small[i:i + 500]
+            marks = ", ".join("?" * len(part))
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                (n,) = db.execute(f"SELECT COALESCE(SUM(length(data)), 0) FROM small WHERE cid "
+                                  f"IN ({marks})", part).fetchone()
+                db.execute(f"DELETE FROM small WHERE cid IN ({marks})", part)
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise StoreError(f"cannot delete blocks: {exc}") from exc
+            freed += int(n)
+        return freed
+
+    def sizes(self) -> Iterator[tuple[bytes, int, float | None]]:
+        """(CID, stored bytes, modification time or None for small blocks) of every block."""
+        for cid, n in self._small_db().execute("SELECT cid, length(data) FROM small").fetchall():
+            yield cid, n, None
+        for shard in os.scandir(self.root):
+            if shard.name == "tmp" or not shard.is_dir():
+                continue
+            for e in os.scandir(shard.path):
+                try:
+                    cid = _cid_of_name(e.name)
+                    st = e.stat()
+                except (ValueError, OSError):
+                    continue
+                yield cid, st.st_size, st.st_mtime
+
+    def small_watermark(self) -> int:
+        """The highest row id of small.db: rows above it were written later (gc keeps them)."""
+        return int(self._small_db().execute("SELECT COALESCE(MAX(id), 0) FROM small")
+                   .fetchone()[0])
+
+    def small_ids_above(self, mark: int) -> set[bytes]:
+        return {c for (c,) in self._small_db().execute("SELECT cid FROM small WHERE id > ?",
+                                                       (mark,))}
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Held (shared) while blocks are written that no pin references yet (publish,
+        import): garbage collection (exclusive) waits for no one and refuses to run then."""
+        with self._lock(fcntl.LOCK_SH):
+            yield
+
+    @contextmanager
+    def collecting(self) -> Iterator[None]:
+        """Exclusive: no publish or import is storing blocks (StoreError if one is)."""
+        try:
+            with self._lock(fcntl.LOCK_EX | fcntl.LOCK_NB):
+                yield
+        except BlockingIOError:
+            raise StoreError("a publish or import is storing blocks right now; run gc again "
+                             "when it is done") from None
+
+    @contextmanager
+    def _lock(self, how: int) -> Iterator[None]:
+        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, how)
+            yield
+        finally:
+            os.close(fd)
 
     def __iter__(self) -> Iterator[bytes]:
         """Every stored CID (unordered)."""

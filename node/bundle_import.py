@@ -565,7 +565,13 @@ def _store_blocks(plan: ImportPlan, progress: Progress) -> tuple[int, int]:
 
 
 def run_import(plan: ImportPlan, progress: Progress = None) -> dict[str, Any]:
-    """Pass 2: append entries, store blocks, pin; return the report."""
+    """Pass 2: append entries, store blocks, pin; return the report (gc waits meanwhile:
+    the blocks have no pin until the end)."""
+    with plan.home.blocks.writing():
+        return _run_import(plan, progress)
+
+
+def _run_import(plan: ImportPlan, progress: Progress = None) -> dict[str, Any]:
     home = plan.home
     entries_added = entries_dup = 0
     if not plan.content_only:

@@ -19,7 +19,7 @@ from protocol import feedsync
 from protocol.errors import ProtocolError, RemoteProtocolError
 from protocol.framing import FrameDecoder, encode_frame
 
-from . import backup, community, db
+from . import backup, community, db, gc
 from .errors import NodeError
 from .home import now_ms
 from .peerlog import PeerLog
@@ -28,6 +28,7 @@ from .p2p import host as p2p
 log = logging.getLogger("schoolmesh.node")
 
 COMMUNITY_INTERVAL = 2.0    # membership, topics, seeds and seeding are re-checked this often
+OWN_PIN_CHECK = 60.0        # seeds are asked this often whether they hold our new versions
 
 
 class CommunityService:
@@ -35,6 +36,7 @@ class CommunityService:
         self.node = node
         self._wake = trio.Event()
         self.peer_log = PeerLog(log)
+        self._own_check_due = 0.0
 
     def wake(self) -> None:
         self._wake.set()
@@ -65,6 +67,7 @@ class CommunityService:
                     for addr in row["seeds"]:
                         self.node._dial_forever(addr)
                 self._queue_fetches()
+                await self._drop_superseded_own()
             except (NodeError, ProtocolError, sqlite3.Error) as exc:
                 log.warning("communities: %s", exc)
             with trio.move_on_after(COMMUNITY_INTERVAL):
@@ -76,6 +79,15 @@ class CommunityService:
             kept, _, _ = community.seeding_plan(self.node.home, self.node.policy.memberships)
             for s in kept:
                 self._keep(s.content, s.resource_id, s.size, "seeding", "community", s.community)
+            # what left the plan (over the quota, a removed school) is no longer kept
+            keep = {s.content for s in kept}
+            conn = self.node.home.conn
+            gone = [c for (c,) in conn.execute("SELECT cid FROM pins WHERE reason = "
+                                               "'community'") if c not in keep]
+            if gone:
+                with db.write(conn) as c:
+                    c.executemany("DELETE FROM pins WHERE reason = 'community' AND cid = ?",
+                                  [(x,) for x in gone])
         for rid, root, size, sub_id in community.subscription_matches(self.node.home):
             self._keep(root, rid, size, "subscription", "subscription", f"subscription {sub_id}")
         conn = self.node.home.conn
@@ -89,6 +101,26 @@ class CommunityService:
                 with db.write(conn) as c:
                     c.execute("DELETE FROM settings WHERE key = ?", (backup.REFETCH_OWN_SETTING,))
 
+    async def _drop_superseded_own(self) -> None:
+        """Our older versions keep their ``own`` pin until a seed or issuer of one of our
+        communities provides the new version (then the community has it without us)."""
+        conn = self.node.home.conn
+        if trio.current_time() < self._own_check_due:
+            return
+        self._own_check_due = trio.current_time() + OWN_PIN_CHECK
+        stale = gc.stale_own_pins(conn, self.node.home.feed)
+        if not stale:
+            return
+        seeds = {a.rsplit("/p2p/", 1)[-1] for r in community.rows(conn) for a in r["seeds"]}
+        seeds |= {sid for m in self.node.policy.memberships.values() for sid in m.issuers}
+        for rid, content in stale:
+            found = await self.node.routing.find_providers(content)
+            if any(info.peer_id.to_string() in seeds for info in found):
+                with db.write(conn) as c:
+                    gc.drop_old_own(c, rid, content)
+                log.info("own resource %s: a seed holds the new version; the old one's pin "
+                         "is dropped", rid)
+
     def _keep(self, root: bytes, rid: str, size: int, priority: str, reason: str,
               ref: str) -> None:
         """Pin ``root`` for ``reason`` now if we hold all of it, else queue its fetch (which
@@ -100,6 +132,8 @@ class CommunityService:
         if conn.execute("SELECT 1 FROM pins WHERE cid = ? AND reason = ? AND ref = ?",
                         (root, reason, ref)).fetchone():
             return
+        if gc.was_evicted(conn, root, reason):
+            return   # dropped for the cache quota: not kept or fetched again
         if self.node.queue.active_for(root) is not None:
             return
         if library.first_missing(self.node.home, cid_to_str(root)) is None:

@@ -18,7 +18,7 @@ from protocol import community as pc
 from protocol import feedsync, records
 from protocol.errors import ProtocolError
 
-from . import backup, community, control, db, feeds, startup, storage
+from . import backup, community, control, db, feeds, gc, startup, storage
 from . import limits as nlimits
 from . import transfers as ntransfers
 from .errors import DiskFull, NodeError
@@ -658,6 +658,18 @@ class Node:
                     await self._queue_wake.wait()
                 self._queue_wake = trio.Event()
 
+    def _keep_cache_quota(self) -> None:
+        """After a cached copy arrived: drop the least recently used beyond the quota and
+        delete their blocks (in a worker thread, with connections of its own)."""
+        home = self.home.reopen()
+        try:
+            if gc.evict(home):
+                gc.collect(home)
+        except NodeError as exc:   # a publish is storing blocks: the next fetch tries again
+            log.info("cache quota: %s", exc)
+        finally:
+            home.close()
+
     async def _providers(self, root: bytes, earlier: Sequence[str] = ()) -> list[str]:
         """Connected peers, then providers found in the DHT, then the providers an earlier
         attempt of this transfer used that are no longer connected (a link that died is
@@ -716,6 +728,8 @@ class Node:
                     done = max(done, t["bytes_total"])
                 self.queue.finish(tid, bytes_done=done)
                 self.routing.wake.set()  # we can provide it now
+                if t["pin_reason"] in gc.CACHE_REASONS:
+                    await trio.to_thread.run_sync(self._keep_cache_quota)
         except BudgetSpent as exc:
             self.queue.wait(tid, str(exc))
         except FetchError as exc:

@@ -155,6 +155,15 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE entries ADD COLUMN received INTEGER;
     """,
+    # 8: storage within a budget (node/gc.py): when a cached copy was last used, and the cache
+    # pins dropped for the quota (a subscription does not fetch them again)
+    """
+    ALTER TABLE pins ADD COLUMN used INTEGER;
+    CREATE TABLE evicted (
+        cid BLOB NOT NULL, reason TEXT NOT NULL, ref TEXT NOT NULL, time INTEGER NOT NULL,
+        PRIMARY KEY (cid, reason, ref)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 
@@ -228,8 +237,16 @@ def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 def pin(conn: sqlite3.Connection, cid: bytes, reason: str, ref: str, time: int) -> None:
-    """Keep the DAG under ``cid`` for ``reason`` (own, bundle, user, ...; see specs); idempotent."""
-    conn.execute("INSERT OR IGNORE INTO pins VALUES (?, ?, ?, ?)", (cid, reason, ref, time))
+    """Keep the DAG under ``cid`` for ``reason`` (own, bundle, user, ...; see specs); idempotent.
+    A ``bundle`` or ``community`` pin of a newer version replaces those of its older versions
+    (node/gc.py: lifetimes)."""
+    conn.execute("INSERT OR IGNORE INTO pins (cid, reason, ref, created) VALUES (?, ?, ?, ?)",
+                 (cid, reason, ref, time))
+    if reason in ("bundle", "community"):
+        conn.execute(
+            "DELETE FROM pins WHERE reason = ? AND cid IN (SELECT v.content FROM "
+            "resource_versions v JOIN resources r ON r.resource_id = v.resource_id "
+            "WHERE r.content = ? AND v.content != ?)", (reason, cid, cid))
 
 
 def get_setting(conn: sqlite3.Connection, key: str, default: str | None = None) -> str | None:

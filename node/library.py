@@ -176,13 +176,14 @@ def publish(home: Home, paths: list[Path], meta: dict[str, Any], progress: Any =
     from .backup import require_known_head
     require_known_head(home.conn)
     files = collect_files(paths)
-    content, file_list, batch = _store_files(home, files, progress)
-    body = {"version": 1, "content": content, "files": file_list, "meta": meta}
-    try:
-        entry, _ = _append_own(home, records.KIND_PUBLISH, lambda conn: body)
-    except BaseException:
-        batch.discard()   # e.g. the database is full: the blocks would be orphans
-        raise
+    with home.blocks.writing():   # gc waits: these blocks have no pin until the entry is in
+        content, file_list, batch = _store_files(home, files, progress)
+        body = {"version": 1, "content": content, "files": file_list, "meta": meta}
+        try:
+            entry, _ = _append_own(home, records.KIND_PUBLISH, lambda conn: body)
+        except BaseException:
+            batch.discard()   # e.g. the database is full: the blocks would be orphans
+            raise
     return _result(records.resource_id_of(entry), body)
 
 
@@ -203,10 +204,15 @@ def update(home: Home, rid: str, paths: list[Path], changes: dict[str, Any],
     _merge_meta(_own_resource(home.conn, home.feed, rid), changes)  # fail fast, before I/O
     home.key()
     new_files = batch = None
-    if paths:
-        *stored, batch = _store_files(home, collect_files(paths), progress)
-        new_files = tuple(stored)
+    with home.blocks.writing():   # gc waits while our new blocks have no pin
+        if paths:
+            *stored, batch = _store_files(home, collect_files(paths), progress)
+            new_files = tuple(stored)
+        return _update_entry(home, rid, changes, new_files, batch)
 
+
+def _update_entry(home: Home, rid: str, changes: dict[str, Any], new_files: Any,
+                  batch: Any) -> dict[str, Any]:
     def make_body(conn: sqlite3.Connection) -> dict[str, Any]:
         row = _own_resource(conn, home.feed, rid)  # the current version, under the lock
         if new_files is not None:
@@ -224,6 +230,11 @@ def update(home: Home, rid: str, paths: list[Path], changes: dict[str, Any],
         if batch is not None:
             batch.discard()
         raise
+    if not home.conn.execute("SELECT 1 FROM communities WHERE relation = 'member'").fetchone():
+        # no seed to wait for: the old version's blocks need no pin of ours any more
+        with db.write(home.conn) as conn:
+            conn.execute("DELETE FROM pins WHERE reason = 'own' AND ref = ? AND cid != ?",
+                         (rid, body["content"]))
     return _result(rid, body)
 
 
@@ -374,6 +385,8 @@ def get(home: Home, target: str, out: Path, *, overwrite: bool = False,
         raise NodeError(f"cannot read {target}: {exc}") from None
     written, renamed = write_files(home, files, Path(out), overwrite=overwrite,
                                    safe_names=safe_names, progress=progress)
+    from .gc import touch
+    touch(home.conn, root)   # the newest in the cache
     return {"resource_id": rid, "content_cid": cid_to_str(root), "output": str(out),
             "files": written, "renamed": renamed}
 

@@ -26,7 +26,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from crypto import cid_from_str
-from node import catalog, library, storage
+from node import catalog, gc, library, storage
 from node.errors import NodeError, NotFound
 from protocol import records, vocab
 from protocol.errors import ProtocolError
@@ -413,6 +413,7 @@ async def zip_download(request: Request) -> Response:
         [(f["path"], cid_from_str(f["cid"]), f["size"]) for f in res["files"]])
     note = (stream.RENAMED_NOTE, stream.renamed_note(renamed)) if renamed else None
     name = f"{res['resource_id']}-v{res['version']}"
+    gc.touch(web.home.conn, cid_from_str(res["content_cid"]))   # newest in the cache
     gen = stream.iter_zip(files, web.home.blocks.get, prefix=name + "/", note=note)
     return StreamingResponse(in_thread(gen), media_type="application/zip", headers={
         "content-disposition": _disposition("attachment", name + ".zip")})

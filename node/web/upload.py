@@ -145,9 +145,15 @@ class _Collector:
                 self.fields.setdefault(self._name, []).append(value)
             self._buf = None
 
-    def close(self) -> None:
+    def close(self, *, quiet: bool = False) -> None:
+        """Close the file being written; ``quiet``: cleaning up, its data is thrown away."""
         if self._out is not None:
-            self._out.close()
+            out, self._out = self._out, None
+            try:
+                out.close()
+            except OSError:
+                if not quiet:
+                    raise
 
 
 def clean_stale(upload_dir: Path) -> int:
@@ -260,5 +266,5 @@ async def publish_upload(web: Any, request: Request, teacher: str) -> dict[str, 
     except DiskFull:
         raise UploadError(507, "disk_full") from None
     finally:
-        collector.close()
+        collector.close(quiet=True)
         await trio.to_thread.run_sync(shutil.rmtree, folder, True)
