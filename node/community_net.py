@@ -37,6 +37,7 @@ class CommunityService:
         self._wake = trio.Event()
         self.peer_log = PeerLog(log)
         self._own_check_due = 0.0
+        self._own_stale: list[tuple[str, bytes]] = []
 
     def wake(self) -> None:
         self._wake.set()
@@ -105,12 +106,12 @@ class CommunityService:
         """Our older versions keep their ``own`` pin until a seed or issuer of one of our
         communities provides the new version (then the community has it without us)."""
         conn = self.node.home.conn
-        if trio.current_time() < self._own_check_due:
-            return
-        self._own_check_due = trio.current_time() + OWN_PIN_CHECK
         stale = gc.stale_own_pins(conn, self.node.home.feed)
-        if not stale:
-            return
+        if not stale or (stale == self._own_stale and
+                         trio.current_time() < self._own_check_due):
+            return   # asked recently about these very versions
+        self._own_stale = stale
+        self._own_check_due = trio.current_time() + OWN_PIN_CHECK
         seeds = {a.rsplit("/p2p/", 1)[-1] for r in community.rows(conn) for a in r["seeds"]}
         seeds |= {sid for m in self.node.policy.memberships.values() for sid in m.issuers}
         for rid, content in stale:

@@ -168,3 +168,20 @@ def test_node_keeps_running_and_keeps_its_reserve(small_disk, tmp_path, daemons)
     assert (tmp_path / "z" / "video.bin").read_bytes() == \
         (tmp_path / "src-大" / "video.bin").read_bytes()
     assert ok_json(a, "verify")["ok"]
+
+
+async def test_web_library_says_when_the_disk_is_below_the_reserve(small_disk):
+    from node import storage
+    from node.home import init_home
+    from node.web.app import WebConfig, make_app
+    from test_web import FakeNode
+    home = init_home(small_disk / "home", "山村小学", "school")
+    app = make_app(FakeNode(home), WebConfig.for_home(home.path))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://school.lan") as c:
+        assert "disk-low" not in (await c.get("/")).text
+        storage.set_reserve(home.conn, 2**30)            # more than the whole disk
+        assert "磁盘空间不足" in (await c.get("/")).text
+        await c.get("/lang/en")
+        assert "disk is nearly full" in (await c.get("/")).text
+    home.close()
