@@ -396,20 +396,20 @@ class BlockStore:
                 raise StoreError(f"cannot delete block {cid_to_str(cid)}: {exc.strerror}") \
                     from exc
         db = self._small_db()
-        for i in range(0, len(small), 500):
-            part = small[i:i + 500]
-            marks = ", ".join("?" * len(part))
-            try:
-                db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for i in range(0, len(small), 500):
+                part = small[i:i + 500]
+                marks = ", ".join("?" * len(part))
                 (n,) = db.execute(f"SELECT COALESCE(SUM(length(data)), 0) FROM small WHERE cid "
                                   f"IN ({marks})", part).fetchone()
                 db.execute(f"DELETE FROM small WHERE cid IN ({marks})", part)
-                db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise StoreError(f"cannot delete blocks: {exc}") from exc
-            freed += int(n)
+                freed += int(n)
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise StoreError(f"cannot delete blocks: {exc}") from exc
         return freed
 
     def sizes(self) -> Iterator[tuple[bytes, int, float | None]]:

@@ -46,14 +46,18 @@ ACTIVE_TRANSFERS = ("queued", "running", "paused", "waiting")
 
 # -- what is reachable ------------------------------------------------------------------------
 
-def walk(home: Home, root: bytes, seen: set[bytes] | None = None) -> set[bytes]:
-    """The stored blocks of the DAG under ``root`` (what is missing is simply not there)."""
+def walk(home: Home, root: bytes, stored: dict[bytes, Any] | None = None) -> set[bytes]:
+    """The stored blocks of the DAG under ``root`` (what is missing is simply not there).
+    With ``stored`` (every stored CID) leaves are not read: only dag-pb nodes are."""
     out: set[bytes] = set()
     stack = [root]
-    seen = set() if seen is None else seen
     while stack:
         cid = stack.pop()
-        if cid in out or cid in seen:
+        if cid in out:
+            continue
+        if stored is not None and cid_codec(cid) != CID_DAG_PB:
+            if cid in stored:
+                out.add(cid)
             continue
         try:
             data = home.blocks.get(cid, verify=False)
@@ -99,7 +103,7 @@ def census(home: Home) -> Census:
         c.mtimes[cid] = mtime
     for root, reason, _ref in roots(home.conn):
         if root not in c.by_root:
-            c.by_root[root] = walk(home, root)
+            c.by_root[root] = walk(home, root, c.sizes)
         c.by_reason.setdefault(reason, set()).update(c.by_root[root])
     return c
 
