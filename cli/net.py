@@ -119,7 +119,7 @@ def _say_where(node: Any) -> None:
 @pass_ctx
 def status(obj: Context, as_json: bool) -> None:
     """Show the running node: school id, listen addresses, peers."""
-    from protocol.limits import format_size
+    from node.bundle import human_size as format_size
     d = call(obj.home_path, "status")
 
     def human(d: dict) -> None:

@@ -12,8 +12,8 @@ pass_ctx = click.make_pass_decorator(Context)
 
 
 def _size(n: int) -> str:
-    from protocol.limits import format_size
-    return format_size(n) if n else "0 bytes"
+    from node.bundle import human_size
+    return human_size(n)
 
 
 @click.command("gc")

@@ -185,3 +185,12 @@ async def test_web_library_says_when_the_disk_is_below_the_reserve(small_disk):
         await c.get("/lang/en")
         assert "disk is nearly full" in (await c.get("/")).text
     home.close()
+
+
+def test_the_node_removes_pieces_left_behind_when_it_starts(tmp_path, daemons, cli_at):
+    home = tmp_path / "a"
+    cli_at(home).json("init", "--name", "山村小学")
+    stale = home / "blocks" / "tmp" / "bafkstale.4194305.tmp"   # above pid_max: no writer
+    stale.write_bytes(b"\0" * 4096)
+    daemons("a")
+    assert not stale.exists()

@@ -56,7 +56,7 @@ def test_gc_frees_what_a_retract_left_and_keeps_the_rest(cli, home, tmp_path):
 
 def test_gc_removes_stale_temporary_files_but_not_a_running_writers(cli, home):
     tmp = home / "blocks" / "tmp"
-    stale = tmp / "bafkstale.999999.tmp"             # a writer that no longer runs
+    stale = tmp / "bafkstale.4194305.tmp"            # above pid_max: no such writer runs
     stale.write_bytes(b"partial")
     mine = tmp / f"bafkmine.{os.getpid()}.tmp"        # this process is alive
     mine.write_bytes(b"partial")
