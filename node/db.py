@@ -159,6 +159,7 @@ MIGRATIONS: list[str] = [
     # pins dropped for the quota (a subscription does not fetch them again)
     """
     ALTER TABLE pins ADD COLUMN used INTEGER;
+    CREATE INDEX resources_content ON resources(content);
     CREATE TABLE evicted (
         cid BLOB NOT NULL, reason TEXT NOT NULL, ref TEXT NOT NULL, time INTEGER NOT NULL,
         PRIMARY KEY (cid, reason, ref)

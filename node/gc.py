@@ -321,14 +321,10 @@ def on_new_pin(conn: sqlite3.Connection, root: bytes, reason: str, ref: str) -> 
 def stale_own_pins(conn: sqlite3.Connection, feed: bytes) -> list[tuple[str, bytes]]:
     """(resource id, current content) of our resources whose older versions still hold an
     ``own`` pin."""
-    out = []
-    for rid, content in conn.execute(
-            "SELECT resource_id, content FROM resources WHERE feed = ? AND retracted = 0",
-            (feed,)).fetchall():
-        if conn.execute("SELECT 1 FROM pins WHERE reason = 'own' AND ref = ? AND cid != ?",
-                        (rid, content)).fetchone():
-            out.append((rid, content))
-    return out
+    return conn.execute(
+        "SELECT DISTINCT r.resource_id, r.content FROM pins p JOIN resources r "
+        "ON r.resource_id = p.ref WHERE p.reason = 'own' AND p.cid != r.content "
+        "AND r.feed = ? AND r.retracted = 0 ORDER BY r.resource_id", (feed,)).fetchall()
 
 
 def drop_old_own(conn: sqlite3.Connection, rid: str, current: bytes) -> None:
