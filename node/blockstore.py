@@ -67,14 +67,15 @@ def _cid_of_name(name: str) -> bytes:
 class Batch:
     """Blocks written but not yet durable; see :meth:`BlockStore.batch`."""
 
-    def __init__(self, store: BlockStore) -> None:
+    def __init__(self, store: BlockStore, created: list[bytes] | None = None) -> None:
         self.store = store
         self.written: list[Path] = []
         self.dirs: set[Path] = set()
         self.bytes_written = 0
         self.small: dict[bytes, bytes] = {}
         self.small_bytes = 0
-        self.created: list[bytes] = []   # blocks this batch added (removed again on abort)
+        # blocks this batch added (the caller removes them again if it fails)
+        self.created: list[bytes] = [] if created is None else created
         self._writer: ThreadPoolExecutor | None = None
         self._pending: deque[Future[str | None]] = deque()
 
@@ -103,9 +104,9 @@ class Batch:
                 self._writer = None
 
     def abort(self) -> None:
-        """Stop after an error: wait for the writer thread, then remove the blocks this batch
-        added (nothing references them yet), so a failed publish or import on a full disk
-        leaves no pieces behind."""
+        """Stop after an error: wait for the writer thread; ``created`` then lists every block
+        the batch added (a publish or import removes them again: node/gc.py
+        ``discard_unpinned``, so a full disk keeps no pieces)."""
         for fut in self._pending:
             fut.cancel()
         if self._writer is not None:
@@ -118,16 +119,6 @@ class Batch:
         for cid in self.small:      # never written
             self.created.remove(cid)
         self.small.clear()
-        self.discard()
-
-    def discard(self) -> None:
-        """Remove every block this batch added (the caller's entry was not stored)."""
-        for cid in self.created:
-            try:
-                self.store.delete(cid)
-            except StoreError:
-                pass   # left for 'schoolmesh gc'
-        self.created.clear()
 
     def put(self, cid: bytes, data: bytes) -> bool:
         """Store a block (verified against ``cid``); False if it was already there."""
@@ -166,6 +157,26 @@ class Batch:
                 _fsync_path(d)
         self.written.clear()
         self.dirs.clear()
+
+
+class WriteLock:
+    """The shared lock of :meth:`BlockStore.writing`; :meth:`alone` converts it to exclusive
+    for a moment if no other writer (nor gc) holds it."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    @contextmanager
+    def alone(self) -> Iterator[bool]:
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_SH)
 
 
 def process_alive(pid: int) -> bool:
@@ -275,11 +286,11 @@ class BlockStore:
         return self._get_small(cid) is not None
 
     @contextmanager
-    def batch(self) -> Iterator[Batch]:
-        """Write blocks; on normal exit they are durable. On error, nothing is referenced yet:
-        the blocks the batch added are removed again (a full disk keeps no pieces)."""
+    def batch(self, created: list[bytes] | None = None) -> Iterator[Batch]:
+        """Write blocks; on normal exit they are durable. On error, nothing is referenced yet;
+        ``created`` lists what the batch added, for the caller to remove (gc would)."""
         self.clean_tmp()
-        b = Batch(self)
+        b = Batch(self, created)
         try:
             yield b
             b.commit()
@@ -437,11 +448,15 @@ class BlockStore:
                                                        (mark,))}
 
     @contextmanager
-    def writing(self) -> Iterator[None]:
+    def writing(self) -> Iterator[WriteLock]:
         """Held (shared) while blocks are written that no pin references yet (publish,
         import): garbage collection (exclusive) waits for no one and refuses to run then."""
-        with self._lock(fcntl.LOCK_SH):
-            yield
+        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            yield WriteLock(fd)
+        finally:
+            os.close(fd)
 
     @contextmanager
     def collecting(self) -> Iterator[None]:

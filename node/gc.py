@@ -130,6 +130,28 @@ def collect(home: Home, *, dry_run: bool = False) -> dict[str, Any]:
             "temp_files_removed": tmp}
 
 
+def discard_unpinned(home: Home, lock: Any, created: list[bytes], since: int) -> int:
+    """A publish or import failed (a full disk): remove the blocks it added, unless another
+    writer is at work now (then gc removes them later) or a pin made meanwhile (a concurrent
+    publish of the same bytes, a fetch) needs them. Returns how many were removed."""
+    if not created:
+        return 0
+    with lock.alone() as alone:
+        if not alone:
+            return 0
+        needed: set[bytes] = set()
+        try:
+            for (root,) in home.conn.execute("SELECT DISTINCT cid FROM pins WHERE created >= ?",
+                                             (since,)).fetchall():
+                needed |= walk(home, root)
+            gone = [c for c in dict.fromkeys(created) if c not in needed]
+            home.blocks.delete_many(gone)
+        except (sqlite3.Error, StoreError):
+            return 0   # left for 'schoolmesh gc'
+    created.clear()
+    return len(gone)
+
+
 # -- costs ------------------------------------------------------------------------------------
 
 def costs(home: Home) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from protocol.records import FeedEntry
 
 from . import db, feeds
 from .errors import CorruptBlock, NodeError, NotFound, StoreError
+from .gc import discard_unpinned
 from .home import Home, now_ms
 
 READ_SIZE = unixfs.CHUNK_SIZE
@@ -102,12 +103,12 @@ def _walk(root: Path, d: Path, add: Any) -> None:
             add(p.relative_to(root).as_posix(), p, st)
 
 
-def _store_files(home: Home, files: list[SourceFile], progress: Any = None
-                 ) -> tuple[bytes, list[dict[str, Any]], Any]:
-    """Chunk, hash and store every file and the directory tree; return root, file list and
-    the batch (``batch.discard()`` removes the blocks it added if the entry is not stored)."""
+def _store_files(home: Home, files: list[SourceFile], progress: Any, created: list[bytes]
+                 ) -> tuple[bytes, list[dict[str, Any]]]:
+    """Chunk, hash and store every file and the directory tree; return root and file list.
+    ``created`` receives the blocks added (removed again if the entry is not stored)."""
     links: dict[str, unixfs.DagLink] = {}
-    with home.blocks.batch() as batch:
+    with home.blocks.batch(created) as batch:
         for f in files:
             fb = unixfs.FileBuilder()
             size = 0
@@ -133,7 +134,7 @@ def _store_files(home: Home, files: list[SourceFile], progress: Any = None
             batch.put_trusted(b.cid, b.data)
     file_list = [{"path": p, "cid": link.cid, "size": link.content_size}
                  for p, link in sorted(links.items(), key=lambda kv: kv[0].encode("utf-8"))]
-    return dir_root.cid, file_list, batch
+    return dir_root.cid, file_list
 
 
 def _append_own(home: Home, kind: str, make_body: Callable[[sqlite3.Connection], dict[str, Any]],
@@ -176,13 +177,15 @@ def publish(home: Home, paths: list[Path], meta: dict[str, Any], progress: Any =
     from .backup import require_known_head
     require_known_head(home.conn)
     files = collect_files(paths)
-    with home.blocks.writing():   # gc waits: these blocks have no pin until the entry is in
-        content, file_list, batch = _store_files(home, files, progress)
-        body = {"version": 1, "content": content, "files": file_list, "meta": meta}
+    created: list[bytes] = []
+    since = now_ms()
+    with home.blocks.writing() as lock:   # gc waits: these blocks have no pin yet
         try:
+            content, file_list = _store_files(home, files, progress, created)
+            body = {"version": 1, "content": content, "files": file_list, "meta": meta}
             entry, _ = _append_own(home, records.KIND_PUBLISH, lambda conn: body)
         except BaseException:
-            batch.discard()   # e.g. the database is full: the blocks would be orphans
+            discard_unpinned(home, lock, created, since)   # e.g. a full disk: no pieces
             raise
     return _result(records.resource_id_of(entry), body)
 
@@ -203,16 +206,21 @@ def update(home: Home, rid: str, paths: list[Path], changes: dict[str, Any],
     """New version of one of our own resources: new files if given, metadata merged."""
     _merge_meta(_own_resource(home.conn, home.feed, rid), changes)  # fail fast, before I/O
     home.key()
-    new_files = batch = None
-    with home.blocks.writing():   # gc waits while our new blocks have no pin
-        if paths:
-            *stored, batch = _store_files(home, collect_files(paths), progress)
-            new_files = tuple(stored)
-        return _update_entry(home, rid, changes, new_files, batch)
+    new_files = None
+    created: list[bytes] = []
+    since = now_ms()
+    with home.blocks.writing() as lock:   # gc waits while our new blocks have no pin
+        try:
+            if paths:
+                new_files = _store_files(home, collect_files(paths), progress, created)
+            return _update_entry(home, rid, changes, new_files)
+        except BaseException:
+            discard_unpinned(home, lock, created, since)   # e.g. a full disk: no pieces
+            raise
 
 
-def _update_entry(home: Home, rid: str, changes: dict[str, Any], new_files: Any,
-                  batch: Any) -> dict[str, Any]:
+def _update_entry(home: Home, rid: str, changes: dict[str, Any], new_files: Any
+                  ) -> dict[str, Any]:
     def make_body(conn: sqlite3.Connection) -> dict[str, Any]:
         row = _own_resource(conn, home.feed, rid)  # the current version, under the lock
         if new_files is not None:
@@ -224,12 +232,7 @@ def _update_entry(home: Home, rid: str, changes: dict[str, Any], new_files: Any,
         return {"resource": rid, "version": row["version"] + 1, "content": content,
                 "files": file_list, "meta": _merge_meta(row, changes)}
 
-    try:
-        _, body = _append_own(home, records.KIND_UPDATE, make_body, pin_ref=rid)
-    except BaseException:
-        if batch is not None:
-            batch.discard()
-        raise
+    _, body = _append_own(home, records.KIND_UPDATE, make_body, pin_ref=rid)
     if not home.conn.execute("SELECT 1 FROM communities WHERE relation = 'member'").fetchone():
         # no seed to wait for: the old version's blocks need no pin of ours any more
         with db.write(home.conn) as conn:

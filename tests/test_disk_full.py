@@ -36,16 +36,14 @@ def small_disk(tmp_path):
 def filled(disk: Path):
     """Fill the file system to the last byte; free it again on exit."""
     filler = disk / "filler"
-    with open(filler, "wb") as fh:
-        with contextlib.suppress(OSError):
-            while True:
-                fh.write(b"\0" * 65536)
-                fh.flush()
-    with contextlib.suppress(OSError):   # the last partial chunks
-        with open(filler, "ab") as fh:
-            while True:
-                fh.write(b"\0" * 512)
-                fh.flush()
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for chunk in (65536, 512, 1):   # unbuffered: nothing is left to flush on close
+            with contextlib.suppress(OSError):
+                while True:
+                    os.write(fd, b"\0" * chunk)
+    finally:
+        os.close(fd)
     try:
         yield
     finally:

@@ -159,3 +159,36 @@ def test_a_newer_version_from_a_bundle_replaces_the_old_ones_pin(cli, home, tmp_
     cli.json("import", tmp_path / "v3.car")
     assert [p for p in cli.json("pins")["pins"] if p["reason"] == "bundle"] == []
     assert cli.json("gc")["bytes_freed"] >= MiB
+
+
+def test_a_failed_writer_removes_its_blocks_unless_someone_else_may_need_them(home):
+    from crypto import CID_RAW, make_cid
+    from node import db, gc
+    from node.blockstore import BlockStore
+    from node.home import now_ms, open_home
+    h = open_home(home)
+    data = _blob(40, 4096)
+    cid = make_cid(CID_RAW, data)
+    created: list[bytes] = []
+    since = now_ms()
+    try:
+        with h.blocks.writing() as lock:
+            with h.blocks.batch(created) as b:
+                b.put(cid, data)
+            assert created == [cid]
+            other = BlockStore(home / "blocks")        # another publish is at work
+            try:
+                with other.writing():
+                    assert gc.discard_unpinned(h, lock, list(created), since) == 0
+            finally:
+                other.close()
+            with db.write(h.conn) as c:                # a pin made meanwhile needs it
+                db.pin(c, cid, "user", "fetched", now_ms())
+            assert gc.discard_unpinned(h, lock, list(created), since) == 0
+            assert h.blocks.has(cid)
+            with db.write(h.conn) as c:
+                c.execute("DELETE FROM pins WHERE cid = ?", (cid,))
+            assert gc.discard_unpinned(h, lock, created, since) == 1
+            assert not h.blocks.has(cid)
+    finally:
+        h.close()
