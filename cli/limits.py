@@ -131,8 +131,9 @@ def _show(obj: Context, as_json: bool) -> None:
         click.echo(current.to_config(), nl=False)
         click.echo(f"# in force now: up {d['now']['up']}, down {d['now']['down']}")
         click.echo(f"# used in {month}: {up} bytes up, {down} bytes down")
-        click.echo(f"# free disk space kept (reserve): {pl.format_size(d['reserve'])}")
-        click.echo(f"# cache quota: {pl.format_size(d['cache_quota'])}")
+        from node.bundle import human_size
+        click.echo(f"# free disk space kept (reserve): {human_size(d['reserve'])}")
+        click.echo(f"# cache quota: {human_size(d['cache_quota'])}")
         for p in d.get("peers", []):
             kind = "LAN" + (", not limited" if current.lan_unlimited else "") if p["lan"] \
                 else "not LAN, limited"
