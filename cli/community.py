@@ -214,7 +214,10 @@ def quota(obj: Context, size: str | None, as_json: bool) -> None:
 def pins(obj: Context, as_json: bool) -> None:
     """What this node keeps, and why (own, community, subscription, bundle, user)."""
     from node import community as nc
+    from node import gc
+    from node.bundle import human_size
     d = nc.pins(obj.home())
+    d["costs"] = gc.costs(obj.home())
 
     def human(d: dict[str, Any]) -> None:
         for p in d["pins"]:
@@ -224,6 +227,14 @@ def pins(obj: Context, as_json: bool) -> None:
             click.echo(f"total {reason}: {t['pins']} pins, {_size(t['bytes'])}")
         if not d["pins"]:
             click.echo("nothing pinned")
+        c = d["costs"]
+        for reason, k in c["reasons"].items():
+            click.echo(f"blocks kept for {reason}: {human_size(k['bytes'])} "
+                       f"({human_size(k['only_bytes'])} for it alone)")
+        click.echo(f"cache (user, subscription): {human_size(c['cache']['used'])} of "
+                   f"{human_size(c['cache']['quota'])}")
+        click.echo(f"'schoolmesh gc' would free {human_size(c['gc_would_free']['bytes'])} "
+                   f"({c['gc_would_free']['blocks']} blocks)")
     emit(d, as_json, human)
 
 

@@ -291,25 +291,79 @@ def _fetch_through_node(obj: Context, target: str, missing: bytes) -> None:
 
 
 @click.command()
+@click.option("--repair", is_flag=True,
+              help="Fetch corrupt and missing blocks again from other schools (the node must "
+                   "be running) and say what was repaired.")
 @json_option
 @pass_ctx
-def verify(obj: Context, as_json: bool) -> None:
+def verify(obj: Context, repair: bool, as_json: bool) -> None:
     """Re-hash every kept block and re-check every signature and feed chain.
 
-    Exits 0 only if everything is sound; otherwise lists each problem and exits 1.
+    Damage (corrupt blocks, broken signatures or chains) is listed as PROBLEM and exits 1;
+    blocks not fetched yet are listed as INCOMPLETE and exit 0.
     """
     from node import library
-    d = library.verify(obj.home())
+    home = obj.home()
+    d = library.verify(home)
+    if repair:
+        d["repaired"] = _repair(obj, home, d)
+        if d["repaired"]["resources"]:
+            d = {**library.verify(home), "repaired": d["repaired"]}
 
     def human(d: dict[str, Any]) -> None:
         click.echo(f"checked {d['entries_checked']} feed entries and {d['blocks_checked']} "
                    f"blocks ({d['unreferenced_blocks']} unreferenced blocks kept)")
         for p in d["problems"]:
             click.echo(f"PROBLEM: {p}")
-        click.echo("all sound" if d["ok"] else f"{len(d['problems'])} problem(s) found")
+        for i in d["incomplete"]:
+            click.echo(f"INCOMPLETE: {i['what']}: {i['missing']} block(s) not here yet")
+        if "repaired" in d:
+            r = d["repaired"]
+            click.echo(f"repaired: {len(r['resources'])} of {r['asked']} damaged or incomplete "
+                       f"DAG(s) fetched again ({r['corrupt_removed']} corrupt block(s) "
+                       "replaced)")
+            for what, why in r["not_repaired"].items():
+                click.echo(f"NOT REPAIRED: {what}: {why}")
+        click.echo("all sound" + (f", {len(d['incomplete'])} incomplete" if d["incomplete"]
+                                  else "") if d["ok"] else
+                   f"{len(d['problems'])} problem(s) found")
     emit(d, as_json, human)
     if not d["ok"]:
         raise click.exceptions.Exit(EXIT_ERROR)
+
+
+REPAIR_WAIT = 600.0   # seconds verify --repair waits for the node's fetches at most
+
+
+def _repair(obj: Context, home: Any, d: dict[str, Any]) -> dict[str, Any]:
+    """Remove corrupt blocks and have the running node fetch every damaged or incomplete DAG
+    again (under the pin it had); wait until each is done or cannot go on."""
+    import time
+
+    from node import library
+    from node.errors import NodeError
+
+    from .net import call, daemon_info
+    if daemon_info(obj.home_path) is None:
+        raise NodeError("verify --repair fetches blocks from other schools: start the node "
+                        "first ('schoolmesh start')")
+    removed = library.delete_corrupt(home, d["corrupt"])
+    ids = call(obj.home_path, "repair", roots=d["repair"])["ids"] if d["repair"] else {}
+    deadline = time.monotonic() + REPAIR_WAIT
+    final: dict[str, dict[str, Any]] = {}
+    while len(final) < len(ids) and time.monotonic() < deadline:
+        by_id = {t["id"]: t for t in call(obj.home_path, "transfers")}
+        for root, tid in ids.items():
+            t = by_id.get(tid)
+            if root not in final and (t is None or t["state"] in
+                                      ("done", "failed", "cancelled", "waiting")):
+                final[root] = t or {"state": "failed", "error": "the transfer disappeared"}
+        time.sleep(0.2)
+    done = [r for r, t in final.items() if t["state"] == "done"]
+    not_done = {r: (final[r].get("error") or final[r]["state"]) if r in final else
+                "still fetching" for r in ids if r not in done}
+    return {"asked": len(ids), "resources": done, "corrupt_removed": removed,
+            "not_repaired": not_done}
 
 
 @click.command()

@@ -36,11 +36,19 @@ def limits() -> None:
 @click.option("--lan-unlimited/--no-lan-unlimited", default=None,
               help="Exempt peers on the school LAN (this computer, link-local addresses, or the same subnet as one of its network interfaces — not every private address) from "
                    "limits and budget (default: exempt).")
+@click.option("--reserve", metavar="SIZE",
+              help="Free disk space to keep: below it the node starts no new fetch or "
+                   "seeding (default: 1GiB or 5% of the disk, whichever is smaller; "
+                   "'default' restores that).")
+@click.option("--cache", metavar="SIZE",
+              help="Space for copies fetched on request or by subscriptions: beyond it the "
+                   "least recently used are dropped (default: 25% of the disk; 'default' "
+                   "restores that). Pinned copies ('schoolmesh pin') never are.")
 @json_option
 @pass_ctx
 def set_(obj: Context, up: str | None, down: str | None, schedule: tuple[str, ...],
          no_schedule: bool, monthly_budget: str | None, lan_unlimited: bool | None,
-         as_json: bool) -> None:
+         reserve: str | None, cache: str | None, as_json: bool) -> None:
     """Change some settings; the others keep their values. Nothing changes on an error."""
     from node import limits as nl
     from protocol import limits as pl
@@ -59,7 +67,15 @@ def set_(obj: Context, up: str | None, down: str | None, schedule: tuple[str, ..
     if lan_unlimited is not None:
         changes["lan_unlimited"] = lan_unlimited
     new = pl.update(nl.load(conn), **changes)
+    size = None if reserve is None or reserve.lower() == "default" else pl.parse_size(reserve)
+    cache_size = None if cache is None or cache.lower() == "default" else pl.parse_size(cache)
     nl.save(conn, new)
+    if reserve is not None:
+        from node import storage
+        storage.set_reserve(conn, size)
+    if cache is not None:
+        from node import gc
+        gc.set_cache_quota(conn, cache_size)
     _show(obj, as_json)
 
 
@@ -96,6 +112,7 @@ def load(obj: Context, file: Path, as_json: bool) -> None:
 
 
 def _show(obj: Context, as_json: bool) -> None:
+    from node import gc, storage
     from node import limits as nl
     from protocol import limits as pl
     conn = obj.home().conn
@@ -106,7 +123,9 @@ def _show(obj: Context, as_json: bool) -> None:
     now = (window.rate, window.rate) if window else (current.up, current.down)
     d = {**current.describe(), "now": {"up": pl.format_rate(now[0]),
                                        "down": pl.format_rate(now[1])},
-         "month": month, "used": {"up": up, "down": down}}
+         "month": month, "used": {"up": up, "down": down},
+         "reserve": storage.disk(conn, obj.home().path)["reserve"],
+         "cache_quota": gc.cache_quota(obj.home())}
     peers = _connected_peers(obj)
     if peers is not None:
         d["peers"] = peers
@@ -115,6 +134,9 @@ def _show(obj: Context, as_json: bool) -> None:
         click.echo(current.to_config(), nl=False)
         click.echo(f"# in force now: up {d['now']['up']}, down {d['now']['down']}")
         click.echo(f"# used in {month}: {up} bytes up, {down} bytes down")
+        from node.bundle import human_size
+        click.echo(f"# free disk space kept (reserve): {human_size(d['reserve'])}")
+        click.echo(f"# cache quota: {human_size(d['cache_quota'])}")
         for p in d.get("peers", []):
             kind = "LAN" + (", not limited" if current.lan_unlimited else "") if p["lan"] \
                 else "not LAN, limited"

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from . import bundle, community, identity, library, limits, net, service, transfers, web
+from . import bundle, community, identity, library, limits, net, service, storage, transfers, web
 from .context import EXIT_ERROR, Context, one_line
 
 
@@ -93,3 +93,4 @@ limits.register(main)
 transfers.register(main)
 community.register(main)
 service.register(main)
+storage.register(main)

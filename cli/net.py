@@ -118,17 +118,25 @@ def _say_where(node: Any) -> None:
 @pass_ctx
 def status(obj: Context, as_json: bool) -> None:
     """Show the running node: school id, where teachers open the web library (with a QR
-    code for phones), listen addresses, peers."""
+    code for phones), disk space, listen addresses, peers."""
     d = call(obj.home_path, "status")
     emit(d, as_json, _print_status)
 
 
 def _print_status(d: dict) -> None:
+    from node.bundle import human_size as format_size
     click.echo(
         f"{d['name']} ({d['role']}) {d['school_id']}\n" + "".join(
             f"web library: {u}\n" for u in d.get("web_urls") or ["off"]) +
-        f"peers: {d['peers']}, following: {d['following']}, feed at entry {d['feed_seq']}\n"
-        + "\n".join(f"listening on {a}" for a in d["listen"]))
+        f"peers: {d['peers']}, following: {d['following']}, feed at entry {d['feed_seq']}"
+        + ("" if d["own_head"] == "known" else
+           " (restored: learning its latest entry, publishing waits)"))
+    click.echo(f"disk: {format_size(d['disk']['free'])} free of "
+               f"{format_size(d['disk']['total'])}, reserve "
+               f"{format_size(d['disk']['reserve'])}")
+    if d["disk_warning"]:
+        click.echo(f"WARNING: {d['disk_warning']}")
+    click.echo("\n".join(f"listening on {a}" for a in d["listen"]))
     if urls := d.get("web_urls"):
         from node.web import qr
         tty = click.get_text_stream("stdout").isatty()

@@ -26,11 +26,13 @@ from .keys import (
     load_key,
     loose_permissions,
     save_key,
+    seal,
+    unseal,
 )
 
 __all__ = [
     "BadCID", "BadKeyFile", "BadSignature", "CID_DAG_PB", "CID_RAW", "PublicKey", "SchoolKey",
     "WeakPassphrase", "WrongPassphrase", "check_new_passphrase", "cid_codec", "cid_digest",
     "cid_from_str", "cid_to_str", "load_key", "loose_permissions", "make_cid", "save_key",
-    "sha256", "verify_block",
+    "seal", "sha256", "unseal", "verify_block",
 ]

@@ -196,6 +196,44 @@ class SchoolKey:
         return cls(key)
 
 
+def seal(passphrase: bytes, plaintext: bytes, magic: bytes, *, salt: bytes | None = None,
+         nonce: bytes | None = None) -> bytes:
+    """``magic`` + the format 2 header + AES-256-GCM(scrypt(passphrase)) of ``plaintext``: the
+    key file scheme (same header, KDF parameters and checks) for other secrets such as backups
+    (specs/backup.md). The associated data is ``magic`` + header."""
+    header = _HEADER.pack(KEY_FILE_VERSION, SCRYPT_LOG2_N, SCRYPT_R, SCRYPT_P,
+                          salt or os.urandom(SALT_SIZE), nonce or os.urandom(NONCE_SIZE))
+    return magic + header + AESGCM(_derive(passphrase, header)).encrypt(
+        header[-NONCE_SIZE:], plaintext, magic + header)
+
+
+def unseal(data: bytes, passphrase: bytes, magic: bytes) -> bytes:
+    """The plaintext of :func:`seal`; BadKeyFile if damaged, WrongPassphrase on a failed tag."""
+    if not data.startswith(magic):
+        raise BadKeyFile("not a schoolmesh backup file")
+    body = data[len(magic):]
+    if len(body) <= _HEADER.size:
+        raise BadKeyFile("the file is too short")
+    header = body[:_HEADER.size]
+    _check_header(header)
+    try:
+        return AESGCM(_derive(passphrase, header)).decrypt(header[-NONCE_SIZE:],
+                                                           body[_HEADER.size:], magic + header)
+    except InvalidTag:
+        raise WrongPassphrase("wrong passphrase (or the file is damaged)") from None
+
+
+def _check_header(header: bytes) -> None:
+    """Refuse another version and scrypt parameters beyond the limits, before running scrypt."""
+    version, log2_n, r, p, _salt, _nonce = _HEADER.unpack(header)
+    if version != KEY_FILE_VERSION:
+        raise BadKeyFile(f"format {version} is not supported (this version reads "
+                         f"format {KEY_FILE_VERSION})")
+    if not (1 <= log2_n < 64 and 1 <= r and 1 <= p <= MAX_SCRYPT_P
+            and 128 * r * 2 ** log2_n <= MAX_SCRYPT_MEMORY):
+        raise BadKeyFile(f"scrypt parameters out of range (n=2^{log2_n}, r={r}, p={p})")
+
+
 def _derive(passphrase: bytes, header: bytes) -> bytes:
     _version, log2_n, r, p, salt, _nonce = _HEADER.unpack(header)
     return Scrypt(salt=salt, length=32, n=2 ** log2_n, r=r, p=p).derive(passphrase)
@@ -214,14 +252,11 @@ def _open_v2(pem: bytes, passphrase: bytes) -> bytes:
     if len(body) <= _HEADER.size:
         raise BadKeyFile("not a valid key file: too short")
     header = body[:_HEADER.size]
-    version, log2_n, r, p, _salt, nonce = _HEADER.unpack(header)
-    if version != KEY_FILE_VERSION:
-        raise BadKeyFile(f"key file format {version} is not supported (this version reads "
-                         f"format {KEY_FILE_VERSION})")
-    if not (1 <= log2_n < 64 and 1 <= r and 1 <= p <= MAX_SCRYPT_P
-            and 128 * r * 2 ** log2_n <= MAX_SCRYPT_MEMORY):
-        raise BadKeyFile(f"not a valid key file: scrypt parameters out of range "
-                         f"(n=2^{log2_n}, r={r}, p={p})")
+    nonce = header[-NONCE_SIZE:]
+    try:
+        _check_header(header)
+    except BadKeyFile as exc:
+        raise BadKeyFile(f"not a valid key file: {exc}") from None
     try:
         return AESGCM(_derive(passphrase, header)).decrypt(nonce, body[_HEADER.size:], header)
     except InvalidTag:

@@ -21,6 +21,7 @@ import base64
 import ctypes
 import ctypes.util
 import errno
+import fcntl
 import os
 import sqlite3
 from collections import deque
@@ -31,7 +32,8 @@ from pathlib import Path
 
 from crypto import BadCID, cid_to_str, verify_block
 
-from .errors import CorruptBlock, NotFound, StoreError
+from .db import disk_nearly_full, is_full
+from .errors import CorruptBlock, DiskFull, NotFound, StoreError
 
 try:
     _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -48,6 +50,7 @@ _SMALL_FLUSH_BYTES = 8 * 1024 * 1024  # write pending small blocks in transactio
 # File blocks are written by one helper thread while the caller hashes the next chunk (both
 # release the GIL); at most this many wait in memory (8 MiB with 1 MiB chunks).
 _MAX_PENDING_WRITES = 8
+LOCK_FILE = "gc.lock"   # flock: shared while unpinned blocks are written, exclusive for gc
 _SMALL_SCHEMA = ("CREATE TABLE IF NOT EXISTS small (id INTEGER PRIMARY KEY, "
                  "cid BLOB NOT NULL UNIQUE, data BLOB NOT NULL)")
 
@@ -64,13 +67,15 @@ def _cid_of_name(name: str) -> bytes:
 class Batch:
     """Blocks written but not yet durable; see :meth:`BlockStore.batch`."""
 
-    def __init__(self, store: BlockStore) -> None:
+    def __init__(self, store: BlockStore, created: list[bytes] | None = None) -> None:
         self.store = store
         self.written: list[Path] = []
         self.dirs: set[Path] = set()
         self.bytes_written = 0
         self.small: dict[bytes, bytes] = {}
         self.small_bytes = 0
+        # blocks this batch added (the caller removes them again if it fails)
+        self.created: list[bytes] = [] if created is None else created
         self._writer: ThreadPoolExecutor | None = None
         self._pending: deque[Future[str | None]] = deque()
 
@@ -86,6 +91,7 @@ class Batch:
         if path is not None:
             self.written.append(Path(path))
             self.dirs.add(Path(path).parent)
+            self.created.append(_cid_of_name(Path(path).name))
 
     def drain(self) -> None:
         """Wait for every queued file write; raise the first error."""
@@ -98,13 +104,21 @@ class Batch:
                 self._writer = None
 
     def abort(self) -> None:
-        """Stop after an error: wait for the writer thread, ignore its results."""
+        """Stop after an error: wait for the writer thread; ``created`` then lists every block
+        the batch added (a publish or import removes them again: node/gc.py
+        ``discard_unpinned``, so a full disk keeps no pieces)."""
         for fut in self._pending:
             fut.cancel()
         if self._writer is not None:
             self._writer.shutdown(wait=True)
             self._writer = None
+        for fut in self._pending:   # files written before the error, not collected yet
+            if fut.done() and not fut.cancelled() and fut.exception() is None and fut.result():
+                self.created.append(_cid_of_name(Path(fut.result()).name))
         self._pending.clear()
+        for cid in self.small:      # never written
+            self.created.remove(cid)
+        self.small.clear()
 
     def put(self, cid: bytes, data: bytes) -> bool:
         """Store a block (verified against ``cid``); False if it was already there."""
@@ -145,6 +159,26 @@ class Batch:
         self.dirs.clear()
 
 
+class WriteLock:
+    """The shared lock of :meth:`BlockStore.writing`; :meth:`alone` converts it to exclusive
+    for a moment if no other writer (nor gc) holds it."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    @contextmanager
+    def alone(self) -> Iterator[bool]:
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_SH)
+
+
 def process_alive(pid: int) -> bool:
     """True if a process of this id runs (temp names carry the writer's pid)."""
     try:
@@ -183,6 +217,8 @@ class BlockStore:
                 db.execute("PRAGMA synchronous = FULL")
                 db.execute(_SMALL_SCHEMA)
             except sqlite3.Error as exc:
+                if is_full(exc) or disk_nearly_full(self.root):
+                    raise DiskFull() from exc
                 raise StoreError(f"cannot open the block database: {exc}") from exc
             self._db = db
         return self._db
@@ -199,7 +235,7 @@ class BlockStore:
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             if "full" in str(exc):
-                raise StoreError("the disk is full: free some space and try again") from exc
+                raise DiskFull() from exc
             raise StoreError(f"cannot write to the block database: {exc}") from exc
 
     def _get_small(self, cid: bytes) -> bytes | None:
@@ -214,6 +250,7 @@ class BlockStore:
     def create(self) -> None:
         self.tmp.mkdir(parents=True, exist_ok=True)
         self._small_db()
+        (self.root / LOCK_FILE).touch()
 
     def clean_tmp(self) -> int:
         """Remove temp files left by a crashed writer; returns how many.
@@ -249,11 +286,11 @@ class BlockStore:
         return self._get_small(cid) is not None
 
     @contextmanager
-    def batch(self) -> Iterator[Batch]:
-        """Write blocks; on normal exit they are durable. On error, nothing is referenced yet,
-        so written blocks are left for garbage collection (they are valid, just unpinned)."""
+    def batch(self, created: list[bytes] | None = None) -> Iterator[Batch]:
+        """Write blocks; on normal exit they are durable. On error, nothing is referenced yet;
+        ``created`` lists what the batch added, for the caller to remove (gc would)."""
         self.clean_tmp()
-        b = Batch(self)
+        b = Batch(self, created)
         try:
             yield b
             b.commit()
@@ -270,6 +307,7 @@ class BlockStore:
             if cid in batch.small or self._get_small(cid) is not None:
                 return False
             batch.small[cid] = bytes(data)
+            batch.created.append(cid)
             batch.small_bytes += len(data)
             if batch.small_bytes >= _SMALL_FLUSH_BYTES:
                 batch.flush_small()
@@ -307,8 +345,8 @@ class BlockStore:
                 os.unlink(tmp)
             except OSError:
                 pass
-            if exc.errno == errno.ENOSPC:
-                raise StoreError("the disk is full: free some space and try again") from exc
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise DiskFull() from exc
             raise StoreError(f"cannot write block {name}: {exc.strerror}") from exc
         return path
 
@@ -330,6 +368,114 @@ class BlockStore:
                     f"block {cid_to_str(cid)} is corrupted on disk (run 'schoolmesh verify')"
                 ) from None
         return data
+
+    def delete(self, cid: bytes) -> int:
+        """Remove a block (garbage collection, a corrupt copy before repair); the bytes freed
+        (0 if it was not there). Callers make sure no pin needs it."""
+        path = self.path(cid)
+        try:
+            size = path.stat().st_size
+            path.unlink()
+            return size
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StoreError(f"cannot delete block {cid_to_str(cid)}: {exc.strerror}") from exc
+        db = self._small_db()
+        row = db.execute("SELECT length(data) FROM small WHERE cid = ?", (cid,)).fetchone()
+        if row is None:
+            return 0
+        try:
+            db.execute("DELETE FROM small WHERE cid = ?", (cid,))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot delete block {cid_to_str(cid)}: {exc}") from exc
+        return int(row[0])
+
+    def delete_many(self, cids: list[bytes]) -> int:
+        """Remove blocks (garbage collection); the bytes freed."""
+        freed = 0
+        small = []
+        for cid in cids:
+            path = self.path(cid)
+            try:
+                size = path.stat().st_size
+                path.unlink()
+                freed += size
+            except FileNotFoundError:
+                small.append(cid)
+            except OSError as exc:
+                raise StoreError(f"cannot delete block {cid_to_str(cid)}: {exc.strerror}") \
+                    from exc
+        db = self._small_db()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for i in range(0, len(small), 500):
+                part = small[i:i + 500]
+                marks = ", ".join("?" * len(part))
+                (n,) = db.execute(f"SELECT COALESCE(SUM(length(data)), 0) FROM small WHERE cid "
+                                  f"IN ({marks})", part).fetchone()
+                db.execute(f"DELETE FROM small WHERE cid IN ({marks})", part)
+                freed += int(n)
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise StoreError(f"cannot delete blocks: {exc}") from exc
+        return freed
+
+    def sizes(self) -> Iterator[tuple[bytes, int, float | None]]:
+        """(CID, stored bytes, modification time or None for small blocks) of every block."""
+        for cid, n in self._small_db().execute("SELECT cid, length(data) FROM small").fetchall():
+            yield cid, n, None
+        for shard in os.scandir(self.root):
+            if shard.name == "tmp" or not shard.is_dir():
+                continue
+            for e in os.scandir(shard.path):
+                try:
+                    cid = _cid_of_name(e.name)
+                    st = e.stat()
+                except (ValueError, OSError):
+                    continue
+                yield cid, st.st_size, st.st_mtime
+
+    def small_watermark(self) -> int:
+        """The highest row id of small.db: rows above it were written later (gc keeps them)."""
+        return int(self._small_db().execute("SELECT COALESCE(MAX(id), 0) FROM small")
+                   .fetchone()[0])
+
+    def small_ids_above(self, mark: int) -> set[bytes]:
+        return {c for (c,) in self._small_db().execute("SELECT cid FROM small WHERE id > ?",
+                                                       (mark,))}
+
+    @contextmanager
+    def writing(self) -> Iterator[WriteLock]:
+        """Held (shared) while blocks are written that no pin references yet (publish,
+        import): garbage collection (exclusive) waits for no one and refuses to run then."""
+        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            yield WriteLock(fd)
+        finally:
+            os.close(fd)
+
+    @contextmanager
+    def collecting(self) -> Iterator[None]:
+        """Exclusive: no publish or import is storing blocks (StoreError if one is)."""
+        try:
+            with self._lock(fcntl.LOCK_EX | fcntl.LOCK_NB):
+                yield
+        except BlockingIOError:
+            raise StoreError("a publish or import is storing blocks right now; run gc again "
+                             "when it is done") from None
+
+    @contextmanager
+    def _lock(self, how: int) -> Iterator[None]:
+        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, how)
+            yield
+        finally:
+            os.close(fd)
 
     def __iter__(self) -> Iterator[bytes]:
         """Every stored CID (unordered)."""

@@ -37,7 +37,8 @@ from protocol import bundle as brecords
 from protocol import car, dagpb, records, unixfs
 from protocol.errors import ProtocolError, RemoteProtocolError
 
-from . import community, db, feeds
+from . import backup, community, db, feeds
+from .gc import discard_unpinned
 from .bundle import BundleError, Progress, check_space, walk_dag
 from .errors import NotFound, StoreError
 from .home import Home, now_ms
@@ -463,11 +464,16 @@ def _append_entries(plan: ImportPlan) -> tuple[int, int]:
     """Append staged entries feed by feed in seq order; (added, already stored)."""
     added = duplicates = 0
     gate = community.policy(plan.home).gate(any_feed=True)
+    own = plan.home.feed
+    own_ok = None    # the bundle brought our own feed (a restored school learns its head)
     with db.write(plan.home.conn) as conn:
         feed = stop = None
         left = 0
 
         def report_stop() -> None:
+            nonlocal own_ok
+            if feed == own:
+                own_ok = stop is None
             if stop is not None:
                 plan.problem(stop + (f" ({left} later entr{'y' if left == 1 else 'ies'} of "
                                      "this feed were not imported)" if left else ""))
@@ -501,6 +507,8 @@ def _append_entries(plan: ImportPlan) -> tuple[int, int]:
                 stop = (f"feed {sid} entry {seq}: a different entry {seq} is already stored "
                         "(equivocation: both kept as evidence, the feed is no longer trusted)")
         report_stop()
+        if own_ok and not backup.head_known(conn):
+            backup.mark_head_known(conn)
     return added, duplicates
 
 
@@ -517,7 +525,8 @@ def _accepted(plan: ImportPlan) -> list[_Candidate]:
     return out
 
 
-def _store_blocks(plan: ImportPlan, progress: Progress) -> tuple[int, int]:
+def _store_blocks(plan: ImportPlan, progress: Progress, created: list[bytes]
+                  ) -> tuple[int, int]:
     """Store the missing reachable blocks: nodes from the scratch copy (verified in pass 1),
     leaves from the files in file order (a bad copy is reported, a later good copy used)."""
     sc, added, nbytes = plan.scratch, 0, 0
@@ -525,7 +534,7 @@ def _store_blocks(plan: ImportPlan, progress: Progress) -> tuple[int, int]:
     sc.execute("INSERT INTO todo SELECT t.cid, t.file, t.offset, t.length FROM keep k "
                "JOIN toc t USING (cid) WHERE k.present = 0 AND t.bad = 0 AND t.codec != ? "
                "ORDER BY t.file, t.offset", (CID_DAG_PB,))
-    with _open_all(plan.files) as handles, plan.home.blocks.batch() as batch:
+    with _open_all(plan.files) as handles, plan.home.blocks.batch(created) as batch:
         for cid, data in sc.execute("SELECT n.cid, n.data FROM keep k JOIN nodes n "
                                     "USING (cid) WHERE k.present = 0"):
             if batch.put(cid, data):
@@ -558,7 +567,19 @@ def _store_blocks(plan: ImportPlan, progress: Progress) -> tuple[int, int]:
 
 
 def run_import(plan: ImportPlan, progress: Progress = None) -> dict[str, Any]:
-    """Pass 2: append entries, store blocks, pin; return the report."""
+    """Pass 2: append entries, store blocks, pin; return the report (gc waits meanwhile:
+    the blocks have no pin until the end)."""
+    created: list[bytes] = []
+    since = now_ms()
+    with plan.home.blocks.writing() as lock:
+        try:
+            return _run_import(plan, progress, created)
+        except BaseException:
+            discard_unpinned(plan.home, lock, created, since)   # a full disk: no pieces
+            raise
+
+
+def _run_import(plan: ImportPlan, progress: Progress, created: list[bytes]) -> dict[str, Any]:
     home = plan.home
     entries_added = entries_dup = 0
     if not plan.content_only:
@@ -566,7 +587,7 @@ def run_import(plan: ImportPlan, progress: Progress = None) -> dict[str, Any]:
     accepted = _accepted(plan)
     if len(accepted) != len(plan.candidates):
         _compute_keep(plan, [c.root for c in accepted])
-    blocks_added, bytes_added = _store_blocks(plan, progress)
+    blocks_added, bytes_added = _store_blocks(plan, progress, created)
     pinned: list[dict[str, Any]] = []
     incomplete: list[dict[str, Any]] = []
     now = now_ms()

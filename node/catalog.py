@@ -112,7 +112,11 @@ def apply_entry(conn: sqlite3.Connection, entry: FeedEntry) -> None:
             conn.execute("UPDATE resources SET retracted = 1, retract_reason = ?, updated = ? "
                          "WHERE id = ?", (body.get("reason"), entry.time, row[0]))
             conn.execute("DELETE FROM catalog_fts WHERE rowid = ?", (row[0],))
-            conn.execute("DELETE FROM pins WHERE reason = 'own' AND ref = ?",
+            # its own, bundle and community pins go with it (node/gc.py: lifetimes)
+            conn.execute("DELETE FROM pins WHERE reason IN ('own', 'bundle') AND ref = ?",
+                         (body["resource"],))
+            conn.execute("DELETE FROM pins WHERE reason = 'community' AND cid IN (SELECT "
+                         "content FROM resource_versions WHERE resource_id = ?)",
                          (body["resource"],))
     elif entry.kind == records.KIND_REQUEST:
         conn.execute("INSERT OR IGNORE INTO requests VALUES (?,?,?,?,?,?,?,?)",
@@ -250,3 +254,8 @@ def school_names(conn: sqlite3.Connection, school_ids: list[str]) -> dict[str, s
     return dict(conn.execute(
         f"SELECT school_id, name FROM feeds WHERE school_id IN "
         f"({','.join('?' * len(school_ids))})", school_ids).fetchall())
+
+
+def files_size(files: str) -> int:
+    """Bytes of a resource's files (the catalog's JSON file list)."""
+    return sum(f["size"] for f in json.loads(files))

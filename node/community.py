@@ -26,6 +26,7 @@ from protocol import records, vocab
 from protocol.errors import LocalProtocolError, ProtocolError
 
 from . import db, feeds, library
+from .catalog import files_size  # noqa: F401  (part of this module's interface)
 from .errors import NodeError
 from .home import Home, now_ms
 
@@ -497,11 +498,6 @@ def seeding_plan(home: Home, ms: dict[str, pc.Membership] | None = None
         else:
             over.append(s)
     return kept, over, quota
-
-
-def files_size(files: str) -> int:
-    """Bytes of a resource's files (the catalog's JSON file list)."""
-    return sum(f["size"] for f in json.loads(files))
 
 
 def seed_quota(home: Home) -> int:

@@ -19,7 +19,7 @@ from protocol import feedsync
 from protocol.errors import ProtocolError
 from protocol.framing import encode_frame
 
-from . import community, db, events
+from . import backup, community, db, events, gc
 from .errors import NodeError
 from .home import now_ms
 from .peerlog import PeerLog
@@ -30,6 +30,8 @@ log = logging.getLogger("schoolmesh.node")
 
 COMMUNITY_RECHECK = 60.0    # membership is re-checked this often even when nothing was written
                             # (certificates expire with time)
+OWN_PIN_CHECK_FIRST = 2.0   # seeds are asked whether they hold our new versions this soon...
+OWN_PIN_CHECK = 60.0        # ...then doubling up to this (nothing local tells us when they do)
 
 
 class CommunityService:
@@ -39,6 +41,9 @@ class CommunityService:
         # only when a certificate expires (COMMUNITY_RECHECK)
         self._sub = node.events.subscribe(events.DatabaseChanged, events.Overflow)
         self.peer_log = PeerLog(log)
+        self._own_check_due = 0.0
+        self._own_delay = OWN_PIN_CHECK_FIRST
+        self._own_stale: list[tuple[str, bytes]] = []
 
     def wake(self) -> None:
         """Look at memberships, topics, seeds and what to seed again now."""
@@ -71,17 +76,64 @@ class CommunityService:
                         for addr in row["seeds"]:
                             self.node.dialler.keep(addr)
                     self._queue_fetches()
+                    await self._drop_superseded_own()
                 except (NodeError, ProtocolError, sqlite3.Error) as exc:
                     log.warning("communities: %s", exc)
-                await self._sub.wait(COMMUNITY_RECHECK)
+                wait = COMMUNITY_RECHECK
+                if self._own_stale:   # our new versions: ask the seeds again when due
+                    wait = min(wait, max(0.0, self._own_check_due - trio.current_time()))
+                await self._sub.wait(wait)
 
     def _queue_fetches(self) -> None:
         if self.node.policy.issuer_of:
             kept, _, _ = community.seeding_plan(self.node.home, self.node.policy.memberships)
             for s in kept:
                 self._keep(s.content, s.resource_id, s.size, "seeding", "community", s.community)
+            # what left the plan (over the quota, a removed school) is no longer kept
+            keep = {s.content for s in kept}
+            conn = self.node.home.conn
+            gone = [c for (c,) in conn.execute("SELECT cid FROM pins WHERE reason = "
+                                               "'community'") if c not in keep]
+            if gone:
+                with db.write(conn) as c:
+                    c.executemany("DELETE FROM pins WHERE reason = 'community' AND cid = ?",
+                                  [(x,) for x in gone])
         for rid, root, size, sub_id in community.subscription_matches(self.node.home):
             self._keep(root, rid, size, "subscription", "subscription", f"subscription {sub_id}")
+        conn = self.node.home.conn
+        if db.get_setting(conn, backup.REFETCH_OWN_SETTING):
+            # restored: our own content comes back from peers and is pinned as it arrives
+            own = backup.own_resources(conn, self.node.home.feed)
+            for rid, root, size in own:
+                self._keep(root, rid, size, "teacher", "own", rid)
+            if all(conn.execute("SELECT 1 FROM pins WHERE cid = ? AND reason = 'own'",
+                                (root,)).fetchone() for _, root, _ in own):
+                with db.write(conn) as c:
+                    c.execute("DELETE FROM settings WHERE key = ?", (backup.REFETCH_OWN_SETTING,))
+
+    async def _drop_superseded_own(self) -> None:
+        """Our older versions keep their ``own`` pin until a seed or issuer of one of our
+        communities provides the new version (then the community has it without us)."""
+        conn = self.node.home.conn
+        stale = gc.stale_own_pins(conn, self.node.home.feed)
+        if stale != self._own_stale:
+            self._own_delay = OWN_PIN_CHECK_FIRST
+        elif not stale or trio.current_time() < self._own_check_due:
+            return   # asked recently about these very versions
+        self._own_stale = stale
+        if not stale:
+            return
+        self._own_check_due = trio.current_time() + self._own_delay
+        self._own_delay = min(self._own_delay * 2, OWN_PIN_CHECK)
+        seeds = {a.rsplit("/p2p/", 1)[-1] for r in community.rows(conn) for a in r["seeds"]}
+        seeds |= {sid for m in self.node.policy.memberships.values() for sid in m.issuers}
+        for rid, content in stale:
+            found = await self.node.routing.find_providers(content)
+            if any(info.peer_id.to_string() in seeds for info in found):
+                with db.write(conn) as c:
+                    gc.drop_old_own(c, rid, content)
+                log.info("own resource %s: a seed holds the new version; the old one's pin "
+                         "is dropped", rid)
 
     def _keep(self, root: bytes, rid: str, size: int, priority: str, reason: str,
               ref: str) -> None:
@@ -94,6 +146,8 @@ class CommunityService:
         if conn.execute("SELECT 1 FROM pins WHERE cid = ? AND reason = ? AND ref = ?",
                         (root, reason, ref)).fetchone():
             return
+        if gc.was_evicted(conn, root, reason):
+            return   # dropped for the cache quota: not kept or fetched again
         if self.node.queue.active_for(root) is not None:
             return
         if library.first_missing(self.node.home, cid_to_str(root)) is None:

@@ -19,10 +19,10 @@ from protocol import community as pc
 from protocol import feedsync, records
 from protocol.errors import ProtocolError
 
-from . import community, control, db, events, feeds, startup
+from . import backup, community, control, db, events, feeds, startup, storage
 from . import limits as nlimits
 from . import transfers as ntransfers
-from .errors import NodeError
+from .errors import DiskFull, NodeError
 from .home import DB_FILE, Home, now_ms
 from .peerlog import PeerLog
 from .p2p import host as p2p
@@ -97,6 +97,7 @@ class Node:
 
     async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         key = self.home.key()
+        self.home.blocks.clean_tmp()   # pieces a crash or a full disk left behind
         self.limiter = nlimits.Limiter(nlimits.load(self.home.conn))
         self.host = p2p.make_host(key.seed, self.options.listen, mdns=self.options.mdns,
                                   limiter=self.limiter)
@@ -253,6 +254,9 @@ class Node:
             with db.write(self.home.conn) as conn:
                 result = feeds.admit(conn, entry, self.current_policy().gate(),
                                      feed=head.feed, seq=head.seq)
+        except DiskFull as exc:
+            self.peer_log.warning("disk", "disk full", "gossip: entry not stored: %s", exc)
+            return False
         except ProtocolError as exc:
             self.peer_log.warning(head.feed.hex(), "gossip: carried entry rejected",
                                   "gossip: carried entry of %s rejected: %s",
@@ -357,6 +361,9 @@ class Node:
         """Ask every connected peer for the heads of the feeds we follow; pull what is new."""
         self.current_policy()
         wanted = self.followed()
+        learning = not backup.head_known(self.home.conn)
+        if learning:   # restored: ask for our own feed too, admitted like any other
+            wanted = [*wanted, self.home.feed]
         added: dict[str, int] = {}
         if not wanted:
             return added
@@ -369,7 +376,10 @@ class Node:
                     if h.seq <= ours or (cutoff is not None
                                          and self._cut_seen.get(h.feed) == h.seq):
                         continue
-                    n = await self.sync.pull(peer, h.feed, self.policy.gate())
+                    gate = self.policy.gate()   # as refreshed meanwhile (an expiry)
+                    if h.feed == self.home.feed:
+                        gate = feeds.Gate(wanted={**gate.wanted, h.feed: None})
+                    n = await self.sync.pull(peer, h.feed, gate)
                     if cutoff is not None and feeds.head(self.home.conn, h.feed)[0] < h.seq:
                         self._cut_seen[h.feed] = h.seq  # the rest is dated after the cutoff
                     sid = PublicKey(h.feed).school_id
@@ -377,12 +387,35 @@ class Node:
                     if n:
                         log.info("sync: %d new entries of %s from %s", n, sid, peer)
                         self.communities.wake()
+                if learning and self._learnt_own_head(peer.to_string(), heads):
+                    learning = False
+                    wanted = wanted[:-1]
             except (ProtocolError, trio.TooSlowError, OSError) as exc:
                 self.peer_log.warning(peer, "sync: failed", "sync: with %s: %s", peer, exc)
             except Exception as exc:  # py-libp2p raises many stream/connection error types
                 self.peer_log.warning(peer, "sync: failed", "sync: with %s: %s: %s", peer,
                                       type(exc).__name__, exc)
         return added
+
+    def _learnt_own_head(self, peer: str, heads: list[feedsync.Head]) -> bool:
+        """After a sync round with ``peer``: the own head is known if the peer is a seed or
+        issuer of one of our communities (they replicate every member's feed) or holds our
+        feed, and we now hold at least as much of it as the peer (specs/backup.md §4)."""
+        own = [h for h in heads if h.feed == self.home.feed]
+        seeds = {a.rsplit("/p2p/", 1)[-1] for r in community.rows(self.home.conn)
+                 for a in r["seeds"]}
+        issuers = {sid for m in self.policy.memberships.values() for sid in m.issuers}
+        if not own and peer not in seeds | issuers:
+            return False
+        seq, _ = feeds.head(self.home.conn, self.home.feed)
+        if own and seq < own[0].seq:
+            return False   # the pull stopped short: ask again next round
+        with db.write(self.home.conn) as conn:
+            backup.mark_head_known(conn)
+        log.info("own feed: entry %d is our latest (learnt from %s); publishing is possible",
+                 seq, peer)
+        self.communities.wake()
+        return True
 
     async def _reserve_on(self, pid: str) -> None:
         """Ask a seed for a relay reservation, so schools that cannot reach this node directly
@@ -408,6 +441,9 @@ class Node:
                 "peers": len(self.host.get_network().connections),
                 "following": len(self.followed()),
                 "feed_seq": feeds.head(self.home.conn, self.home.feed)[0],
+                "own_head": "known" if backup.head_known(self.home.conn) else "learning",
+                "disk": storage.disk(self.home.conn, self.home.path),
+                "disk_warning": storage.low_space(self.home.conn, self.home.path),
                 "communities": len(self.policy.topics), "seeding": sorted(self.policy.issuer_of),
                 "web": self.web_url, "web_urls": self.teacher_urls(),
                 "exchange": self.exchange.statistics(),
@@ -447,6 +483,12 @@ class Node:
     async def api_fetch(self, target: str, priority: str = "teacher") -> dict[str, Any]:
         """Queue a fetch of a resource's (or CID's) blocks; returns its id (specs/control.md)."""
         return await self.scheduler.fetch(target, priority)
+
+    async def api_repair(self, roots: list[str]) -> dict[str, Any]:
+        """verify --repair: fetch these DAGs again (their corrupt blocks are already removed);
+        each completed fetch pins its root under the reason it was kept for (or ``user``).
+        Returns {"ids": {root: transfer id}}."""
+        return await self.scheduler.repair(roots)
 
     async def api_transfers(self) -> list[dict[str, Any]]:
         return await self.scheduler.list()

@@ -7,12 +7,13 @@ feed head; readers never block (WAL).
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import HomeError
+from .errors import DiskFull, HomeError
 
 BUSY_TIMEOUT_MS = 30_000  # another schoolmesh process may hold the write lock this long
 
@@ -169,6 +170,16 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE teachers ADD COLUMN role TEXT NOT NULL DEFAULT 'teacher';
     """,
+    # 10: storage within a budget (node/gc.py): when a cached copy was last used, and the cache
+    # pins dropped for the quota (a subscription does not fetch them again)
+    """
+    ALTER TABLE pins ADD COLUMN used INTEGER;
+    CREATE INDEX resources_content ON resources(content);
+    CREATE TABLE evicted (
+        cid BLOB NOT NULL, reason TEXT NOT NULL, ref TEXT NOT NULL, time INTEGER NOT NULL,
+        PRIMARY KEY (cid, reason, ref)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 
@@ -184,8 +195,21 @@ def connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
         conn.execute("PRAGMA foreign_keys = ON")
         _migrate(conn)
     except sqlite3.DatabaseError as exc:
+        if is_full(exc) or disk_nearly_full(Path(path).parent):
+            raise DiskFull(f"the disk holding {path} is full, so the database cannot be opened:"
+                           " free some space and try again") from exc
         raise HomeError(f"cannot open the database {path}: {exc}") from exc
     return conn
+
+
+FULL_DISK_SLACK = 1024 * 1024  # less free than this: SQLite's "disk I/O error" means a full disk
+
+
+def disk_nearly_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < FULL_DISK_SLACK
+    except OSError:
+        return False
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
@@ -203,21 +227,42 @@ def _migrate(conn: sqlite3.Connection) -> None:
             conn.execute(f"PRAGMA user_version = {i + 1}")
 
 
+def is_full(exc: BaseException) -> bool:
+    """True for SQLite's "database or disk is full" (SQLITE_FULL)."""
+    return isinstance(exc, sqlite3.OperationalError) and (
+        getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "is full" in str(exc))
+
+
 @contextmanager
 def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One write transaction, taken eagerly (BEGIN IMMEDIATE); rolled back on any exception."""
+    """One write transaction, taken eagerly (BEGIN IMMEDIATE); rolled back on any exception.
+    A full disk becomes :class:`DiskFull` (the transaction is rolled back: nothing changed)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.OperationalError:
+                pass   # SQLite already rolled back (e.g. after SQLITE_FULL)
+        if is_full(exc):
+            raise DiskFull() from exc
         raise
-    conn.execute("COMMIT")
 
 
 def pin(conn: sqlite3.Connection, cid: bytes, reason: str, ref: str, time: int) -> None:
-    """Keep the DAG under ``cid`` for ``reason`` (own, bundle, user, ...; see specs); idempotent."""
-    conn.execute("INSERT OR IGNORE INTO pins VALUES (?, ?, ?, ?)", (cid, reason, ref, time))
+    """Keep the DAG under ``cid`` for ``reason`` (own, bundle, user, ...; see specs); idempotent.
+    A ``bundle`` or ``community`` pin of a newer version replaces those of its older versions
+    (node/gc.py: lifetimes)."""
+    conn.execute("INSERT OR IGNORE INTO pins (cid, reason, ref, created) VALUES (?, ?, ?, ?)",
+                 (cid, reason, ref, time))
+    if reason in ("bundle", "community"):
+        conn.execute(
+            "DELETE FROM pins WHERE reason = ? AND cid IN (SELECT v.content FROM "
+            "resource_versions v JOIN resources r ON r.resource_id = v.resource_id "
+            "WHERE r.content = ? AND v.content != ?)", (reason, cid, cid))
 
 
 def get_setting(conn: sqlite3.Connection, key: str, default: str | None = None) -> str | None:

@@ -19,3 +19,11 @@ class StoreError(NodeError):
 
 class CorruptBlock(StoreError):
     """A stored block no longer matches its CID."""
+
+
+class DiskFull(StoreError):
+    """The disk (or the database on it) is full: nothing was changed."""
+
+    def __init__(self, message: str = "the disk is full: free some space and try again "
+                 "('schoolmesh gc' removes blocks nothing needs)") -> None:
+        super().__init__(message)

@@ -96,15 +96,44 @@ class Home:
         self.conn.close()
 
 
+OWN_HEAD_SETTING = "own_head"   # "unknown": restored or re-keyed, head not learnt yet
+
+
 def init_home(path: Path, name: str, role: str, passphrase: bytes | None = None,
-              language: str = "zh-CN") -> Home:
-    """Create a new home; refuse one that exists and is not empty. All or nothing."""
+              language: str = "zh-CN", *, key: SchoolKey | None = None,
+              fresh: bool = True) -> Home:
+    """Create a new home; refuse one that exists and is not empty. All or nothing.
+
+    ``key``: an existing school key (restored from a bare key backup). ``fresh``: the school
+    never published, so its feed starts here with the profile entry; otherwise (a re-keyed
+    school) the feed is empty and its head unknown until learnt from peers or a bundle."""
+    if role not in records.ROLES:
+        raise HomeError(f"role must be one of {', '.join(records.ROLES)}")
+    key = key or SchoolKey.generate()
+
+    def populate(conn: sqlite3.Connection) -> None:
+        for k, v in (("school_id", key.school_id), ("name", name), ("role", role),
+                     ("feed", key.public.raw.hex()), ("language", language)):
+            db.set_setting(conn, k, v)
+        if fresh:
+            entry = records.sign_entry(key, seq=1, prev=None, time=now_ms(),
+                                       kind=records.KIND_PROFILE,
+                                       body={"name": name, "role": role})
+            feeds.append(conn, entry)
+        else:
+            db.set_setting(conn, OWN_HEAD_SETTING, "unknown")
+    return create_home(path, key, passphrase, populate)
+
+
+def create_home(path: Path, key: SchoolKey, passphrase: bytes | None,
+                populate: Callable[[sqlite3.Connection], None]) -> Home:
+    """A new home holding ``key``, its database filled by ``populate`` (in one write
+    transaction); built in a temporary folder and renamed into place, so a failure (a full
+    disk) leaves nothing behind."""
     path = Path(path)
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise HomeError(f"{path} already exists and is not empty; "
                         "refusing to touch an existing home")
-    if role not in records.ROLES:
-        raise HomeError(f"role must be one of {', '.join(records.ROLES)}")
     if passphrase is not None:
         try:
             check_new_passphrase(passphrase)
@@ -112,7 +141,6 @@ def init_home(path: Path, name: str, role: str, passphrase: bytes | None = None,
             raise HomeError(str(exc)) from None
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.init-{os.getpid()}"
-    key = SchoolKey.generate()
     try:
         tmp.mkdir(mode=0o700)
         save_key(tmp / KEY_FILE, key, passphrase)
@@ -122,13 +150,7 @@ def init_home(path: Path, name: str, role: str, passphrase: bytes | None = None,
         conn = db.connect(tmp / DB_FILE, create=True)
         try:
             with db.write(conn):
-                for k, v in (("school_id", key.school_id), ("name", name), ("role", role),
-                             ("feed", key.public.raw.hex()), ("language", language)):
-                    db.set_setting(conn, k, v)
-                entry = records.sign_entry(key, seq=1, prev=None, time=now_ms(),
-                                           kind=records.KIND_PROFILE,
-                                           body={"name": name, "role": role})
-                feeds.append(conn, entry)
+                populate(conn)
         finally:
             conn.close()
         if path.exists():

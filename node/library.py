@@ -24,6 +24,8 @@ from protocol.records import FeedEntry
 
 from . import db, feeds
 from .errors import CorruptBlock, NodeError, NotFound, StoreError
+from . import gc
+from .gc import discard_unpinned
 from .home import Home, now_ms
 
 READ_SIZE = unixfs.CHUNK_SIZE
@@ -102,11 +104,12 @@ def _walk(root: Path, d: Path, add: Any) -> None:
             add(p.relative_to(root).as_posix(), p, st)
 
 
-def _store_files(home: Home, files: list[SourceFile], progress: Any = None
+def _store_files(home: Home, files: list[SourceFile], progress: Any, created: list[bytes]
                  ) -> tuple[bytes, list[dict[str, Any]]]:
-    """Chunk, hash and store every file and the directory tree; return root and file list."""
+    """Chunk, hash and store every file and the directory tree; return root and file list.
+    ``created`` receives the blocks added (removed again if the entry is not stored)."""
     links: dict[str, unixfs.DagLink] = {}
-    with home.blocks.batch() as batch:
+    with home.blocks.batch(created) as batch:
         for f in files:
             fb = unixfs.FileBuilder()
             size = 0
@@ -139,8 +142,10 @@ def _append_own(home: Home, kind: str, make_body: Callable[[sqlite3.Connection],
                 pin_ref: str | None = None) -> tuple[FeedEntry, dict[str, Any]]:
     """Sign and append one entry of ours. ``make_body`` runs inside the write transaction, so
     anything it reads (the head, a resource's current version) cannot change under it."""
+    from .backup import require_known_head
     key = home.key()
     with db.write(home.conn) as conn:
+        require_known_head(conn)   # a restored school learns its head first: never fork
         body = make_body(conn)
         seq, prev = feeds.head(conn, key.public.raw)
         entry = records.sign_entry(key, seq=seq + 1, prev=prev, time=now_ms(), kind=kind,
@@ -170,10 +175,19 @@ def publish(home: Home, paths: list[Path], meta: dict[str, Any], progress: Any =
             "license": vocab.DEFAULT_LICENSE, **meta}
     _check_meta(meta)
     home.key()  # fail on a missing passphrase before doing any work
+    from .backup import require_known_head
+    require_known_head(home.conn)
     files = collect_files(paths)
-    content, file_list = _store_files(home, files, progress)
-    body = {"version": 1, "content": content, "files": file_list, "meta": meta}
-    entry, _ = _append_own(home, records.KIND_PUBLISH, lambda conn: body)
+    created: list[bytes] = []
+    since = now_ms()
+    with home.blocks.writing() as lock:   # gc waits: these blocks have no pin yet
+        try:
+            content, file_list = _store_files(home, files, progress, created)
+            body = {"version": 1, "content": content, "files": file_list, "meta": meta}
+            entry, _ = _append_own(home, records.KIND_PUBLISH, lambda conn: body)
+        except BaseException:
+            discard_unpinned(home, lock, created, since)   # e.g. a full disk: no pieces
+            raise
     return _result(records.resource_id_of(entry), body)
 
 
@@ -194,9 +208,20 @@ def update(home: Home, rid: str, paths: list[Path], changes: dict[str, Any],
     _merge_meta(_own_resource(home.conn, home.feed, rid), changes)  # fail fast, before I/O
     home.key()
     new_files = None
-    if paths:
-        new_files = _store_files(home, collect_files(paths), progress)
+    created: list[bytes] = []
+    since = now_ms()
+    with home.blocks.writing() as lock:   # gc waits while our new blocks have no pin
+        try:
+            if paths:
+                new_files = _store_files(home, collect_files(paths), progress, created)
+            return _update_entry(home, rid, changes, new_files)
+        except BaseException:
+            discard_unpinned(home, lock, created, since)   # e.g. a full disk: no pieces
+            raise
 
+
+def _update_entry(home: Home, rid: str, changes: dict[str, Any], new_files: Any
+                  ) -> dict[str, Any]:
     def make_body(conn: sqlite3.Connection) -> dict[str, Any]:
         row = _own_resource(conn, home.feed, rid)  # the current version, under the lock
         if new_files is not None:
@@ -209,6 +234,11 @@ def update(home: Home, rid: str, paths: list[Path], changes: dict[str, Any],
                 "files": file_list, "meta": _merge_meta(row, changes)}
 
     _, body = _append_own(home, records.KIND_UPDATE, make_body, pin_ref=rid)
+    if not home.conn.execute("SELECT 1 FROM communities WHERE relation = 'member'").fetchone():
+        # no seed to wait for: the old version's blocks need no pin of ours any more
+        with db.write(home.conn) as conn:
+            conn.execute("DELETE FROM pins WHERE reason = 'own' AND ref = ? AND cid != ?",
+                         (rid, body["content"]))
     return _result(rid, body)
 
 
@@ -359,12 +389,18 @@ def get(home: Home, target: str, out: Path, *, overwrite: bool = False,
         raise NodeError(f"cannot read {target}: {exc}") from None
     written, renamed = write_files(home, files, Path(out), overwrite=overwrite,
                                    safe_names=safe_names, progress=progress)
+    from .gc import touch
+    touch(home.conn, root)   # the newest in the cache
     return {"resource_id": rid, "content_cid": cid_to_str(root), "output": str(out),
             "files": written, "renamed": renamed}
 
 
 def verify(home: Home) -> dict[str, Any]:
-    """Re-check every stored entry (signature, chain, head) and every pinned block."""
+    """Re-check every stored entry (signature, chain, head) and every kept DAG: pinned ones
+    and those of unfinished transfers.  Damage (a block that does not match its CID, a broken
+    signature or chain) is a problem; a block that simply is not here yet makes its DAG
+    *incomplete* (not a problem: it can be fetched).  ``repair`` lists the roots to fetch again
+    and ``corrupt`` the damaged blocks (``verify --repair``)."""
     problems: list[str] = []
     n_entries = 0
     for feed, sid, head_seq, head_hash in home.conn.execute(
@@ -387,37 +423,113 @@ def verify(home: Home) -> dict[str, Any]:
             if (prev.seq if prev else 0) != head_seq or (prev.hash if prev else None) != head_hash:
                 problems.append(f"feed {sid}: recorded head does not match the entries")
     checked: set[bytes] = set()
-    for cid, reason, ref in home.conn.execute("SELECT cid, reason, ref FROM pins").fetchall():
-        problems += _verify_dag(home, cid, f"{reason} pin {ref}", checked)
+    corrupt: set[bytes] = set()
+    incomplete: list[dict[str, Any]] = []
+    repair: dict[bytes, str] = {}
+    roots = [(cid, f"{reason} pin {ref}") for cid, reason, ref in home.conn.execute(
+        "SELECT cid, reason, ref FROM pins ORDER BY cid, reason, ref").fetchall()]
+    roots += [(root, f"transfer {tid} ({target})") for tid, root, target in home.conn.execute(
+        "SELECT id, root, target FROM transfers WHERE state NOT IN ('done', 'cancelled') "
+        "ORDER BY id").fetchall()]
+    for cid, label in roots:
+        walk = _verify_dag(home, cid, label, checked, corrupt)
+        problems += walk.problems
+        if walk.problems or walk.missing:
+            repair.setdefault(cid, label)
+        if walk.missing:
+            incomplete.append({"root": cid_to_str(cid), "what": label, "missing": walk.missing})
     stored = sum(1 for _ in home.blocks)
     return {"ok": not problems, "entries_checked": n_entries, "blocks_checked": len(checked),
             "blocks_stored": stored, "unreferenced_blocks": max(0, stored - len(checked)),
-            "problems": problems}
+            "problems": problems, "incomplete": incomplete,
+            "corrupt": sorted(cid_to_str(c) for c in corrupt),
+            "repair": [cid_to_str(c) for c in repair]}
 
 
-def _verify_dag(home: Home, root: bytes, label: str, checked: set[bytes]) -> list[str]:
-    """Re-hash every block of a DAG; a damaged leaf does not stop the walk."""
-    problems = []
+@dataclass
+class _Walk:
+    problems: list[str]
+    missing: int = 0
+
+
+def _verify_dag(home: Home, root: bytes, label: str, checked: set[bytes],
+                corrupt: set[bytes]) -> _Walk:
+    """Re-hash every block of a DAG; a damaged or missing block does not stop the walk (what
+    lies under a missing node cannot be known: the node counts as one missing block)."""
+    walk = _Walk(problems=[])
     stack = [root]
     while stack:
         cid = stack.pop()
         if cid in checked:
+            if cid in corrupt:
+                walk.problems.append(f"{label}: block {cid_to_str(cid)} does not match its CID")
             continue
         checked.add(cid)
         try:
             data = home.blocks.get(cid)
         except CorruptBlock:
-            problems.append(f"{label}: block {cid_to_str(cid)} does not match its CID")
+            corrupt.add(cid)
+            walk.problems.append(f"{label}: block {cid_to_str(cid)} does not match its CID")
             continue
         except NotFound:
-            problems.append(f"{label}: block {cid_to_str(cid)} is missing")
+            checked.discard(cid)   # another DAG sharing it is incomplete too
+            walk.missing += 1
             continue
         except StoreError as exc:
-            problems.append(f"{label}: {exc}")
+            walk.problems.append(f"{label}: {exc}")
             continue
         if cid_codec(cid) == CID_DAG_PB:
             try:
                 stack.extend(link.cid for link in unixfs.dagpb.decode_node(data).links)
             except ProtocolError as exc:
-                problems.append(f"{label}: node {cid_to_str(cid)} is malformed: {exc}")
-    return problems
+                corrupt.add(cid)
+                walk.problems.append(f"{label}: node {cid_to_str(cid)} is malformed: {exc}")
+    return walk
+
+
+def delete_corrupt(home: Home, cids: list[str]) -> int:
+    """Remove blocks that (still) do not match their CID, so they can be fetched again."""
+    n = 0
+    for s in cids:
+        cid = cid_from_str(s)
+        try:
+            home.blocks.get(cid)
+        except CorruptBlock:
+            home.blocks.delete(cid)
+            n += 1
+        except (NotFound, StoreError):
+            pass
+    return n
+
+
+# -- pins a teacher sets ----------------------------------------------------------------------
+
+def _pin_target(home: Home, target: str) -> tuple[bytes, str]:
+    try:
+        root, rid = resolve_root(home, target)
+    except BadCID:
+        raise NodeError(f"{target!r} is neither a resource id nor a CID") from None
+    return root, rid or cid_to_str(root)
+
+
+def pin(home: Home, target: str) -> dict[str, Any]:
+    """Keep a resource (or CID) for good: never evicted from the cache, never collected."""
+    root, ref = _pin_target(home, target)
+    if first_missing(home, cid_to_str(root)) is not None:
+        raise NodeError(f"{target} is not (completely) here; fetch it first "
+                        f"('schoolmesh get {target} -o DIR')")
+    with db.write(home.conn) as conn:
+        db.pin(conn, root, gc.TEACHER, ref, now_ms())
+        conn.execute("DELETE FROM evicted WHERE cid = ?", (root,))
+    return {"pinned": ref, "content_cid": cid_to_str(root), "reason": gc.TEACHER}
+
+
+def unpin(home: Home, target: str) -> dict[str, Any]:
+    root, ref = _pin_target(home, target)
+    with db.write(home.conn) as conn:
+        n = conn.execute("DELETE FROM pins WHERE cid = ? AND reason = ?",
+                         (root, gc.TEACHER)).rowcount
+    if not n:
+        raise NodeError(f"{target} is not pinned by hand ('schoolmesh pins' lists what is kept "
+                        "and why)")
+    return {"unpinned": ref, "content_cid": cid_to_str(root)}

@@ -5,6 +5,7 @@ monthly budget (byte counters per calendar month, flushed to SQLite every few se
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime
@@ -15,6 +16,7 @@ import trio
 from protocol import limits as pl
 
 from . import db
+from .errors import DiskFull
 
 SETTING = "limits"          # settings-table key holding the JSON of protocol.limits.Limits
 FLUSH_INTERVAL = 2.0        # seconds between flushes of the traffic counters (and reloads)
@@ -154,6 +156,10 @@ class Limiter:
         try:
             while True:
                 await trio.sleep(FLUSH_INTERVAL)
-                self.flush(conn, month_of(datetime.now()))
+                try:
+                    self.flush(conn, month_of(datetime.now()))
+                except DiskFull:
+                    pass   # the counters stay pending until the disk has room again
         finally:
-            self.flush(conn, month_of(datetime.now()))
+            with contextlib.suppress(DiskFull):
+                self.flush(conn, month_of(datetime.now()))

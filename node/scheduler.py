@@ -16,10 +16,11 @@ import trio
 
 from protocol.errors import ProtocolError
 
-from . import db, events
+from . import db, events, gc, storage
 from . import transfers as ntransfers
-from .errors import NodeError
+from .errors import DiskFull, NodeError
 from .home import Home, now_ms
+from .peerlog import PeerLog
 from .p2p.bitswap_fetch import BudgetSpent, FetchError
 
 log = logging.getLogger("schoolmesh.node")
@@ -60,6 +61,9 @@ class TransferService:
         self.queue = ntransfers.TransferQueue(home.conn)
         self._running: dict[int, trio.CancelScope] = {}  # transfer id -> its fetch task
         self._live: dict[int, int] = {}                  # bytes_done not yet written
+        self._stalled: dict[int, str] = {}               # transfers whose end a full disk
+                                                         # kept from being recorded
+        self.peer_log = PeerLog(log)
 
     async def fetch(self, target: str, priority: str = "teacher") -> dict[str, Any]:
         """Queue a fetch of a resource's (or CID's) blocks from the network; returns its id.
@@ -145,18 +149,29 @@ class TransferService:
             while True:
                 now = trio.current_time()
                 connected = any(isinstance(e, events.PeerConnected) for e in happened)
-                if connected or now - last_recheck >= WAITING_RECHECK:
-                    self.queue.wake_waiting(retries=connected)
-                    last_recheck = now
-                if self._running and now - last_flush >= PROGRESS_FLUSH:
-                    self._flush_progress()
-                    last_flush = now
-                free = MAX_RUNNING_TRANSFERS - len(self._running)
-                for t in self.queue.runnable(free, exclude=self._running):
-                    self.queue.start(t["id"])
-                    scope = trio.CancelScope()
-                    self._running[t["id"]] = scope
-                    nursery.start_soon(self._run_transfer, t, scope)
+                try:
+                    if connected or now - last_recheck >= WAITING_RECHECK:
+                        self.queue.wake_waiting(retries=connected)
+                        last_recheck = now
+                    if self._running and now - last_flush >= PROGRESS_FLUSH:
+                        self._flush_progress()
+                        last_flush = now
+                    for tid, why in list(self._stalled.items()):
+                        try:
+                            self.queue.wait(tid, why)   # retried with the waiting ones
+                        except ntransfers.IllegalMove:
+                            pass                        # the operator moved it meanwhile
+                        del self._stalled[tid]
+                    free = MAX_RUNNING_TRANSFERS - len(self._running)
+                    for t in self.queue.runnable(free, exclude=self._running):
+                        self.queue.start(t["id"])
+                        scope = trio.CancelScope()
+                        self._running[t["id"]] = scope
+                        nursery.start_soon(self._run_transfer, t, scope)
+                except DiskFull as exc:   # the queue cannot be written: try again later
+                    self.peer_log.warning("disk", "disk full", "transfers: %s", exc)
+                    happened = await sub.wait(PROGRESS_FLUSH)
+                    continue
                 timeout = last_recheck + WAITING_RECHECK - now
                 due = self.queue.next_due()
                 if due is not None:
@@ -203,7 +218,46 @@ class TransferService:
         except ntransfers.IllegalMove as moved:
             log.info("fetch %s: %s", t["target"], moved)
 
+    def _keep_cache_quota(self) -> None:
+        """After a cached copy arrived: drop the least recently used beyond the quota and
+        delete their blocks (in a worker thread, with connections of its own)."""
+        home = self.home.reopen()
+        try:
+            if gc.evict(home):
+                gc.collect(home)
+        except NodeError as exc:   # a publish is storing blocks: the next fetch tries again
+            log.info("cache quota: %s", exc)
+        finally:
+            home.close()
+
+    async def repair(self, roots: list[str]) -> dict[str, Any]:
+        """Fetch these DAGs again (verify --repair); a completed fetch pins its root under
+        the reason it was kept for (or ``user``). Returns {"ids": {root: transfer id}}."""
+        from crypto import cid_from_str
+        ids: dict[str, int] = {}
+        for text in roots:
+            root = cid_from_str(text)
+            existing = self.queue.active_for(root)
+            if existing is not None:
+                self.queue.demand(existing["id"], existing["priority"])
+                ids[text] = existing["id"]
+                continue
+            pin = self.home.conn.execute("SELECT reason, ref FROM pins WHERE cid = ? "
+                                         "ORDER BY created LIMIT 1", (root,)).fetchone()
+            reason, ref = pin if pin else ("user", text)
+            ids[text] = self.queue.add(text, root, priority="teacher", pin_reason=reason,
+                                       pin_ref=ref)
+        self.wake_queue()
+        return {"ids": ids}
+
     async def _run_transfer(self, t: dict[str, Any], scope: trio.CancelScope) -> None:
+        try:
+            await self._run_transfer_on(t, scope)
+        except DiskFull as exc:   # even recording the failure did not fit: recorded later
+            self.peer_log.warning("disk", "disk full", "fetch %s: %s", t["target"], exc)
+            self._stalled[t["id"]] = str(exc)
+
+    async def _run_transfer_on(self, t: dict[str, Any], scope: trio.CancelScope) -> None:
         tid, root = t["id"], t["root"]
         self._live[tid] = t["bytes_done"]
 
@@ -211,7 +265,8 @@ class TransferService:
             self._live[tid] = self._live.get(tid, 0) + n
         try:
             with scope:
-                reason = self.exchange.over_budget()
+                reason = self.exchange.over_budget() or storage.low_space(self.home.conn,
+                                                                          self.home.path)
                 if reason is not None:
                     raise BudgetSpent(reason)
                 providers = await self._providers(root, t["providers"])
@@ -228,6 +283,8 @@ class TransferService:
                 if t["bytes_total"] is not None:
                     done = max(done, t["bytes_total"])
                 self.queue.finish(tid, bytes_done=done)
+                if t["pin_reason"] in gc.CACHE_REASONS:
+                    await trio.to_thread.run_sync(self._keep_cache_quota)
         except ntransfers.IllegalMove as exc:
             # the operator paused or cancelled it while this attempt was ending: theirs wins
             log.info("fetch %s: %s", t["target"], exc)

@@ -47,11 +47,11 @@ def _canonical(value: Any, depth: int = 0) -> Any:
     raise LocalProtocolError(f"type {type(value).__name__} has no canonical encoding")
 
 
-def encode(value: Any) -> bytes:
+def encode(value: Any, max_size: int = MAX_RECORD_SIZE) -> bytes:
     """Canonical bytes of ``value`` (dict, list, int, bool, None, bytes, str)."""
     data = msgpack.packb(_canonical(value), use_bin_type=True)
-    if len(data) > MAX_RECORD_SIZE:
-        raise LocalProtocolError(f"record is {len(data)} bytes; the limit is {MAX_RECORD_SIZE}")
+    if len(data) > max_size:
+        raise LocalProtocolError(f"record is {len(data)} bytes; the limit is {max_size}")
     return data
 
 
@@ -75,7 +75,7 @@ def decode(data: bytes, max_size: int = MAX_RECORD_SIZE) -> Any:
             msgpack.StackError, UnicodeDecodeError) as exc:
         raise RemoteProtocolError(f"malformed msgpack: {exc}") from None
     try:
-        again = encode(value)
+        again = encode(value, max_size)
     except LocalProtocolError as exc:  # floats, too deep, ...: not canonical
         raise RemoteProtocolError(f"not canonical: {exc}") from None
     if again != data:

@@ -507,3 +507,23 @@ async def test_a_member_cannot_smuggle_other_feeds_entries_in_its_heads(nursery,
     assert any("removal" in p for p in report["invalid"]), report["invalid"]
     assert feeds.head(b.home.conn, a.home.feed)[0] == a_seq - 1
     assert "After" not in titles(b)
+
+
+async def test_an_old_versions_own_pin_goes_once_the_seed_holds_the_new_one(nursery, tmp_path):
+    nodes = Nodes(nursery, tmp_path)
+    d, cid = await community_of(nodes, tmp_path)
+    a = await nodes.start("a")
+    await join(a, d)
+    r = publish(a, tmp_path, "Fractions")
+    await wait_for(lambda: r["resource_id"] in pins_of(d, "community"), "D seeds v1")
+    src = tmp_path / "v2"
+    src.mkdir()
+    (src / "lesson.txt").write_text("Fractions, version 2\n" * 2000, "utf-8")
+    v2 = library.update(a.home, r["resource_id"], [src], {})
+    own = lambda: {p["cid"] for p in community.pins(a.home)["pins"]  # noqa: E731
+                   if p["reason"] == "own"}
+    assert own() == {r["content_cid"], v2["content_cid"]}   # kept until the seed has v2
+    await wait_for(lambda: own() == {v2["content_cid"]}, "A drops v1's own pin")
+    community_pins = {p["cid"] for p in community.pins(d.home)["pins"]
+                      if p["reason"] == "community"}
+    assert community_pins == {v2["content_cid"]}            # and D replaced v1 by v2

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
 from crypto import cid_from_str
-from node import board, catalog
+from node import board, catalog, gc
 from node.errors import NodeError, NotFound
 from protocol import vocab
 from protocol.errors import ProtocolError
@@ -209,6 +209,7 @@ async def zip_download(request: Request) -> Response:
         [(f["path"], cid_from_str(f["cid"]), f["size"]) for f in res["files"]])
     note = (stream.RENAMED_NOTE, stream.renamed_note(renamed)) if renamed else None
     name = f"{res['resource_id']}-v{res['version']}"
+    gc.touch(web.home.conn, cid_from_str(res["content_cid"]))   # newest in the cache
     gen = stream.iter_zip(files, web.home.blocks.get, prefix=name + "/", note=note)
     return StreamingResponse(in_thread(gen), media_type="application/zip", headers={
         "content-disposition": _disposition("attachment", name + ".zip")})

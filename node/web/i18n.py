@@ -109,6 +109,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     "bad_filename": ("This file name is not allowed: {detail}", "不允许的文件名：{detail}"),
     "bad_upload": ("The upload could not be read: {detail}", "无法读取上传内容：{detail}"),
     "too_big": ("The upload is larger than this node accepts.", "上传内容超过本节点的大小限制。"),
+    "disk_low": ("The school computer's disk is nearly full: it fetches and seeds nothing new "
+                 "until the administrator frees some space.",
+                 "学校电脑的磁盘空间不足：在管理员清理空间之前，不再获取或分享新的资源。"),
+    "disk_full": ("The school computer's disk is full, so nothing was published. Ask the "
+                  "administrator to free some space, then try again.",
+                  "学校电脑的磁盘已满，未发布任何内容。请联系管理员清理空间后重试。"),
     "requests_title": ("Requests board", "资源需求"),
     "requests_intro": ("Ask other schools for material you cannot find.",
                        "找不到的资源，可以在这里请其他学校帮忙。"),

@@ -19,7 +19,7 @@ import trio
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from node import catalog, library
+from node import catalog, library, storage
 from node.errors import NotFound
 from protocol import records, vocab
 
@@ -186,7 +186,8 @@ class Web:
             t=i18n.translator(lang), lang=lang, csrf=self.session(request).csrf,
             teacher=self.teacher(request), operator=self.operator(request),
             school=self.home.name, path=request.url.path,
-            query=request.url.query, vocab=vocab, **ctx)
+            query=request.url.query, vocab=vocab,
+            disk_low=storage.low_space(self.home.conn, self.home.path) is not None, **ctx)
         return HTMLResponse(page, status_code=status)
 
     def error(self, request: Request, status: int, key: str, **fmt: Any) -> HTMLResponse:

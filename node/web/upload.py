@@ -12,6 +12,7 @@ Nothing reaches the library before the whole upload is on disk.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import shutil
@@ -26,7 +27,7 @@ from starlette.requests import Request
 
 from node import library
 from node.blockstore import process_alive
-from node.errors import NodeError
+from node.errors import DiskFull, NodeError
 from node.home import Home
 from protocol import records
 from protocol.errors import ProtocolError
@@ -113,6 +114,8 @@ class _Collector:
             dest.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         except OSError as exc:  # e.g. "a" is a file and "a/b" is asked for
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise   # a full disk: publish_upload says so
             raise UploadError(400, "bad_filename", f"{path}: {exc.strerror}") from None
         self._out = os.fdopen(fd, "wb")
         self.files.append(path)
@@ -142,9 +145,15 @@ class _Collector:
                 self.fields.setdefault(self._name, []).append(value)
             self._buf = None
 
-    def close(self) -> None:
+    def close(self, *, quiet: bool = False) -> None:
+        """Close the file being written; ``quiet``: cleaning up, its data is thrown away."""
         if self._out is not None:
-            self._out.close()
+            out, self._out = self._out, None
+            try:
+                out.close()
+            except OSError:
+                if not quiet:
+                    raise
 
 
 def clean_stale(upload_dir: Path) -> int:
@@ -217,13 +226,13 @@ async def publish_upload(web: Any, request: Request, teacher: str) -> dict[str, 
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > web.config.upload_limit + 1024 * 1024:
         raise UploadError(413, "too_big")
-    web.config.upload_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     folder = web.config.upload_dir / f"{secrets.token_hex(8)}.{os.getpid()}"
-    folder.mkdir(mode=0o700)
     collector = _Collector(folder / "files", web.config.upload_limit,
                            request.state.session.current)
-    (folder / "files").mkdir(mode=0o700)
     try:
+        web.config.upload_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700)
+        (folder / "files").mkdir(mode=0o700)
         parser = MultipartParser(params[b"boundary"], collector.callbacks())
         async with aclosing(request.stream()) as chunks:
             async for chunk in chunks:
@@ -244,10 +253,18 @@ async def publish_upload(web: Any, request: Request, teacher: str) -> dict[str, 
         try:
             return await trio.to_thread.run_sync(_publish_in_thread, web.home,
                                                  folder / "files", meta)
+        except DiskFull:
+            raise UploadError(507, "disk_full", values=values) from None
         except NodeError as exc:
             raise UploadError(400, "bad_meta", str(exc), values) from None
     except FormParserError as exc:  # malformed multipart body
         raise UploadError(400, "bad_upload", str(exc)) from None
+    except OSError as exc:   # the upload itself did not fit (the parts are removed below)
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise UploadError(507, "disk_full") from None
+    except DiskFull:
+        raise UploadError(507, "disk_full") from None
     finally:
-        collector.close()
+        collector.close(quiet=True)
         await trio.to_thread.run_sync(shutil.rmtree, folder, True)
