@@ -198,8 +198,9 @@ class Node:
                    for c in policy.issuer_of)
 
     def _write_timeout(self, nbytes: int) -> float:
-        """A Bitswap message write may wait behind others at the upload rate: stretch the
-        timeout like the want timeout (specs/limits.md section 4)."""
+        """Seconds a Bitswap peer may accept no byte of a message: a write may wait behind
+        others' at the upload rate, so the timeout stretches like the want timeout
+        (specs/limits.md section 4)."""
         from protocol.bitswap import MAX_MESSAGE_SIZE
 
         from .p2p.bitswap import WRITE_TIMEOUT

@@ -232,10 +232,24 @@ def encode_message(msg: Message, protocol: str = PROTOCOL_1_2_0) -> bytes:
     1.0.0 carries blocks in field 2 (data only: the receiver assumes CIDv0) and 1.0.0/1.1.0
     know neither want types nor presences, which are left out for them.
     """
+    return b"".join(_message_parts(msg, protocol))
+
+
+def encode_frame_parts(msg: Message, protocol: str = PROTOCOL_1_2_0) -> list[bytes]:
+    """The length-prefixed frame of ``msg`` as a list of pieces whose concatenation is
+    ``encode_frame(encode_message(msg, protocol))``; block data is referenced, not copied (a
+    sender writes the pieces as they are, holding no second copy of a large message)."""
+    parts = _message_parts(msg, protocol)
+    size = sum(len(p) for p in parts)
+    return [encode_uvarint(size), *parts]
+
+
+def _message_parts(msg: Message, protocol: str) -> list[bytes]:
     if protocol not in PROTOCOLS:
         raise LocalProtocolError(f"unknown Bitswap protocol {protocol!r}")
     v12 = protocol == PROTOCOL_1_2_0
-    out = bytearray()
+    parts: list[bytes] = []
+    out = bytearray()       # small fields, flushed into ``parts`` before each block's data
     if msg.wantlist or msg.full:
         wl = bytearray()
         for e in msg.wantlist:
@@ -245,13 +259,20 @@ def encode_message(msg: Message, protocol: str = PROTOCOL_1_2_0) -> bytes:
         _put_len_field(out, b"\x0a", bytes(wl))
     for b in msg.blocks:
         if protocol == PROTOCOL_1_0_0:
-            _put_len_field(out, b"\x12", b.data)
-            continue
-        out += b"\x1a"
-        out += encode_uvarint(_block_body_size(len(b.prefix), len(b.data)))
-        _put_len_field(out, b"\x0a", b.prefix)
+            out += b"\x12"
+            out += encode_uvarint(len(b.data))
+        else:
+            out += b"\x1a"
+            out += encode_uvarint(_block_body_size(len(b.prefix), len(b.data)))
+            _put_len_field(out, b"\x0a", b.prefix)
+            if not b.data:
+                continue
+            out += b"\x12"
+            out += encode_uvarint(len(b.data))
         if b.data:
-            _put_len_field(out, b"\x12", b.data)
+            parts.append(bytes(out))
+            out.clear()
+            parts.append(b.data)
     if v12:
         for p in msg.presences:
             body = bytearray()
@@ -262,9 +283,12 @@ def encode_message(msg: Message, protocol: str = PROTOCOL_1_2_0) -> bytes:
     if msg.pending_bytes:
         out += b"\x28"
         out += encode_uvarint(msg.pending_bytes & 0xFFFFFFFFFFFFFFFF)
-    if len(out) > MAX_MESSAGE_SIZE:
-        raise LocalProtocolError(f"message of {len(out)} bytes exceeds {MAX_MESSAGE_SIZE}")
-    return bytes(out)
+    if out:
+        parts.append(bytes(out))
+    size = sum(len(p) for p in parts)
+    if size > MAX_MESSAGE_SIZE:
+        raise LocalProtocolError(f"message of {size} bytes exceeds {MAX_MESSAGE_SIZE}")
+    return parts
 
 
 def encode_frame(payload: bytes) -> bytes:

@@ -116,6 +116,10 @@ def test_round_trip_and_sizes(seed):
         bs.block_size(len(b.prefix), len(b.data)) for b in msg.blocks) + sum(
         bs.presence_size(len(p.cid)) for p in msg.presences)
     assert size <= len(raw) <= size + bs.MESSAGE_OVERHEAD
+    # The frame a sender writes in parts, without copying the blocks, is the same bytes.
+    for protocol in bs.PROTOCOLS:
+        assert b"".join(bs.encode_frame_parts(msg, protocol)) == bs.encode_frame(
+            bs.encode_message(msg, protocol))
 
 
 def test_stream_of_random_messages_in_random_pieces():
@@ -253,12 +257,13 @@ FILES = {
 CHUNK, LINKS = 16 * 1024, 4
 
 
-def publish(store: BlockStore, files: dict[str, bytes] = FILES) -> tuple[bytes, set[bytes]]:
+def publish(store: BlockStore, files: dict[str, bytes] = FILES, *,
+            chunk: int = CHUNK) -> tuple[bytes, set[bytes]]:
     """Store a resource directory (small chunks: many blocks); its root and every block CID."""
     roots, cids = {}, set()
     with store.batch() as batch:
         for path, data in files.items():
-            root, blocks = unixfs.file_dag(data, CHUNK, LINKS)
+            root, blocks = unixfs.file_dag(data, chunk, LINKS)
             roots[path] = root
             for b in blocks:
                 batch.put_trusted(b.cid, b.data)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+import random
 from dataclasses import dataclass
 from datetime import time as dtime
 from pathlib import Path
@@ -16,7 +17,8 @@ import trio
 
 from node.blockstore import BlockStore
 from node.limits import Limiter
-from node.p2p.bitswap import BlockExchange, BudgetSpent
+from crypto import CID_RAW, make_cid
+from node.p2p.bitswap import BlockExchange, BudgetSpent, FetchError
 from node.p2p.host import listen_addrs, make_host, run_host
 from protocol.limits import Limits
 from tests.test_bitswap import FILES, publish, read_files
@@ -152,3 +154,48 @@ async def test_node_with_spent_budget_still_syncs_catalogs_but_fetches_nothing(
     assert t["state"] == "waiting" and "budget" in t["error"] and "is spent" in t["error"]
     assert b.exchange.statistics()["blocks_received"] == 0
     assert b.limiter.pending["down"] > 0  # the sync's bytes were counted
+
+
+async def test_slow_link_progresses_by_bytes_and_sends_no_block_twice(tmp_path):
+    """A 192 KiB/s download, blocks of 384 KiB (2 s each), and timeouts of 1 s (want) and 3 s
+    (write): a provider whose bytes keep arriving is never dropped although no whole block
+    arrives within the want timeout; the provider sends one block per message at this rate
+    (a message of all three would take 6 s) and never gives up a write that progresses; no
+    block crosses the link twice."""
+    rate = 192 * KiB
+    async with pair(tmp_path, Limits(), Limits(down=rate, lan_unlimited=False)) as (a, b):
+        data = random.Random(5).randbytes(3 * 384 * KiB)
+        files = {"video.bin": data}
+        root, cids = publish(a.store, files, chunk=384 * KiB)
+        a.ex.write_timeout = lambda n: 3.0
+        b.ex.want_timeout = 1.0
+        before = b.limiter.consulted["down"]
+        stats = await b.ex.fetch_dag(root, [a.addr])
+        assert read_files(b.store, root) == files
+        assert stats.dropped == {} and stats.duplicates == 0
+        sent = a.ex.statistics()
+        assert sent["blocks_sent"] == len(cids) and sent["write_stalls"] == 0
+        assert sent["messages_sent"] >= len(cids) - 1   # the small nodes may share one
+        # every byte that came down: the payload plus framing, nothing resent
+        assert b.limiter.consulted["down"] - before <= 1.08 * len(data)
+
+
+async def test_write_that_makes_no_progress_closes_the_connection(tmp_path):
+    """The fetcher's link almost stops (1 KiB/s: it takes no Yamux window update for
+    seconds): the provider gives up after its write timeout and closes the whole connection
+    (a write cut inside a frame would leave it unusable), instead of resetting the stream and
+    leaving a connection that carries nothing."""
+    async with pair(tmp_path, Limits(), Limits(down=KiB, lan_unlimited=False)) as (a, b):
+        data = random.Random(3).randbytes(1024 * KiB)   # one block, 4 x Yamux's window
+        root = make_cid(CID_RAW, data)
+        a.store.put(root, data)
+        a.ex.write_timeout = lambda n: 0.5
+        b.ex.want_timeout = 2.0
+        with trio.fail_after(30), pytest.raises(FetchError):
+            await b.ex.fetch_dag(root, [a.addr])
+        with trio.fail_after(30):
+            while a.ex.statistics()["write_stalls"] == 0:
+                await trio.sleep(0.05)
+            while a.ex.host.get_network().get_connections(b.ex.host.get_id()):
+                await trio.sleep(0.05)
+        assert a.ex.statistics()["blocks_sent"] == 0   # no message was written whole

@@ -17,13 +17,22 @@ and waits) and one sender task per peer with something to send.  ``fetch_dag`` r
 caller's task (a :class:`~node.p2p.bitswap_fetch.FetchSession`): it assigns wants and reacts to
 the blocks and presences that the reader tasks deliver to it.
 
-Fetching.  Wants are pipelined (:data:`MAX_WANTS_PER_PEER` blocks / :data:`MAX_WANT_BYTES_PER_PEER`
-estimated bytes in flight per provider) and spread over the providers by load.  A block is
+Pacing (node/p2p/bitswap_flow.py).  Each link measures how fast the peer takes our bytes and
+how fast its bytes reach us.  A message carries about half a second of the peer's measured
+rate (one block on a slow link), within a memory budget shared by every peer we send to; a
+message is written in pieces of one Yamux/Noise frame, and a write fails only when the peer has
+accepted nothing for the write timeout — then the whole connection is closed, since a frame may
+have been cut (a connection left half-written carries no stream any more).
+
+Fetching.  Wants are pipelined (about twice the bandwidth-delay product measured at each
+provider, at least two blocks, at most :data:`MAX_WANTS_PER_PEER` blocks /
+:data:`MAX_WANT_BYTES_PER_PEER` estimated bytes) and spread over the providers by load.  A block is
 accepted only if the CID computed from its bytes is one we asked for, and is stored at once;
 an interrupted fetch therefore resumes where it stopped (the DAG is first walked over local
-blocks).  DONT_HAVE or a want unanswered for ``want_timeout`` seconds sends the want to another
-provider; a provider that sends a block we did not ask for, or that answers nothing at all
-within ``want_timeout``, is dropped from the transfer.
+blocks).  DONT_HAVE, or a provider that has sent no byte at all for ``want_timeout`` seconds,
+sends the want to another provider; a provider that sends a block we did not ask for, or that
+sends nothing at all within ``want_timeout`` of a want, is dropped from the transfer.  Progress
+is bytes arriving, not whole blocks: a 1 MiB block takes 33 s at 256 kbit/s.
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ from protocol.errors import RemoteProtocolError
 from ..blockstore import BlockStore
 from ..errors import NodeError, NotFound, StoreError
 from ..peerlog import PeerLog
+from . import bitswap_flow as flow
 from .bitswap_fetch import BudgetSpent, FetchError, FetchSession, FetchStats
 from .host import connect
 from .streams import DIAL_TIMEOUT, close_stream, log_stream_error, reset_stream
@@ -54,15 +64,21 @@ __all__ = ["BlockExchange", "BudgetSpent", "FetchError", "FetchStats"]
 
 log = logging.getLogger(__name__)
 
-WANT_TIMEOUT = 15.0            # seconds a provider may stay silent on a want before we ask another
-MAX_WANTS_PER_PEER = 512       # blocks in flight at one provider
-MAX_WANT_BYTES_PER_PEER = 16 * 1024 * 1024  # estimated bytes in flight at one provider
+WANT_TIMEOUT = 15.0            # seconds a provider may send no byte at all before we ask another
+MAX_WANTS_PER_PEER = 512       # blocks in flight at one provider, at most
+MAX_WANT_BYTES_PER_PEER = 16 * 1024 * 1024  # estimated bytes in flight at one provider, at most
 MAX_ENTRIES_PER_SEND = 1024    # wantlist entries we put in one message
 MAX_LEDGER_WANTS = 2048        # wants we keep per peer (Helia keeps 1,024)
 SEND_IDLE_CLOSE = 5.0          # close our outbound stream after this long with nothing to send
 INBOUND_IDLE_TIMEOUT = 60.0    # drop an inbound stream silent for this long
 STREAM_OPEN_TIMEOUT = DIAL_TIMEOUT
-WRITE_TIMEOUT = 30.0           # one message write (yamux itself gives up after 5 s without window)
+WRITE_TIMEOUT = 30.0           # seconds a peer may accept no byte of a message we write
+SEND_MEMORY = 64 * 1024 * 1024  # blocks read for sending, all peers together (about)
+# A message is written in pieces of one Yamux frame that fits one Noise message (65,519 bytes
+# of plaintext, minus the 12-byte Yamux header): a frame is never split or cut by us.
+WRITE_PIECE = 65_519 - 12
+WINDOW_POLL = 0.02             # seconds between looks at a full Yamux send window
+FALLBACK_RTT = 0.3             # round trip assumed until the connection has measured one
 READ_SIZE = 1024 * 1024
 HASH_IN_THREAD_MIN = 256 * 1024  # hash a message's blocks in a worker thread above this
 
@@ -87,6 +103,16 @@ class _Link:
         self.carry: list[tuple[bytes, _PeerWant, bytes]] = []  # read but not yet sent
         self.wake = trio.Event()
         self.running = False                       # a sender task exists
+        self.tx = flow.RateMeter()                 # how fast the peer takes our bytes
+        self.rx = flow.RateMeter(idle_gap=flow.RECEIVE_IDLE_GAP)  # how fast its bytes arrive
+        self.rx_last = -math.inf                   # trio time of its last byte to us
+        self.conn: Any = None                      # the muxed connection it last used
+
+    def rtt(self) -> float:
+        """The connection's measured round trip (Yamux pings), or FALLBACK_RTT."""
+        measure = getattr(self.conn, "rtt", None)
+        rtt = measure() if callable(measure) else 0.0
+        return rtt if isinstance(rtt, float) and rtt > 0 else FALLBACK_RTT
 
     def has_work(self) -> bool:
         return bool(self.entries or self.presences or self.ledger or self.carry)
@@ -127,7 +153,7 @@ class BlockExchange:
         self._stats = dict.fromkeys(
             ("wants_received", "blocks_sent", "bytes_sent", "presences_sent", "blocks_received",
              "bytes_received", "unwanted_blocks", "messages_sent", "messages_received",
-             "streams_opened", "bad_messages"), 0)
+             "streams_opened", "bad_messages", "write_stalls"), 0)
 
     def statistics(self) -> dict[str, int]:
         return dict(self._stats)
@@ -200,6 +226,7 @@ class BlockExchange:
 
     async def _read_stream(self, stream: Any, done: trio.Event) -> None:
         link = self._link(stream.muxed_conn.peer_id)
+        link.conn = stream.muxed_conn
         decoder = bs.FrameDecoder()
         ok = False
         try:
@@ -217,6 +244,9 @@ class BlockExchange:
                     decoder.end_of_stream()
                     ok = True
                     return
+                now = trio.current_time()
+                link.rx_last = now
+                link.rx.add(len(data), now)
                 decoder.receive_data(data)
                 while (frame := decoder.next_frame()) is not None:
                     await self._on_message(link, bs.decode_message(frame))
@@ -341,10 +371,16 @@ class BlockExchange:
                         if stream is None:
                             return False
                     try:
-                        frame = bs.encode_frame(bs.encode_message(msg, protocol))
-                        with trio.fail_after(self.write_timeout(len(frame))):
-                            await stream.write(frame)
-                    except Exception as exc:  # reset by the peer, connection gone, timeout
+                        await self._write_frame(link, stream, bs.encode_frame_parts(msg, protocol))
+                    except _Stalled as exc:
+                        # A frame may be cut: the connection cannot carry anything any more.
+                        self._stats["write_stalls"] += 1
+                        self._link_failed(link, str(exc))
+                        stream = None
+                        with trio.CancelScope(shield=True), trio.move_on_after(5):
+                            await self._close_connection(link)
+                        return False
+                    except Exception as exc:  # reset by the peer, connection gone
                         log_stream_error(f"bitswap: outbound stream to {link.key}", exc)
                         await reset_stream(stream)
                         stream = None
@@ -354,11 +390,46 @@ class BlockExchange:
                         continue
                     sent.account(self._stats)
                     break
+                if not link.has_work():
+                    link.tx.idle()
             return True
         finally:
             if stream is not None:
                 with trio.CancelScope(shield=True), trio.move_on_after(2):
                     await close_stream(stream)
+
+    async def _write_frame(self, link: _Link, stream: Any, parts: list[bytes]) -> None:
+        """Write one message in pieces of one Yamux frame, each only once the stream's send
+        window has room for it (py-libp2p's own write gives up after 5 s without window, which
+        a slow link needs).  Raises :class:`_Stalled` when the peer accepted no byte for the
+        write timeout."""
+        pieces = _Pieces(parts)
+        stall = self.write_timeout(pieces.left)
+        muxed = getattr(stream, "muxed_stream", None)
+        windowed = isinstance(getattr(muxed, "send_window", None), int)
+        link.tx.start(trio.current_time())
+        while pieces.left:
+            room = WRITE_PIECE
+            if windowed:
+                if muxed.send_window <= 0:
+                    with trio.move_on_after(stall) as scope:
+                        while muxed.send_window <= 0 and not muxed.closed:
+                            await trio.sleep(WINDOW_POLL)
+                    if scope.cancelled_caught:
+                        raise _Stalled(f"took no byte for {stall:g} s")
+                room = max(1, min(room, muxed.send_window))
+            piece = pieces.take(room)
+            with trio.move_on_after(stall) as scope:
+                await stream.write(piece)
+            if scope.cancelled_caught:
+                raise _Stalled(f"took no byte for {stall:g} s (a write was cut)")
+            link.tx.add(len(piece), trio.current_time())
+
+    async def _close_connection(self, link: _Link) -> None:
+        try:
+            await self.host.get_network().close_peer(link.peer_id)
+        except Exception as exc:
+            log_stream_error(f"bitswap: closing the connection to {link.key}", exc)
 
     async def _open(self, link: _Link) -> tuple[Any, str]:
         try:
@@ -386,6 +457,8 @@ class BlockExchange:
     async def _next_message(self, link: _Link) -> tuple[bs.Message | None, _Sent]:
         """Take what fits in one message from the link's queues (reads blocks in a thread)."""
         budget = bs.MAX_MESSAGE_SIZE - bs.MESSAGE_OVERHEAD
+        sending = sum(1 for lk in self._links.values() if lk.running) or 1
+        share = SEND_MEMORY // (2 * sending)   # the one being written and the next one
         entries = []
         for wire in list(link.entries)[:MAX_ENTRIES_PER_SEND]:
             e = link.entries.pop(wire)
@@ -399,8 +472,10 @@ class BlockExchange:
             loaded: list[tuple[bytes, _PeerWant, bytes | None]] = list(link.carry)
             link.carry = []
             todo = list(itertools.islice(link.ledger.items(), bs.MAX_BLOCKS_PER_MESSAGE))
-            if todo and budget > 0:
-                for cid, want, data in await self._load(todo, budget):
+            block_budget = min(budget, flow.message_budget(link.tx.rate, share))
+            to_read = max(1, block_budget) - sum(len(d) for _, _, d in loaded if d)
+            if todo and budget > 0 and to_read > 0:
+                for cid, want, data in await self._load(todo, to_read):
                     if link.ledger.get(cid) is want:  # else cancelled or replaced meanwhile
                         del link.ledger[cid]
                         loaded.append((cid, want, data))
@@ -420,11 +495,13 @@ class BlockExchange:
                     budget -= bs.presence_size(len(want.wire))
                 else:
                     size = bs.block_size(4, len(data))
-                    if (blocks and size > budget) or len(blocks) >= bs.MAX_BLOCKS_PER_MESSAGE:
+                    if (blocks and size > min(budget, block_budget)
+                            ) or len(blocks) >= bs.MAX_BLOCKS_PER_MESSAGE:
                         link.carry.append((cid, want, data))
                         continue
                     blocks.append((cid, want, data))
                     budget -= size
+                    block_budget -= size
         sent = _Sent(entries, presences, blocks)
         if not (entries or presences or blocks):
             return None, sent
@@ -498,6 +575,34 @@ class BlockExchange:
         self._blocks_stored(session.fetched)
         stats.seconds = time.monotonic() - t0
         return stats
+
+
+class _Stalled(Exception):
+    """The peer accepted no byte of a message for the write timeout."""
+
+
+class _Pieces:
+    """Consecutive pieces of a frame given as parts (the parts are not copied as a whole)."""
+
+    def __init__(self, parts: list[bytes]) -> None:
+        self._parts = [memoryview(p) for p in parts if p]
+        self.left = sum(len(p) for p in self._parts)
+        self._i = 0
+
+    def take(self, n: int) -> bytes:
+        out: list[memoryview] = []
+        got = 0
+        while got < n and self._i < len(self._parts):
+            part = self._parts[self._i]
+            piece = part[:n - got]
+            out.append(piece)
+            got += len(piece)
+            if len(piece) == len(part):
+                self._i += 1
+            else:
+                self._parts[self._i] = part[len(piece):]
+        self.left -= got
+        return b"".join(out)
 
 
 class _Sent:

@@ -24,6 +24,7 @@ from protocol.errors import ProtocolError
 
 from ..blockstore import Batch, BlockStore
 from ..errors import CorruptBlock, NodeError, NotFound, StoreError
+from . import bitswap_flow as flow
 
 if TYPE_CHECKING:
     from .bitswap import BlockExchange, _Link
@@ -77,7 +78,6 @@ class FetchSession:
         self.active: dict[str, _Link] = {link.key: link for link in links}
         self.load: dict[str, list[int]] = {k: [0, 0] for k in self.active}   # [count, bytes]
         self.asked: dict[str, set[bytes]] = {k: set() for k in self.active}
-        self.last_progress: dict[str, float] = dict.fromkeys(self.active, 0.0)
         self.queue: deque[tuple[bytes, int]] = deque()   # to want, in order (may hold stale
         self.queued: set[bytes] = set()                   # entries: a CID counts if queued)
         self.inflight: dict[bytes, _Inflight] = {}
@@ -112,8 +112,6 @@ class FetchSession:
                 self._unload(inf)
                 if inf.link.key != peer:
                     self.engine._cancel_want(inf.link, cid)
-            if peer in self.last_progress:
-                self.last_progress[peer] = trio.current_time()
             self.stats.per_peer[peer] = self.stats.per_peer.get(peer, 0) + 1
             try:
                 self._accept(cid, data)
@@ -128,8 +126,6 @@ class FetchSession:
         return False
 
     def on_presence(self, peer: str, cid: bytes | None, kind: bs.PresenceType) -> None:
-        if peer in self.last_progress:
-            self.last_progress[peer] = trio.current_time()
         if kind != bs.PresenceType.DONT_HAVE or cid is None:
             return
         inf = self.inflight.get(cid)
@@ -270,6 +266,7 @@ class FetchSession:
 
     def _assign(self, now: float) -> None:
         kicked: set[_Link] = set()
+        windows: dict[str, int] = {}
         # Blocks arrive faster than the disk takes them: wait for the storer to catch up.
         while self.queue and self.backlog <= 2 * self.engine.window_bytes:
             cid, size = self.queue[0]
@@ -284,7 +281,7 @@ class FetchSession:
                 possible = True
                 n, nbytes = self.load[key]
                 if n < self.engine.window and (
-                        n == 0 or nbytes + size <= self.engine.window_bytes):
+                        n == 0 or nbytes + size <= windows.setdefault(key, self._window(link))):
                     rank = (self._doubtful(key), nbytes)
                     if best is None or rank < best_rank:
                         best, best_rank = link, rank
@@ -310,6 +307,11 @@ class FetchSession:
         for link in kicked:
             self.engine._kick(link)
 
+    def _window(self, link: _Link) -> int:
+        """Estimated bytes to keep wanted at ``link``: twice its bandwidth-delay product as
+        measured (at least two blocks), at most the engine's ``window_bytes``."""
+        return flow.window_bytes(link.rx.rate, link.rtt(), self.engine.window_bytes)
+
     def _doubtful(self, peer: str) -> bool:
         """A provider that said DONT_HAVE more often than it delivered probably lacks this DAG
         (the caller may simply have listed every connected peer): it gets wants only when the
@@ -320,12 +322,12 @@ class FetchSession:
         self._next_check = math.inf
         stalled: set[str] = set()
         for cid, inf in list(self.inflight.items()):
-            peer = inf.link.key
-            deadline = max(inf.sent_at, self.last_progress.get(peer, 0.0)) + self.want_timeout
+            peer, last = inf.link.key, inf.link.rx_last   # its last byte, of anything
+            deadline = max(inf.sent_at, last) + self.want_timeout
             if deadline > now:
                 self._next_check = min(self._next_check, deadline)
-            elif self.last_progress.get(peer, 0.0) < inf.sent_at:
-                stalled.add(peer)  # nothing at all from it since we asked
+            elif last < inf.sent_at:
+                stalled.add(peer)  # not a byte from it since we asked
             else:
                 self._requeue(cid, peer, f"no answer within {self.want_timeout:g} s")
                 self.engine._cancel_want(inf.link, cid)
