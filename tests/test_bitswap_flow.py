@@ -26,6 +26,14 @@ def test_rate_meter_counts_busy_time_only():
     assert m2.total == 30 * 6_400
 
 
+def test_rate_meter_samples_early_when_many_bytes_pass():
+    m = flow.RateMeter(sample_bytes=4 * MiB)
+    m.start(0.0)
+    for i in range(1, 5):                 # 1 GB/s on loopback: measured after 4 ms
+        m.add(MiB, i / 1000)
+    assert abs(m.rate - MiB * 1000) < 1
+
+
 def test_receiver_meter_treats_a_long_gap_as_idle():
     m = flow.RateMeter(idle_gap=flow.RECEIVE_IDLE_GAP)
     for i in range(11):                   # 1 MB/s
@@ -38,7 +46,7 @@ def test_receiver_meter_treats_a_long_gap_as_idle():
 
 def test_message_budget_follows_the_rate():
     share = 32 * MiB
-    assert flow.message_budget(0, share) == 0                      # unmeasured: one block
+    assert flow.message_budget(0, share) == flow.INITIAL_MESSAGE   # unmeasured
     assert flow.message_budget(64_000, share) < 256 * 1024         # 512 kbit/s: one block
     assert flow.message_budget(200 * MiB, share) == share          # loopback: the share...
     assert flow.message_budget(200 * MiB, 1 * MiB) == 1 * MiB      # ...of the memory budget

@@ -104,7 +104,8 @@ class _Link:
         self.wake = trio.Event()
         self.running = False                       # a sender task exists
         self.tx = flow.RateMeter()                 # how fast the peer takes our bytes
-        self.rx = flow.RateMeter(idle_gap=flow.RECEIVE_IDLE_GAP)  # how fast its bytes arrive
+        self.rx = flow.RateMeter(idle_gap=flow.RECEIVE_IDLE_GAP,      # how fast its bytes
+                                 sample_bytes=flow.RECEIVE_SAMPLE_BYTES)  # arrive
         self.rx_last = -math.inf                   # trio time of its last byte to us
         self.conn: Any = None                      # the muxed connection it last used
 

@@ -16,7 +16,12 @@ from __future__ import annotations
 import math
 
 MESSAGE_SECONDS = 0.5      # a message carries about this long of the link's measured rate
-SAMPLE_SECONDS = 0.5       # a rate sample covers at least this much busy time
+INITIAL_MESSAGE = 256 * 1024   # bytes of blocks per message until the rate is measured
+SAMPLE_SECONDS = 0.5       # a rate sample covers this much busy time...
+SEND_SAMPLE_BYTES = 4 * 1024 * 1024     # ...or this many bytes written (more than Yamux's
+#                            window and the socket buffer take at once, which a slow link
+#                            would otherwise mistake for speed)
+RECEIVE_SAMPLE_BYTES = 1024 * 1024      # ...or this many bytes received
 SMOOTHING = 0.5            # weight of a new sample in the moving average
 RECEIVE_IDLE_GAP = 2.0     # seconds without bytes that end a busy period at the receiver
 LATENCY_FLOOR = 0.1        # seconds: the round trip assumed at least (disk reads, decoding)
@@ -30,12 +35,15 @@ class RateMeter:
     ``add(n, now)`` counts bytes; time between busy periods does not count: the sender calls
     :meth:`idle` when it has nothing to write, the receiver treats a gap of more than
     ``idle_gap`` seconds between arrivals as idle.  :attr:`rate` is 0 until the first sample
-    (``sample`` seconds of busy time), then a moving average of the samples.
+    (``sample`` seconds of busy time or ``sample_bytes``), then a moving average of the
+    samples.
     """
 
-    def __init__(self, *, idle_gap: float = math.inf, sample: float = SAMPLE_SECONDS) -> None:
+    def __init__(self, *, idle_gap: float = math.inf, sample: float = SAMPLE_SECONDS,
+                 sample_bytes: int = SEND_SAMPLE_BYTES) -> None:
         self.idle_gap = idle_gap
         self.sample = sample
+        self.sample_bytes = sample_bytes
         self.rate = 0.0
         self.total = 0                      # every byte counted
         self.last: float | None = None      # time of the last add
@@ -61,7 +69,7 @@ class RateMeter:
         self._bytes += n
         self.last = now
         elapsed = now - self._start
-        if elapsed >= self.sample:
+        if elapsed >= self.sample or (self._bytes >= self.sample_bytes and elapsed > 0):
             sample = self._bytes / elapsed
             self.rate = sample if not self.rate else (
                 (1 - SMOOTHING) * self.rate + SMOOTHING * sample)
@@ -72,9 +80,9 @@ def message_budget(rate: float, share: int) -> int:
     """Bytes of blocks the next message to a peer may carry: about MESSAGE_SECONDS at the
     peer's measured ``rate`` (0: not measured yet), at most ``share`` (the sender's memory
     divided among the peers it is sending to).  A message always carries at least one block,
-    so 0 means "one block"."""
+    so 0 means "one block"; before the rate is measured, INITIAL_MESSAGE."""
     if rate <= 0:
-        return 0
+        return min(share, INITIAL_MESSAGE)
     return max(0, min(share, int(rate * MESSAGE_SECONDS)))
 
 
