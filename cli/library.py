@@ -12,6 +12,12 @@ import click
 
 from .context import EXIT_ERROR, Context, emit, json_option, pass_ctx
 
+# ``get`` asks the node how its transfer goes every GET_POLL_FIRST seconds at first (a small
+# fetch ends quickly), then less and less often, up to every GET_POLL_MAX seconds: each
+# question costs the node CPU (an HTTP request and a database read).
+GET_POLL_FIRST = 0.2
+GET_POLL_MAX = 1.0
+
 
 
 @contextlib.contextmanager
@@ -269,6 +275,7 @@ def _fetch_through_node(obj: Context, target: str, missing: bytes) -> None:
     with progress_bar("fetching", None) as prog:
         done = 0
         shown = "running"
+        pause = GET_POLL_FIRST
         while True:
             t = next(t for t in call(obj.home_path, "transfers") if t["id"] == tid)
             if prog:
@@ -287,7 +294,8 @@ def _fetch_through_node(obj: Context, target: str, missing: bytes) -> None:
                     why = f": {t['error']}" if t.get("error") else ""
                     click.echo(f"transfer {tid} {shown}{why} (Ctrl-C stops waiting; the node "
                                "keeps the transfer)", err=True)
-            time.sleep(0.2)
+            time.sleep(pause)
+            pause = min(GET_POLL_MAX, pause * 1.5)
 
 
 @click.command()
