@@ -199,3 +199,24 @@ async def test_write_that_makes_no_progress_closes_the_connection(tmp_path):
             while a.ex.host.get_network().get_connections(b.ex.host.get_id()):
                 await trio.sleep(0.05)
         assert a.ex.statistics()["blocks_sent"] == 0   # no message was written whole
+
+
+async def test_sockets_keep_little_unsent_data(tmp_path):
+    """Every libp2p TCP socket (dialled and accepted) holds at most NOTSENT_LOWAT unsent bytes
+    in the kernel, so control messages are not queued seconds behind blocks on a slow link."""
+    import socket
+
+    from node.p2p.ratelimit import NOTSENT_LOWAT, LimitedStream
+    from node.p2p.host import connect
+    async with pair(tmp_path, Limits(), Limits()) as (a, b):
+        await connect(b.ex.host, a.addr)
+        socks = []
+        for host in (a.ex.host, b.ex.host):
+            for conn in host.get_network().get_connections():
+                noise = conn.muxed_conn.secured_conn.conn   # Noise's reader-writer
+                raw = noise.read_writer.read_write_closer.stream
+                assert isinstance(raw, LimitedStream)
+                socks.append(raw._stream.stream.socket)
+        assert len(socks) == 2
+        for sock in socks:
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT) == NOTSENT_LOWAT

@@ -71,7 +71,7 @@ MAX_ENTRIES_PER_SEND = 1024    # wantlist entries we put in one message
 MAX_LEDGER_WANTS = 2048        # wants we keep per peer (Helia keeps 1,024)
 SEND_IDLE_CLOSE = 5.0          # close our outbound stream after this long with nothing to send
 INBOUND_IDLE_TIMEOUT = 60.0    # drop an inbound stream silent for this long
-STREAM_OPEN_TIMEOUT = DIAL_TIMEOUT
+STREAM_OPEN_TIMEOUT = DIAL_TIMEOUT  # seconds without a byte from the peer while opening
 WRITE_TIMEOUT = 30.0           # seconds a peer may accept no byte of a message we write
 SEND_MEMORY = 64 * 1024 * 1024  # blocks read for sending, all peers together (about)
 # A message is written in pieces of one Yamux frame that fits one Noise message (65,519 bytes
@@ -111,6 +111,7 @@ class _Link:
                                  sample_bytes=flow.RECEIVE_SAMPLE_BYTES)  # arrive
         self.rx_last = -math.inf                   # trio time of its last byte to us
         self.conn: Any = None                      # the muxed connection it last used
+        self.opening: trio.CancelScope | None = None  # a stream being opened to it
 
     def rtt(self) -> float:
         """The connection's measured round trip (Yamux pings), or FALLBACK_RTT."""
@@ -251,6 +252,9 @@ class BlockExchange:
                 now = trio.current_time()
                 link.rx_last = now
                 link.rx.add(len(data), now)
+                if link.opening is not None:   # its answer may queue behind these bytes
+                    link.opening.deadline = max(link.opening.deadline,
+                                                now + STREAM_OPEN_TIMEOUT)
                 decoder.receive_data(data)
                 while (frame := decoder.next_frame()) is not None:
                     await self._on_message(link, bs.decode_message(frame))
@@ -439,9 +443,19 @@ class BlockExchange:
             log_stream_error(f"bitswap: closing the connection to {link.key}", exc)
 
     async def _open(self, link: _Link) -> tuple[Any, str]:
+        """Open our stream to the peer.  On a slow link the peer's answer travels behind the
+        blocks it is sending us (a 64 KiB frame takes 2 s at 256 kbit/s): the open times out
+        only after STREAM_OPEN_TIMEOUT without a byte from the peer."""
+        stream = None
         try:
-            with trio.fail_after(STREAM_OPEN_TIMEOUT):
-                stream = await self.host.new_stream(link.peer_id, list(bs.PROTOCOLS))
+            with trio.CancelScope(deadline=trio.current_time() + STREAM_OPEN_TIMEOUT) as scope:
+                link.opening = scope
+                try:
+                    stream = await self.host.new_stream(link.peer_id, list(bs.PROTOCOLS))
+                finally:
+                    link.opening = None
+            if stream is None:
+                raise trio.TooSlowError(f"no answer for {STREAM_OPEN_TIMEOUT:g} s")
         except Exception as exc:
             log_stream_error(f"bitswap: opening a stream to {link.key}", exc)
             self._link_failed(link, f"cannot open a Bitswap stream ({exc!r})")

@@ -9,6 +9,7 @@ in both places, so Noise, Yamux and every protocol above run over a limited byte
 from __future__ import annotations
 
 import ipaddress
+import socket
 from typing import Any
 
 import trio
@@ -18,6 +19,12 @@ from .tcp import ExclusiveTCP
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Bytes written to a TCP socket but not sent yet that the kernel takes (Linux, macOS): on a slow
+# link a deep socket buffer puts seconds between a control message (a stream opening, a
+# window update, a ping) and the wire, behind the blocks written before it.  Above this, the
+# writer waits in the process, where frames of every stream queue in turn.
+NOTSENT_LOWAT = 128 * 1024
 
 
 def local_networks() -> list[Network]:
@@ -89,12 +96,13 @@ KEEPALIVE_COUNT = 4
 
 
 def configure_socket(sock: Any) -> None:
-    """Keepalive and user timeout on a connection's socket (Linux; elsewhere what exists)."""
-    import socket
+    """Keepalive, user timeout and the unsent-bytes limit on a connection's socket (Linux;
+    elsewhere what exists)."""
     options = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
     for name, value in (("TCP_KEEPIDLE", KEEPALIVE_IDLE_S), ("TCP_KEEPINTVL",
                         KEEPALIVE_INTERVAL_S), ("TCP_KEEPCNT", KEEPALIVE_COUNT),
-                        ("TCP_USER_TIMEOUT", TCP_USER_TIMEOUT_S * 1000)):
+                        ("TCP_USER_TIMEOUT", TCP_USER_TIMEOUT_S * 1000),
+                        ("TCP_NOTSENT_LOWAT", NOTSENT_LOWAT)):
         if hasattr(socket, name):
             options.append((socket.IPPROTO_TCP, getattr(socket, name), value))
     for level, name, value in options:
@@ -114,8 +122,8 @@ class LimitedStream:
         self._stream = stream
         self._limiter = limiter
         self.lan = is_lan(stream.get_remote_address())
-        # when bytes last arrived / were handed to the socket (trio clock): the link watch
-        # (node/p2p/linkwatch.py) tells a quiet connection from a dead one by them
+        # when bytes last arrived / were handed to the socket (trio clock): the connection
+        # manager (node/p2p/connmgr.py) tells an idle connection by them
         self.last_read = self.last_write = trio.current_time()
 
     async def read(self, n: int | None = None) -> bytes:
