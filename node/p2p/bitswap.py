@@ -75,8 +75,13 @@ STREAM_OPEN_TIMEOUT = DIAL_TIMEOUT  # seconds without a byte from the peer while
 WRITE_TIMEOUT = 30.0           # seconds a peer may accept no byte of a message we write
 SEND_MEMORY = 64 * 1024 * 1024  # blocks read for sending, all peers together (about)
 # A message is written in pieces of one Yamux frame that fits one Noise message (65,519 bytes
-# of plaintext, minus the 12-byte Yamux header): a frame is never split or cut by us.
+# of plaintext, minus the 12-byte Yamux header): a frame is never split or cut by us.  On a
+# slow link pieces are smaller — about PIECE_SECONDS of the measured rate, at least
+# MIN_PIECE — because every other frame on the connection (a stream opening, a window update)
+# waits for the piece being written: a 64 KiB piece takes 2 s at 256 kbit/s.
 WRITE_PIECE = 65_519 - 12
+MIN_PIECE = 8 * 1024
+PIECE_SECONDS = 0.25
 # Seconds between looks at a full Yamux send window (py-libp2p has no event for its updates):
 # about a quarter of the time one piece takes at the measured rate, within these bounds.  A
 # window update frees half a window (128 KiB or more), so a late look costs no throughput.
@@ -417,10 +422,11 @@ class BlockExchange:
         windowed = isinstance(getattr(muxed, "send_window", None), int)
         link.tx.start(trio.current_time())
         while pieces.left:
-            room = WRITE_PIECE
+            rate = link.tx.rate
+            room = WRITE_PIECE if not rate else max(MIN_PIECE, min(
+                WRITE_PIECE, int(rate * PIECE_SECONDS)))
             if windowed:
                 if muxed.send_window <= 0:
-                    rate = link.tx.rate
                     poll = WINDOW_POLL_MIN if not rate else min(
                         WINDOW_POLL_MAX, max(WINDOW_POLL_MIN, WRITE_PIECE / rate / 4))
                     with trio.move_on_after(stall) as scope:

@@ -26,6 +26,10 @@ import trio
 from .streams import DIAL_TIMEOUT
 
 YAMUX_RTT_INTERVAL_S = 3600  # py-libp2p's default 30 s is a ping per connection per 30 s
+# Seconds py-libp2p waits for the other side's answer when a stream opens (its default: 10).
+# On a slow link that answer queues behind the data already sent on the connection (64 KiB
+# take 2 s at 256 kbit/s); callers bound their own waits (Bitswap: no byte for 10 s).
+NEGOTIATE_TIMEOUT = 60.0
 
 
 class ListenError(Exception):
@@ -76,8 +80,10 @@ def make_host(seed: bytes, listen: Sequence[str] = (), *, mdns: bool = False,
         sec_opt={NOISE_ID: noise},
         muxer_preference="YAMUX",
         listen_addrs=[multiaddr.Multiaddr(a) for a in listen],
-        connection_config=ConnectionConfig(max_connections_per_peer=1,
-                                           dial_timeout=DIAL_TIMEOUT),
+        connection_config=ConnectionConfig(
+            max_connections_per_peer=1, dial_timeout=DIAL_TIMEOUT,
+            outbound_stream_protocol_negotiation_timeout=NEGOTIATE_TIMEOUT,
+            inbound_stream_protocol_negotiation_timeout=NEGOTIATE_TIMEOUT),
         enable_mDNS=mdns,
         transports=transports,
     )
