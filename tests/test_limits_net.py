@@ -220,3 +220,38 @@ async def test_sockets_keep_little_unsent_data(tmp_path):
         assert len(socks) == 2
         for sock in socks:
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT) == NOTSENT_LOWAT
+
+
+async def test_a_short_read_lets_the_rest_of_a_frame_gather(autojump_clock):
+    """On a slow link each read would return the one TCP segment that just arrived: after a
+    read that returned less than asked (and little), the next read waits COALESCE_DELAY so
+    the segments that follow are read at once.  A read that got what it asked for never
+    delays the next one."""
+    from libp2p.io.trio import TrioTCPStream
+
+    from node.p2p.ratelimit import COALESCE_DELAY, LimitedStream
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    async with trio.open_nursery() as nursery:
+        got: list[bytes] = []
+        first_read = trio.Event()
+
+        async def writer() -> None:
+            out = await listeners[0].accept()
+            async with out:
+                await out.send_all(b"a" * 1000)
+                await first_read.wait()
+                await out.send_all(b"b" * 1500)
+                await trio.sleep(COALESCE_DELAY / 5)   # the next segment comes a bit later
+                await out.send_all(b"c" * 1500)
+                await trio.sleep(1)
+        nursery.start_soon(writer)
+        stream = LimitedStream(TrioTCPStream(await trio.open_tcp_stream("127.0.0.1", port)),
+                               Limiter())
+        got.append(await stream.read(4000))
+        first_read.set()
+        got.append(await stream.read(3000))
+        await stream.close()
+        for listener in listeners:
+            await listener.aclose()
+    assert got == [b"a" * 1000, b"b" * 1500 + b"c" * 1500]

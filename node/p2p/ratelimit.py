@@ -26,6 +26,15 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # writer waits in the process, where frames of every stream queue in turn.
 NOTSENT_LOWAT = 128 * 1024
 
+# Reads on a slow link: Noise asks for the rest of a frame, and each read returns the one or
+# two TCP segments that arrived since the last (1.4-2.9 KB at 2 Mbit/s, 180 wake-ups a second,
+# each costing the event loop and py-libp2p's read loop far more than the bytes).  After a
+# read that returned less than asked and less than COALESCE_BELOW bytes, the next read waits
+# COALESCE_DELAY first, so the segments arrive in fewer, larger reads.  A complete read (a
+# whole frame, a whole length prefix) never delays the next; fast links read more per wake-up.
+COALESCE_BELOW = 16 * 1024
+COALESCE_DELAY = 0.05
+
 
 def local_networks() -> list[Network]:
     """The subnets of this computer's interfaces (from their addresses and prefix lengths)."""
@@ -125,11 +134,15 @@ class LimitedStream:
         # when bytes last arrived / were handed to the socket (trio clock): the connection
         # manager (node/p2p/connmgr.py) tells an idle connection by them
         self.last_read = self.last_write = trio.current_time()
+        self._trickle = False   # the last read was short and small: the rest is on its way
 
     async def read(self, n: int | None = None) -> bytes:
+        if self._trickle:
+            await trio.sleep(COALESCE_DELAY)
         data = await self._stream.read(n)
         if data:
             self.last_read = trio.current_time()
+        self._trickle = n is not None and len(data) < min(n, COALESCE_BELOW)
         await self._limiter.acquire("down", len(data), lan=self.lan)
         return data
 
