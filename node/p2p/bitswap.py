@@ -443,8 +443,20 @@ class BlockExchange:
             link.tx.add(len(piece), trio.current_time())
 
     async def _close_connection(self, link: _Link) -> None:
+        """Close every connection to the peer.  Its TCP socket is closed first: a polite close
+        writes a Yamux GO_AWAY, which would wait behind the stalled bytes forever."""
+        network = self.host.get_network()
+        for conn in list(network.get_connections(link.peer_id)):
+            secured = getattr(getattr(conn, "muxed_conn", None), "secured_conn", None)
+            raw = getattr(getattr(getattr(secured, "conn", None), "read_writer", None),
+                          "read_write_closer", None)   # Noise → its RawConnection
+            if raw is not None:
+                try:
+                    await raw.close()
+                except Exception as exc:
+                    log_stream_error(f"bitswap: closing the socket to {link.key}", exc)
         try:
-            await self.host.get_network().close_peer(link.peer_id)
+            await network.close_peer(link.peer_id)
         except Exception as exc:
             log_stream_error(f"bitswap: closing the connection to {link.key}", exc)
 
