@@ -11,7 +11,8 @@ from typing import Any
 
 import click
 
-from . import bundle, community, identity, library, limits, net, service, storage, transfers, web
+from . import (bundle, community, identity, library, limits, net, service, storage, tools,
+               transfers, web)
 from .context import EXIT_ERROR, Context, one_line
 
 
@@ -94,3 +95,4 @@ transfers.register(main)
 community.register(main)
 service.register(main)
 storage.register(main)
+tools.register(main)

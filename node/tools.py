@@ -1,0 +1,264 @@
+"""Offline text tools that help teachers adapt resources (issue 18): pinyin annotation,
+simplified ↔ traditional conversion, keyword suggestions and a reading-difficulty hint.
+
+Everything here runs on the node with libraries and the data they ship (pypinyin, OpenCC,
+jieba, python-docx); nothing is sent anywhere. Each tool makes a *draft* for a teacher to
+review: none of them publishes.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import io
+import logging
+import re
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from .errors import NodeError
+
+TEXT_SUFFIXES = (".txt", ".md")
+DOCX_SUFFIX = ".docx"
+# A lesson text, not a book: the tools hold the whole text (and, for .docx, the document) in
+# memory, and jieba's keyword extraction is superlinear in practice.
+MAX_INPUT_BYTES = 4 * 1024 * 1024
+
+# 义务教育语文课程标准（2022年版）: characters a pupil should recognise ("认识") by the end of
+# each stage — grades 1–2: about 1,600; 3–4: 2,500; 5–6: 3,000; 7–9: 3,500.
+GRADE_BANDS = ((2, 1600), (4, 2500), (6, 3000), (9, 3500))
+# The estimated grade is the first band whose characters cover this share of the text's Han
+# characters (so one rare name does not make a text "too hard").
+COVERAGE = 0.95
+
+CONVERSIONS = {"traditional": "s2t", "simplified": "t2s"}
+
+
+class ToolError(NodeError):
+    """A tool cannot work on this input (wrong kind of file, not UTF-8, too big)."""
+
+
+# --- reading and writing documents ----------------------------------------------------------
+
+def read_text(path: Path) -> str:
+    """The text of a .txt/.md (UTF-8) or .docx file; paragraphs are separated by newlines."""
+    suffix = path.suffix.lower()
+    if suffix not in (*TEXT_SUFFIXES, DOCX_SUFFIX):
+        raise ToolError(f"{path}: give a .txt, .md or .docx file")
+    if path.stat().st_size > MAX_INPUT_BYTES:
+        raise ToolError(f"{path}: larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB")
+    data = path.read_bytes()
+    if suffix == DOCX_SUFFIX:
+        return "\n".join(p.text for p in _open_docx(path, data).paragraphs)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ToolError(f"{path}: not UTF-8 text") from None
+
+
+def _open_docx(path: Path, data: bytes) -> Any:
+    import zipfile
+
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+    try:
+        return docx.Document(io.BytesIO(data))
+    # lxml's XMLSyntaxError is a SyntaxError; KeyError: a zip without the docx parts
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, SyntaxError) as exc:
+        raise ToolError(f"{path}: not a Word .docx document") from exc
+
+
+def text_docx(text: str) -> bytes:
+    """A plain .docx with one paragraph per line of ``text``."""
+    import docx
+    document = docx.Document()
+    for line in text.splitlines():
+        document.add_paragraph(line)
+    return _docx_bytes(document)
+
+
+def _docx_bytes(document: Any) -> bytes:
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+# --- pinyin -----------------------------------------------------------------------------------
+
+def _pinyin_pairs(text: str) -> list[tuple[str, str | None]]:
+    """``(character, pinyin with tone marks)`` for each Han character, ``(text, None)`` for the
+    rest. pypinyin reads whole phrases, so heteronyms follow the context (处处 chù, 长大 zhǎng)."""
+    from pypinyin import Style, pinyin
+    from pypinyin.constants import RE_HANS
+    pairs: list[tuple[str, str | None]] = []
+    for part in re.split(f"({RE_HANS.pattern.strip('^$')})", text):
+        if not part:
+            continue
+        if not RE_HANS.match(part):
+            pairs.append((part, None))
+            continue
+        readings = pinyin(part, style=Style.TONE, errors=lambda chars: [[""] for _ in chars])
+        if len(readings) != len(part):  # pypinyin grouped characters it has no reading for
+            pairs.extend((ch, None) for ch in part)
+            continue
+        pairs.extend((ch, r[0] or None) for ch, r in zip(part, readings))
+    return pairs
+
+
+def pinyin_ruby_html(text: str) -> str:
+    """An HTML fragment: one ``<p>`` per line, each Han character as
+    ``<ruby>字<rt>zì</rt></ruby>``, everything else escaped."""
+    paragraphs = []
+    for line in text.splitlines():
+        cells = []
+        for chunk, reading in _pinyin_pairs(line):
+            if reading is None:
+                cells.append(html.escape(chunk))
+            else:
+                cells.append(f"<ruby>{html.escape(chunk)}<rt>{html.escape(reading)}</rt></ruby>")
+        paragraphs.append(f"<p>{''.join(cells)}</p>")
+    return "\n".join(paragraphs)
+
+
+def pinyin_html_page(text: str, title: str) -> str:
+    """A whole page (UTF-8, zh-CN, no external resources) around :func:`pinyin_ruby_html`."""
+    return ("<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{html.escape(title)}</title>\n"
+            "<style>body{font-size:1.6em;line-height:2.4} rt{font-size:0.55em}</style>\n"
+            f"</head>\n<body>\n{pinyin_ruby_html(text)}\n</body>\n</html>\n")
+
+
+def pinyin_docx(text: str) -> bytes:
+    """A .docx with each line of ``text``: every Han character followed by its pinyin in small
+    grey type, e.g. 春(chūn)眠(mián)."""
+    import docx
+    from docx.shared import Pt, RGBColor
+    document = docx.Document()
+    for line in text.splitlines():
+        paragraph = document.add_paragraph()
+        for chunk, reading in _pinyin_pairs(line):
+            paragraph.add_run(chunk)
+            if reading is not None:
+                run = paragraph.add_run(f"({reading})")
+                run.font.size = Pt(8)
+                run.font.color.rgb = RGBColor(0x66, 0x66, 0x66)
+    return _docx_bytes(document)
+
+
+# --- simplified ↔ traditional -----------------------------------------------------------------
+
+@functools.cache
+def _converter(to: str) -> Any:
+    import opencc
+    return opencc.OpenCC(CONVERSIONS[to])
+
+
+def convert(text: str, to: str) -> str:
+    """Simplified → traditional (``to="traditional"``, OpenCC ``s2t``) or back (``t2s``)."""
+    if to not in CONVERSIONS:
+        raise ToolError(f"convert to {to!r}: give one of {', '.join(CONVERSIONS)}")
+    return _converter(to).convert(text)
+
+
+def convert_docx(data: bytes, path: Path, to: str) -> bytes:
+    """Convert a .docx in place, run by run, so its formatting is kept."""
+    document = _open_docx(path, data)
+    paragraphs = list(document.paragraphs)
+    for table in document.tables:
+        for row in table.rows:
+            for cell in row.cells:
+                paragraphs.extend(cell.paragraphs)
+    for paragraph in paragraphs:
+        for run in paragraph.runs:
+            if run.text:
+                run.text = convert(run.text, to)
+    return _docx_bytes(document)
+
+
+# --- keywords and the reading hint (jieba) ----------------------------------------------------
+
+@functools.cache
+def _jieba() -> Any:
+    with warnings.catch_warnings():
+        # jieba 0.42.1 leaves its idf.txt open on import (a ResourceWarning) and may import
+        # pkg_resources (deprecated); neither is ours to fix.
+        warnings.simplefilter("ignore", ResourceWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import jieba
+        import jieba.analyse
+        jieba.setLogLevel(logging.WARNING)
+        jieba.initialize()
+    return jieba
+
+
+def keywords(text: str, n: int = 10) -> list[str]:
+    """Up to ``n`` suggested keywords: jieba's TF-IDF ranking (its own IDF table), nouns,
+    verbs and names only, words of two characters or more."""
+    if n < 1:
+        raise ToolError("the number of keywords must be at least 1")
+    jieba = _jieba()
+    tags = jieba.analyse.extract_tags(text, topK=n * 3,
+                                      allowPOS=("n", "nr", "ns", "nt", "nz", "nw", "vn", "v"))
+    return [t for t in tags if len(t) >= 2][:n]
+
+
+@functools.cache
+def _character_ranks() -> dict[str, int]:
+    """Frequency rank of each (simplified) Han character, 1 = most frequent.
+
+    A proxy, not an official list: the frequency of a character is the sum of the frequencies
+    of the words of jieba's dictionary that contain it; traditional characters count towards
+    their simplified form (OpenCC t2s)."""
+    from pypinyin.constants import RE_HANS
+    jieba = _jieba()
+    counts: Counter[str] = Counter()
+    to_simplified = _converter("simplified")
+    for word, freq in jieba.dt.FREQ.items():
+        if freq and RE_HANS.match(word):
+            for ch in set(to_simplified.convert(word)):
+                counts[ch] += freq
+    return {ch: i for i, (ch, _) in enumerate(counts.most_common(), start=1)}
+
+
+def reading_hint(text: str) -> dict[str, Any]:
+    """A character-level difficulty hint for a Chinese text.
+
+    Returns ``{"characters", "distinct", "grade", "bands", "rare"}``: ``grade`` is the first
+    grade (2, 4, 6, 9) whose expected character count (:data:`GRADE_BANDS`, by frequency rank)
+    covers :data:`COVERAGE` of the Han characters in the text, or ``None`` if even grade 9's
+    does not; ``bands`` counts the text's characters per band; ``rare`` lists the distinct
+    characters beyond that grade's band (or beyond grade 9), least frequent first, with pinyin.
+    """
+    from pypinyin import Style, pinyin
+    from pypinyin.constants import RE_HANS
+    ranks = _character_ranks()
+    simplified = convert(text, "simplified")
+    chars = [ch for ch in simplified if RE_HANS.match(ch)]
+    band_of: dict[str, int | None] = {}
+    for ch in set(chars):
+        rank = ranks.get(ch)
+        band_of[ch] = next((g for g, limit in GRADE_BANDS if rank is not None and rank <= limit),
+                           None)
+    per_band = Counter(band_of[ch] for ch in chars)
+    bands = {f"grade {g}": per_band.get(g, 0) for g, _ in GRADE_BANDS}
+    bands["beyond"] = per_band.get(None, 0)
+    grade: int | None = None
+    covered = 0
+    for g, _ in GRADE_BANDS:
+        covered += per_band.get(g, 0)
+        if chars and covered >= COVERAGE * len(chars):
+            grade = g
+            break
+    limit = dict(GRADE_BANDS)[grade] if grade is not None else GRADE_BANDS[-1][1]
+    hard = [ch for ch in band_of if ranks.get(ch, limit + 1) > limit]
+    hard.sort(key=lambda ch: (-ranks.get(ch, len(ranks) + 1), ch))
+    return {
+        "characters": len(chars),
+        "distinct": len(band_of),
+        "grade": grade if chars else None,
+        "bands": bands,
+        "rare": [{"character": ch, "pinyin": pinyin(ch, style=Style.TONE)[0][0],
+                  "rank": ranks.get(ch)} for ch in hard],
+    }
