@@ -15,7 +15,7 @@ import logging
 import re
 import warnings
 from collections import Counter
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from .errors import NodeError
@@ -44,13 +44,23 @@ class ToolError(NodeError):
 
 def read_text(path: Path) -> str:
     """The text of a .txt/.md (UTF-8) or .docx file; paragraphs are separated by newlines."""
-    suffix = path.suffix.lower()
-    if suffix not in (*TEXT_SUFFIXES, DOCX_SUFFIX):
-        raise ToolError(f"{path}: give a .txt, .md or .docx file")
+    check_name(path)
     if path.stat().st_size > MAX_INPUT_BYTES:
         raise ToolError(f"{path}: larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB")
-    data = path.read_bytes()
-    if suffix == DOCX_SUFFIX:
+    return document_text(path.read_bytes(), path)
+
+
+def check_name(path: Path) -> None:
+    """Refuse a file the tools cannot read, by its suffix."""
+    if path.suffix.lower() not in (*TEXT_SUFFIXES, DOCX_SUFFIX):
+        raise ToolError(f"{path}: give a .txt, .md or .docx file")
+
+
+def document_text(data: bytes, path: PurePath) -> str:
+    """The text of the bytes of the file ``path`` (named only for its suffix and errors)."""
+    if len(data) > MAX_INPUT_BYTES:
+        raise ToolError(f"{path}: larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB")
+    if path.suffix.lower() == DOCX_SUFFIX:
         return "\n".join(p.text for p in _open_docx(path, data).paragraphs)
     try:
         return data.decode("utf-8-sig")
@@ -58,7 +68,7 @@ def read_text(path: Path) -> str:
         raise ToolError(f"{path}: not UTF-8 text") from None
 
 
-def _open_docx(path: Path, data: bytes) -> Any:
+def _open_docx(path: PurePath, data: bytes) -> Any:
     import zipfile
 
     import docx
@@ -162,7 +172,7 @@ def convert(text: str, to: str) -> str:
     return _converter(to).convert(text)
 
 
-def convert_docx(data: bytes, path: Path, to: str) -> bytes:
+def convert_docx(data: bytes, path: PurePath, to: str) -> bytes:
     """Convert a .docx in place, run by run, so its formatting is kept."""
     document = _open_docx(path, data)
     paragraphs = list(document.paragraphs)

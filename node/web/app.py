@@ -1,5 +1,6 @@
 """The route table of the teacher web library (specs/web.md): which handler of :mod:`.browse`
-(reading) or :mod:`.teach` (sign-in, publish, requests, feedback) answers which URL.
+(reading), :mod:`.teach` (sign-in, publish, requests, feedback) or :mod:`.drafts` (text
+tools in the adapt flow) answers which URL.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import browse, operate, teach
+from . import browse, drafts, operate, teach
 from .pages import HERE, Frame, Web, WebConfig
 
 __all__ = ["WebConfig", "make_app"]
@@ -26,6 +27,7 @@ def make_app(node: Any, config: WebConfig) -> Starlette:
         Route("/r/{rid}/zip", browse.zip_download),
         Route("/r/{rid}/fetch", browse.fetch_resource, methods=["POST"]),
         Route("/r/{rid}/feedback", teach.feedback, methods=["POST"]),
+        Route("/r/{rid}/tools/{path:path}", drafts.tools_page),
         Route("/api/transfers", browse.transfers),
         Route("/api/holders/{rid}", browse.holders),
         Route("/lang/{code}", browse.set_language),

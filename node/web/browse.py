@@ -20,6 +20,7 @@ from protocol.errors import ProtocolError
 from protocol.paths import portable_name
 
 from . import i18n, stream
+from .drafts import tool_file
 from .pages import (
     FILE_CSP, INLINE_TYPES, LANG_COOKIE, MAX_PAGE, MAX_QUERY_CHARS, PAGE_SIZE, PDF_CSP,
     TEXT_PREVIEW_BYTES, TEXT_TYPES, Web, in_thread, resource_or_none,
@@ -119,7 +120,8 @@ async def resource_page(request: Request) -> Response:
     for f in res["files"]:
         ctype = mimetypes.guess_type(f["path"])[0] or "application/octet-stream"
         kind = _preview_kind(ctype)
-        item = {**f, "type": ctype, "preview": kind, "text": None}
+        item = {**f, "type": ctype, "preview": kind, "text": None,
+                "tools": tool_file(f["path"], f["size"])}
         if kind == "text" and res["local"]:
             item["text"] = await trio.to_thread.run_sync(_text_preview, web, f)
         files.append(item)

@@ -72,6 +72,37 @@ TEXTS: dict[str, tuple[str, str]] = {
     "adapted_as": ("Adapted as", "被改编为"),
     "unknown_resource": ("(not in this library)", "（本库中没有）"),
     "adapt": ("Adapt this resource", "改编此资源"),
+    "tools_link": ("Text tools", "文本工具"),
+    "tools_title": ("Text tools: {path}", "文本工具：{path}"),
+    "tools_note": ("Drafts made on this node, for you to check before you publish an "
+                   "adaptation. Nothing is published or sent anywhere.",
+                   "在本节点上生成的草稿，请检查后再发布改编版本。不会发布或发送到任何地方。"),
+    "reading_hint": ("Reading difficulty (a hint)", "阅读难度（仅供参考）"),
+    "reading_grade": ("{n} Chinese characters ({d} different): most are among the characters "
+                      "expected by the end of grade {grade}.",
+                      "共 {n} 个汉字（{d} 个不同）：大部分属于 {grade} 年级结束前应认识的字。"),
+    "reading_beyond": ("{n} Chinese characters ({d} different): many are beyond the 3,500 "
+                       "characters expected by the end of grade 9.",
+                       "共 {n} 个汉字（{d} 个不同）：许多超出九年级结束前应认识的 3500 个字。"),
+    "reading_none": ("No Chinese characters in this file.", "此文件中没有汉字。"),
+    "reading_method": ("Estimated from how common each character is, against the character "
+                       "counts of the curriculum standard (1,600 by grade 2, 2,500 by grade 4, "
+                       "3,000 by grade 6, 3,500 by grade 9).",
+                       "按每个字的常用程度估计，对照课程标准的识字量（二年级 1600、四年级 2500、"
+                       "六年级 3000、九年级 3500）。"),
+    "rare_chars": ("Less common characters (to annotate or explain)",
+                   "较少见的字（可加注音或讲解）"),
+    "keyword_suggestions": ("Suggested keywords", "建议关键词"),
+    "drafts": ("Drafts to download", "下载草稿"),
+    "pinyin.html": ("Pinyin above the characters (web page)", "汉字上方注拼音（网页）"),
+    "pinyin.docx": ("Pinyin after each character (Word)", "每个字后注拼音（Word）"),
+    "traditional": ("Traditional characters", "转为繁体字"),
+    "simplified": ("Simplified characters", "转为简体字"),
+    "adapt_with_keywords": ("Adapt this resource with these keywords",
+                            "用这些关键词改编此资源"),
+    "bad_tool": ("There is no such tool.", "没有这个工具。"),
+    "tool_cannot_read": ("The text tools cannot read this file (UTF-8 text or Word .docx "
+                         "only).", "文本工具无法读取此文件（仅支持 UTF-8 文本或 Word .docx）。"),
     "retracted": ("Retracted by its school", "已被发布学校撤回"),
     "fulfils": ("Answers requests", "满足的需求"),
     "feedback": ("Feedback from teachers", "教师反馈"),

@@ -111,7 +111,8 @@ def _need_teacher(web: Web, request: Request) -> Response | None:
     return None
 
 
-def _form_defaults(web: Web, based_on: str | None, fulfils: str | None) -> dict[str, Any]:
+def _form_defaults(web: Web, based_on: str | None, fulfils: str | None,
+                   keywords: str | None = None) -> dict[str, Any]:
     from node import db
     values: dict[str, Any] = {"inLanguage": db.get_setting(web.home.conn, "language", "zh-CN"),
                               "license": vocab.DEFAULT_LICENSE, "educationalLevel": [],
@@ -130,6 +131,8 @@ def _form_defaults(web: Web, based_on: str | None, fulfils: str | None) -> dict[
             values["based_on_title"] = m["title"]
             if src["meta"]["license"] in vocab.LICENSES:
                 values["license"] = m["license"]
+    if keywords:  # suggested by the text tools (node/web/drafts.py)
+        values["keywords"] = keywords
     if fulfils and records.is_request_id(fulfils) and board.request_exists(web.home, fulfils):
         values["fulfils"] = [fulfils]
     return values
@@ -141,7 +144,8 @@ async def publish(request: Request) -> Response:
         return redirect
     if request.method == "GET":
         values = _form_defaults(web, request.query_params.get("based_on"),
-                                request.query_params.get("fulfils"))
+                                request.query_params.get("fulfils"),
+                                request.query_params.get("keywords"))
         return web.render(request, "publish.html", v=values, error=None,
                           requests=board.list_requests(web.home, 50))
     if not _same_origin(request):
