@@ -74,6 +74,10 @@ def metadata_options(update: bool) -> Callable[[Any], Any]:
                          help="The resource this one adapts (repeatable)."),
             click.option("--supply", type=click.Choice(_SUPPLY), help="Supply model."),
             click.option("--classroom", type=click.Choice(_CLASSROOM), help="Classroom form."),
+            click.option("--tool", type=click.Choice(list(_RECIPES)),
+                         help="The files are a draft made with this text tool ('schoolmesh "
+                              "tools'); records its name, version, model and instructions "
+                              "hash (meta.tool). Give --based-on for the source too."),
         ]
         for o in reversed(opts):
             f = o(f)
@@ -87,6 +91,7 @@ from protocol.vocab import LEVELS as _LEVELS  # noqa: E402
 from protocol.vocab import LICENSES as _LICENSES  # noqa: E402
 from protocol.vocab import RESOURCE_TYPES as _TYPES  # noqa: E402
 from protocol.vocab import SUPPLY as _SUPPLY  # noqa: E402
+from node.tools import RECIPES as _RECIPES  # noqa: E402
 
 
 def _meta(kw: dict[str, Any], *, update: bool) -> dict[str, Any]:
@@ -100,6 +105,9 @@ def _meta(kw: dict[str, Any], *, update: bool) -> dict[str, Any]:
         "isBasedOn": list(kw["based_on"]) or None, "supply": kw["supply"],
         "classroom": kw["classroom"],
     }
+    if kw["tool"]:
+        from node.tools import provenance
+        m["tool"] = provenance(kw["tool"])
     return {k: v for k, v in m.items() if v is not None}
 
 
@@ -220,7 +228,16 @@ def show(obj: Context, resource_id: str, as_json: bool) -> None:
             click.echo(f"based on: {b['resource_id']} {b['title'] or '(not in this library)'}")
         for a in d["lineage"]["adaptations"]:
             click.echo(f"adapted as: {a['resource_id']} {a['title']}")
+        if isinstance(tool := m.get("tool"), dict):
+            click.echo(f"made with: {tool_line(tool)}")
     emit(d, as_json, human)
+
+
+def tool_line(tool: dict[str, Any]) -> str:
+    """``meta.tool`` on one line: name version (model), instructions sha256 prefix."""
+    model = f" ({tool['model']})" if tool.get("model") else ""
+    return (f"{tool.get('name')} {tool.get('version')}{model}, instructions sha256 "
+            f"{str(tool.get('instructionsHash'))[:16]}…")
 
 
 @click.command()

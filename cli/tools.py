@@ -24,8 +24,11 @@ def _write(out: Path, data: bytes, overwrite: bool) -> None:
     write_atomic(out, data, overwrite=overwrite)
 
 
-def _report(out: Path, as_json: bool) -> None:
-    emit({"output": str(out)}, as_json, lambda d: click.echo(f"draft written to {d['output']}"))
+def _report(out: Path, tool: str, as_json: bool) -> None:
+    def human(d: dict[str, str]) -> None:
+        click.echo(f"draft written to {d['output']}")
+        click.echo(f"review it, then publish it with --tool {d['tool']} --based-on RESOURCE_ID")
+    emit({"output": str(out), "tool": tool}, as_json, human)
 
 
 @tools.command()
@@ -42,13 +45,13 @@ def pinyin(file: Path, out: Path | None, overwrite: bool, as_json: bool) -> None
     out = out or file.with_name(file.stem + ".pinyin.html")
     suffix = out.suffix.lower()
     if suffix == ".docx":
-        data = nt.pinyin_docx(text)
+        data, tool = nt.pinyin_docx(text), "pinyin.docx"
     elif suffix in (".html", ".htm"):
-        data = nt.pinyin_html_page(text, file.stem).encode("utf-8")
+        data, tool = nt.pinyin_html_page(text, file.stem).encode("utf-8"), "pinyin.html"
     else:
         raise nt.ToolError(f"{out}: the output must end in .html or .docx")
     _write(out, data, overwrite)
-    _report(out, as_json)
+    _report(out, tool, as_json)
 
 
 @tools.command()
@@ -76,7 +79,7 @@ def convert(file: Path, to: str, out: Path | None, overwrite: bool, as_json: boo
     else:
         raise nt.ToolError(f"{out}: the output must end in .txt, .md or .docx")
     _write(out, data, overwrite)
-    _report(out, as_json)
+    _report(out, to, as_json)
 
 
 @tools.command()

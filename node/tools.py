@@ -9,6 +9,7 @@ review: none of them publishes.
 from __future__ import annotations
 
 import functools
+import hashlib
 import html
 import io
 import logging
@@ -35,9 +36,39 @@ COVERAGE = 0.95
 
 CONVERSIONS = {"traditional": "s2t", "simplified": "t2s"}
 
+# The drafts a resource can say it was made with (meta.tool, specs/records.md §5.2):
+# draft → (distribution that does the work, its model/configuration, the instructions).
+# The instructions are hashed into the record, so a change of what a tool is asked to do
+# shows as a new hash; change the text whenever the draft's output changes.
+RECIPES = {
+    "pinyin.html": ("pypinyin", None, "schoolmesh tools pinyin: Han characters annotated with "
+                    "pinyin (tone marks, read phrase by phrase) as HTML <ruby>, one <p> per line"),
+    "pinyin.docx": ("pypinyin", None, "schoolmesh tools pinyin: each Han character followed by "
+                    "its pinyin (tone marks, read phrase by phrase) in parentheses, .docx"),
+    "traditional": ("OpenCC", "s2t", "schoolmesh tools convert: simplified to traditional "
+                    "Chinese characters, phrase-aware"),
+    "simplified": ("OpenCC", "t2s", "schoolmesh tools convert: traditional to simplified "
+                   "Chinese characters, phrase-aware"),
+}
+
 
 class ToolError(NodeError):
     """A tool cannot work on this input (wrong kind of file, not UTF-8, too big)."""
+
+
+def provenance(draft: str) -> dict[str, str]:
+    """The ``meta.tool`` record of a resource made with the draft ``draft`` (a key of
+    :data:`RECIPES`): the library's name and installed version, its model or configuration,
+    and the SHA-256 of the instructions."""
+    from importlib.metadata import version
+    if draft not in RECIPES:
+        raise ToolError(f"unknown tool {draft!r}: give one of {', '.join(RECIPES)}")
+    name, model, instructions = RECIPES[draft]
+    record = {"name": name, "version": version(name),
+              "instructionsHash": hashlib.sha256(instructions.encode("utf-8")).hexdigest()}
+    if model:
+        record["model"] = model
+    return record
 
 
 # --- reading and writing documents ----------------------------------------------------------

@@ -184,7 +184,23 @@ def _text_list(meta: dict, key: str) -> list[str]:
 META_FIELDS = frozenset({
     "title", "description", "inLanguage", "about", "educationalLevel", "learningResourceType",
     "license", "creator", "keywords", "timeRequired", "isBasedOn", "supply", "classroom",
-    "fulfils"})
+    "fulfils", "tool"})
+# meta.tool: the tool a resource was made with (specs/records.md §5.2)
+TOOL_FIELDS = frozenset({"name", "version", "instructionsHash"})
+TOOL_OPTIONAL = frozenset({"model"})
+HEX = frozenset("0123456789abcdef")
+
+
+def _validate_tool(tool: Any) -> None:
+    if not isinstance(tool, dict) or not TOOL_FIELDS <= set(tool) <= TOOL_FIELDS | TOOL_OPTIONAL:
+        raise LocalProtocolError("tool must be a map of name, version, instructionsHash and "
+                                 "optionally model")
+    for key in ("name", "version", "model"):
+        _text(tool, key)
+    digest = tool["instructionsHash"]
+    if not isinstance(digest, str) or len(digest) != 64 or not set(digest) <= HEX:
+        raise LocalProtocolError("tool instructionsHash must be 64 lowercase hex digits "
+                                 "(SHA-256)")
 
 
 def validate_meta(meta: Any, *, local: bool = True) -> None:
@@ -220,6 +236,8 @@ def validate_meta(meta: Any, *, local: bool = True) -> None:
         vocab.check_choice("supply", _text(meta, "supply") or "", vocab.SUPPLY)
     if "classroom" in meta:
         vocab.check_choice("classroom", _text(meta, "classroom") or "", vocab.CLASSROOM)
+    if "tool" in meta:
+        _validate_tool(meta["tool"])
 
 
 def _check_cid(value: Any, what: str, *, directory: bool = False) -> bytes:

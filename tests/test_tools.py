@@ -157,3 +157,33 @@ def test_cli_bad_input(cli, tmp_path):
     assert not (tmp_path / "x.pdf").exists()
     assert json.loads(cli.ok("tools", "keywords", tmp_path / "ok.txt", "--json").stdout) \
         == ["学习"]
+
+
+def test_provenance_records_name_version_model_and_instructions_hash():
+    import hashlib
+    from importlib.metadata import version
+    record = tools.provenance("pinyin.html")
+    assert record["name"] == "pypinyin" and record["version"] == version("pypinyin")
+    assert "model" not in record
+    assert record["instructionsHash"] == hashlib.sha256(
+        tools.RECIPES["pinyin.html"][2].encode("utf-8")).hexdigest()
+    assert tools.provenance("simplified")["model"] == "t2s"
+    assert len({tools.provenance(d)["instructionsHash"] for d in tools.RECIPES}) == 4
+    with pytest.raises(tools.ToolError):
+        tools.provenance("gpt")
+
+
+def test_cli_publish_with_tool_records_it(cli, tmp_path):
+    cli.ok("init", "--name", "青山小学")
+    src = tmp_path / "poem.txt"
+    src.write_text(POEM, "utf-8")
+    original = cli.json("publish", src, "--title", "春晓", "--license", "CC-BY-4.0")
+    made = cli.json("tools", "convert", src, "--to", "traditional")
+    assert made["tool"] == "traditional"
+    adapted = cli.json("publish", made["output"], "--title", "春曉", "--based-on",
+                       original["resource_id"], "--tool", made["tool"])
+    shown = cli.json("show", adapted["resource_id"])
+    assert shown["meta"]["tool"] == tools.provenance("traditional")
+    assert shown["meta"]["isBasedOn"] == [original["resource_id"]]
+    assert "made with: OpenCC" in cli.ok("show", adapted["resource_id"]).stdout
+    assert cli.run("publish", src, "--title", "x", "--tool", "gpt").exit_code == 2

@@ -175,3 +175,25 @@ def test_admit_decides_by_the_entrys_own_feed_and_cutoff(tmp_path):
         assert feeds.admit(conn, e2, feeds.Gate({e1.feed: e2.time + 1}), feed=e2.feed,
                            seq=2) is feeds.Appended.ADDED
     assert feeds.head(conn, e1.feed) == (2, e2.hash)
+
+
+def test_tool_provenance_entry():
+    """An adaptation made with a text tool (specs/records.md §5.2) decodes and chains."""
+    t = V["tool"]
+    entry = records.decode_entry(bytes.fromhex(t["entry"]["raw"]))
+    assert entry.hash.hex() == t["entry"]["hash"]
+    records.check_chain(records.decode_entry(bytes.fromhex(V["entries"][-1]["raw"])), entry)
+    meta = entry.body["meta"]
+    assert meta["tool"] == t["tool"]
+    assert meta["isBasedOn"] == [V["resource_id"]["resource_id"]]
+    # what this node writes for the same draft is the vector's record (but for the version
+    # of OpenCC installed)
+    from node import tools
+    mine = tools.provenance("traditional")
+    assert dict(mine, version=t["tool"]["version"]) == t["tool"]
+
+
+@pytest.mark.parametrize("b", V["tool"]["bad"], ids=lambda b: b["why"])
+def test_bad_tool_records_rejected(b):
+    with pytest.raises(RemoteProtocolError):
+        records.decode_entry(bytes.fromhex(b["raw"]))

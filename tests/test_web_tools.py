@@ -4,6 +4,7 @@ keyword suggestions and drafts from a text file of a resource this node holds.""
 from __future__ import annotations
 
 import io
+import re
 import urllib.parse
 
 import docx
@@ -34,11 +35,12 @@ async def test_tools_page_hint_keywords_and_adapt_link(client):
     assert "4 Chinese characters (4 different)" in r.text  # 分数练习
     assert "grade 2" in r.text
     assert "分数" in r.text.split("Suggested keywords", 1)[1]
-    link = f"/publish?based_on={rid}&amp;keywords="
-    assert link in r.text
-    href = r.text.split(link, 1)[1].split('"', 1)[0]
-    form = await client.get(f"/publish?based_on={rid}&keywords={href}")
-    keywords = urllib.parse.unquote_plus(href)
+    links = [h.replace("&amp;", "&") for h in re.findall(r'href="(/publish\?[^"]+)"', r.text)]
+    adapt = next(h for h in links if "tool=" not in h)
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(adapt).query)
+    assert query["based_on"] == [rid]
+    keywords = query["keywords"][0]
+    form = await client.get(adapt)
     assert f'name="keywords" value="{keywords}"' in form.text and "分数" in keywords
 
 
@@ -71,3 +73,31 @@ async def test_tools_refuse_what_they_cannot_read(client, tmp_path):
     r = await client.get(f"/r/{res['resource_id']}/tools/old.txt",
                          headers={"accept-language": "en"})
     assert r.status_code == 400 and "cannot read this file" in r.text
+
+
+async def test_adapt_with_a_draft_records_the_tool(client):
+    from node import tools
+    from test_web_teach import csrf_of, post_multipart
+    await sign_in(client)
+    rid = client.res["resource_id"]
+    page = await client.get(TOOLS.format(rid=rid), headers={"accept-language": "en"})
+    link = next(h for h in re.findall(r'href="([^"]+)"', page.text) if "tool=traditional" in h)
+    form = await client.get(link.replace("&amp;", "&"), headers={"accept-language": "en"})
+    assert 'name="tool" value="traditional"' in form.text
+    draft = await client.get(TOOLS.format(rid=rid), params={"make": "traditional"})
+    r = await post_multipart(client, "/publish", {
+        "csrf": csrf_of(form.text), "title": "分數練習", "inLanguage": "zh-TW",
+        "license": "CC-BY-4.0", "isBasedOn": rid, "tool": "traditional"},
+        [("files", ("worksheet.traditional.txt", draft.content, "text/plain"))])
+    assert r.status_code == 303, r.text
+    new = r.headers["location"].rsplit("/", 1)[1]
+    meta = library.show(client.home, new)["meta"]
+    assert meta["tool"] == tools.provenance("traditional") and meta["isBasedOn"] == [rid]
+    page = await client.get(f"/r/{new}", headers={"accept-language": "en"})
+    assert "Made with" in page.text and "OpenCC 1.4.2 (s2t)" in page.text
+    assert meta["tool"]["instructionsHash"][:16] in page.text
+    # an unknown tool name is refused, nothing published
+    r = await post_multipart(client, "/publish", {
+        "csrf": csrf_of(form.text), "title": "x", "inLanguage": "zh-CN",
+        "license": "CC-BY-4.0", "tool": "gpt"}, [("files", ("a.txt", b"x", "text/plain"))])
+    assert r.status_code == 400

@@ -22,7 +22,7 @@ from protocol.errors import ProtocolError
 from . import stream
 from .pages import FILE_CSP, Web, resource_or_none
 
-DRAFTS = ("pinyin.html", "pinyin.docx", "traditional", "simplified")   # ?make=
+DRAFTS = tuple(tools.RECIPES)   # ?make=: pinyin.html, pinyin.docx, traditional, simplified
 MEDIA_TYPES = {".html": "text/html; charset=utf-8",
                ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
 KEYWORDS = 10

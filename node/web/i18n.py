@@ -98,6 +98,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     "pinyin.docx": ("Pinyin after each character (Word)", "每个字后注拼音（Word）"),
     "traditional": ("Traditional characters", "转为繁体字"),
     "simplified": ("Simplified characters", "转为简体字"),
+    "adapt_with_draft": ("Adapt with this draft", "用此草稿改编"),
+    "records_tool": ("This adaptation will record that its files were made with the text tool "
+                     "“{tool}” (name, version and a hash of its instructions).",
+                     "此改编将记录其文件由文本工具“{tool}”生成（名称、版本和指令的哈希值）。"),
+    "made_with": ("Made with", "制作工具"),
+    "instructions_hash": ("instructions SHA-256", "指令 SHA-256"),
     "adapt_with_keywords": ("Adapt this resource with these keywords",
                             "用这些关键词改编此资源"),
     "bad_tool": ("There is no such tool.", "没有这个工具。"),

@@ -15,7 +15,7 @@ import trio
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from node import board, library
+from node import board, library, tools
 from node.errors import NodeError
 from protocol import records, vocab
 from protocol.errors import ProtocolError
@@ -112,7 +112,7 @@ def _need_teacher(web: Web, request: Request) -> Response | None:
 
 
 def _form_defaults(web: Web, based_on: str | None, fulfils: str | None,
-                   keywords: str | None = None) -> dict[str, Any]:
+                   keywords: str | None = None, tool: str | None = None) -> dict[str, Any]:
     from node import db
     values: dict[str, Any] = {"inLanguage": db.get_setting(web.home.conn, "language", "zh-CN"),
                               "license": vocab.DEFAULT_LICENSE, "educationalLevel": [],
@@ -133,6 +133,8 @@ def _form_defaults(web: Web, based_on: str | None, fulfils: str | None,
                 values["license"] = m["license"]
     if keywords:  # suggested by the text tools (node/web/drafts.py)
         values["keywords"] = keywords
+    if tool in tools.RECIPES:  # the files will be a draft of that tool
+        values["tool"] = tool
     if fulfils and records.is_request_id(fulfils) and board.request_exists(web.home, fulfils):
         values["fulfils"] = [fulfils]
     return values
@@ -145,7 +147,8 @@ async def publish(request: Request) -> Response:
     if request.method == "GET":
         values = _form_defaults(web, request.query_params.get("based_on"),
                                 request.query_params.get("fulfils"),
-                                request.query_params.get("keywords"))
+                                request.query_params.get("keywords"),
+                                request.query_params.get("tool"))
         return web.render(request, "publish.html", v=values, error=None,
                           requests=board.list_requests(web.home, 50))
     if not _same_origin(request):

@@ -9,6 +9,7 @@ about the signature, carry a valid signature so the decoder must catch the rule 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -155,6 +156,37 @@ def main() -> None:
             ("feedback comment longer than 500 characters",
              dict(fbase, body=dict(fbase["body"], comment="x" * 501))),
         )]
+    # meta.tool (§5.2): an adaptation made with a text tool, and broken tool records.
+    tool = {"name": "OpenCC", "version": "1.4.2", "model": "s2t",
+            "instructionsHash": hashlib.sha256("schoolmesh tools convert: simplified to "
+                                               "traditional Chinese characters, phrase-aware"
+                                               .encode("utf-8")).hexdigest()}
+    adapted = dict(meta, title="分數的初步認識", inLanguage="zh-TW", isBasedOn=[rid], tool=tool)
+    t5 = records.sign_entry(a, seq=5, prev=e4.hash, time=T0 + 4000, kind="resource.publish",
+                            body={"version": 1, "content": content,
+                                  "files": [{"path": "教案.md", "cid": f1, "size": 6}],
+                                  "meta": adapted})
+    tbase = codec.decode(t5.raw)
+
+    def with_tool(value: object) -> dict:
+        return dict(tbase, body=dict(tbase["body"], meta=dict(adapted, tool=value)))
+
+    out["tool"] = {
+        "entry": {"raw": t5.raw.hex(), "hash": t5.hash.hex(), "seq": t5.seq, "kind": t5.kind,
+                  "school_id": t5.school_id, "after": "entries"},
+        "tool": tool,
+        "bad": [{"why": why, "rule": "body", "raw": resign(a, with_tool(v)).hex()}
+                for why, v in (
+                    ("tool is not a map", "OpenCC"),
+                    ("tool without version", {k: v for k, v in tool.items() if k != "version"}),
+                    ("tool with an unknown key", dict(tool, prompt="be nice")),
+                    ("instructionsHash in upper case",
+                     dict(tool, instructionsHash=tool["instructionsHash"].upper())),
+                    ("instructionsHash of 31 bytes",
+                     dict(tool, instructionsHash=tool["instructionsHash"][:62])),
+                    ("empty name", dict(tool, name=" ")),
+                    ("version longer than 64 characters", dict(tool, version="1" * 65)),
+                )]}
     json.dump(out, sys.stdout, ensure_ascii=False, indent=1)
     sys.stdout.write("\n")
 
