@@ -215,7 +215,7 @@ class BlockExchange:
             link = self._links[key] = _Link(peer_id)
         return link
 
-    def _kick(self, link: _Link) -> None:
+    def kick(self, link: _Link) -> None:
         link.wake.set()
         if not link.running and link.has_work() and self._start(partial(self._run_link, link)):
             link.running = True
@@ -299,7 +299,7 @@ class BlockExchange:
             for session in list(self._sessions):
                 session.on_presence(link.key, cid, p.type)
         if msg.wantlist:
-            self._kick(link)
+            self.kick(link)
 
     def _on_entry(self, link: _Link, entry: bs.Entry) -> None:
         cid = bs.normalize_cid(entry.cid)
@@ -327,7 +327,7 @@ class BlockExchange:
             what = cid_to_str(cid) if cid else "with an unverifiable CID prefix"
             self._drop_everywhere(link, f"sent block {what}, which was not asked for")
 
-    def _cancel_want(self, link: _Link, cid: bytes) -> None:
+    def cancel_want(self, link: _Link, cid: bytes) -> None:
         """Withdraw our want for ``cid`` at ``link`` unless another fetch still waits on it
         there (wants are per peer and CID on the wire, not per fetch)."""
         for session in self._sessions:
@@ -335,7 +335,7 @@ class BlockExchange:
             if inf is not None and inf.link is link:
                 return
         link.entries[cid] = bs.Entry(cid=cid, cancel=True)
-        self._kick(link)
+        self.kick(link)
 
     def _drop_everywhere(self, link: _Link, reason: str) -> None:
         for session in list(self._sessions):
@@ -355,7 +355,7 @@ class BlockExchange:
         finally:
             link.running = False
             if link.has_work() and self._spawn is not None:
-                self._kick(link)  # work arrived while we were closing
+                self.kick(link)  # work arrived while we were closing
 
     async def _prepare(self, link: _Link,
                        send: trio.MemorySendChannel[tuple[bs.Message, _Sent]]) -> None:
@@ -568,7 +568,7 @@ class BlockExchange:
                         link.ledger[cid] = want
                         moved = True
                 if moved:
-                    self._kick(link)
+                    self.kick(link)
 
     # -- fetching ------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import trio
 
@@ -26,8 +26,27 @@ from ..blockstore import Batch, BlockStore
 from ..errors import CorruptBlock, NodeError, NotFound, StoreError
 from . import bitswap_flow as flow
 
-if TYPE_CHECKING:
-    from .bitswap import BlockExchange, _Link
+
+class Link(Protocol):
+    """What a fetch needs of one provider's link (node/p2p/bitswap.py ``_Link``)."""
+    key: str
+    rx: flow.RateMeter
+    rx_last: float
+
+    def rtt(self) -> float: ...
+
+
+class Engine(Protocol):
+    """What a fetch needs of the block exchange engine (node/p2p/bitswap.py
+    ``BlockExchange``): its store, its window limits, and two calls."""
+    store: BlockStore
+    window: int
+    window_bytes: int
+
+    def cancel_want(self, link: Any, cid: bytes) -> None: ...
+
+    def kick(self, link: Any) -> None: ...
+
 
 log = logging.getLogger("node.p2p.bitswap")
 
@@ -57,7 +76,7 @@ class FetchStats:
 
 @dataclass(slots=True)
 class _Inflight:
-    link: _Link
+    link: Link
     sent_at: float
     size: int
 
@@ -67,7 +86,7 @@ class FetchSession:
     are written by a storer task through a worker thread (SQLite commits and file writes never
     stall the event loop), with its own connection to the block store."""
 
-    def __init__(self, engine: BlockExchange, root: bytes, links: list[_Link],
+    def __init__(self, engine: Engine, root: bytes, links: list[Link],
                  stats: FetchStats, progress: Callable[[int], None] | None,
                  want_timeout: float) -> None:
         self.engine = engine
@@ -75,7 +94,7 @@ class FetchSession:
         self.stats = stats
         self.progress = progress
         self.want_timeout = want_timeout
-        self.active: dict[str, _Link] = {link.key: link for link in links}
+        self.active: dict[str, Link] = {link.key: link for link in links}
         self.load: dict[str, list[int]] = {k: [0, 0] for k in self.active}   # [count, bytes]
         self.asked: dict[str, set[bytes]] = {k: set() for k in self.active}
         self.queue: deque[tuple[bytes, int]] = deque()   # to want, in order (may hold stale
@@ -111,7 +130,7 @@ class FetchSession:
             if inf is not None:
                 self._unload(inf)
                 if inf.link.key != peer:
-                    self.engine._cancel_want(inf.link, cid)
+                    self.engine.cancel_want(inf.link, cid)
             self.stats.per_peer[peer] = self.stats.per_peer.get(peer, 0) + 1
             try:
                 self._accept(cid, data)
@@ -145,7 +164,7 @@ class FetchSession:
         for cid, inf in list(self.inflight.items()):
             if inf.link is link:
                 self._requeue(cid, peer, reason)
-                self.engine._cancel_want(link, cid)
+                self.engine.cancel_want(link, cid)
         self.wake.set()
 
     def fail(self, exc: BaseException) -> None:
@@ -260,12 +279,12 @@ class FetchSession:
         """Cancel our outstanding wants (sent by the peers' sender tasks)."""
         inflight, self.inflight = self.inflight, {}
         for cid, inf in inflight.items():
-            self.engine._cancel_want(inf.link, cid)
+            self.engine.cancel_want(inf.link, cid)
 
     # -- the scheduler -------------------------------------------------------------------------
 
     def _assign(self, now: float) -> None:
-        kicked: set[_Link] = set()
+        kicked: set[Link] = set()
         windows: dict[str, int] = {}
         # Blocks arrive faster than the disk takes them: wait for the storer to catch up.
         while self.queue and self.backlog <= 2 * self.engine.window_bytes:
@@ -305,9 +324,9 @@ class FetchSession:
             kicked.add(best)
             self._next_check = min(self._next_check, now + self.want_timeout)
         for link in kicked:
-            self.engine._kick(link)
+            self.engine.kick(link)
 
-    def _window(self, link: _Link) -> int:
+    def _window(self, link: Link) -> int:
         """Estimated bytes to keep wanted at ``link``: twice its bandwidth-delay product as
         measured (at least two blocks), at most the engine's ``window_bytes``."""
         return flow.window_bytes(link.rx.rate, link.rtt(), self.engine.window_bytes)
@@ -330,7 +349,7 @@ class FetchSession:
                 stalled.add(peer)  # not a byte from it since we asked
             else:
                 self._requeue(cid, peer, f"no answer within {self.want_timeout:g} s")
-                self.engine._cancel_want(inf.link, cid)
+                self.engine.cancel_want(inf.link, cid)
         for peer in stalled:
             self.drop(peer, f"answered nothing within {self.want_timeout:g} s")
         if self.queued:
