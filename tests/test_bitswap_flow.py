@@ -1,8 +1,8 @@
-"""Pacing of the block exchange (node/p2p/bitswap_flow.py): pure logic, times given."""
+"""Pacing of the block exchange (protocol/bitswap_flow.py): pure logic, times given."""
 
 from __future__ import annotations
 
-from node.p2p import bitswap_flow as flow
+from protocol import bitswap_flow as flow
 from protocol import bitswap as bs
 
 MiB = 1024 * 1024

@@ -17,7 +17,7 @@ and waits) and one sender task per peer with something to send.  ``fetch_dag`` r
 caller's task (a :class:`~node.p2p.bitswap_fetch.FetchSession`): it assigns wants and reacts to
 the blocks and presences that the reader tasks deliver to it.
 
-Pacing (node/p2p/bitswap_flow.py).  Each link measures how fast the peer takes our bytes and
+Pacing (protocol/bitswap_flow.py).  Each link measures how fast the peer takes our bytes and
 how fast its bytes reach us.  A message carries about half a second of the peer's measured
 rate (one block on a slow link), within a memory budget shared by every peer we send to; a
 message is written in pieces of one Yamux/Noise frame, and a write fails only when the peer has
@@ -55,7 +55,7 @@ from protocol.errors import RemoteProtocolError
 from ..blockstore import BlockStore
 from ..errors import NodeError, NotFound, StoreError
 from ..peerlog import PeerLog
-from . import bitswap_flow as flow
+from protocol import bitswap_flow as flow
 from .bitswap_fetch import BudgetSpent, FetchError, FetchSession, FetchStats
 from .host import connect
 from .streams import DIAL_TIMEOUT, close_stream, log_stream_error, reset_stream

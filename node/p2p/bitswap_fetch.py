@@ -24,7 +24,7 @@ from protocol.errors import ProtocolError
 
 from ..blockstore import Batch, BlockStore
 from ..errors import CorruptBlock, NodeError, NotFound, StoreError
-from . import bitswap_flow as flow
+from protocol import bitswap_flow as flow
 
 
 class Link(Protocol):
