@@ -14,6 +14,10 @@ Stores and library operations (no network)
     bundle_import.py USB bundles: verified import
     community.py     communities on a node: founding, invites, redeeming, policy, seeding plan
     transfers.py     the persistent transfer queue and its state table
+    backup.py        backup files and restoring a school without forking its feed
+    gc.py            pins' lifetimes, the cache quota, garbage collection of blocks
+    storage.py       disk use, the free-space reserve, full disks
+    tools.py         offline text tools for adapting resources (pinyin, 简/繁, keywords, reading)
     limits.py        bandwidth limits, schedules, monthly budget (settings and the limiter)
     service.py       the systemd unit of ``schoolmesh service install``
     startup.py       what ``start`` checks and says before the node runs
@@ -30,7 +34,8 @@ The running node (trio services, each with ``serve(*, task_status)`` and its own
     peerlog.py       bounded logging of what remote peers cause
     board.py         requests and feedback as the web library shows them
     web/             the teacher web library: app.py (routes), pages.py (framework),
-                     browse.py (reading), teach.py (changing), auth.py, upload.py,
+                     browse.py (reading), teach.py (changing), operate.py (operator pages),
+                     drafts.py (text tools in the adapt flow), auth.py, upload.py, qr.py,
                      stream.py (HTTP Range from the block store), i18n.py, server.py
 
 py-libp2p, behind one wall (p2p/)

@@ -125,3 +125,11 @@ def test_libp2p_only_under_node_p2p():
            if not p.relative_to(ROOT).as_posix().startswith("node/p2p/")
            for mod, _ in _imports(p) if mod == "libp2p"]   # function-level imports too
     assert not bad, bad
+
+
+def test_node_layout_names_every_module():
+    """node/__init__.py's docstring describes the layout: every module has its line."""
+    import node
+    missing = [str(p.relative_to(ROOT / "node")) for p in (ROOT / "node").rglob("*.py")
+               if p.name != "__init__.py" and p.name not in node.__doc__]
+    assert not missing, missing
