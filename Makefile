@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12
 JS     := tests/js
 JSSTAMP := $(JS)/node_modules/.installed-$(shell cat $(JS)/package-lock.json 2>/dev/null | sha256sum | cut -c1-12)
 
-.PHONY: demo test venv js bench clean system-deps
+.PHONY: demo test venv js bench bench-deps clean system-deps
 
 demo: venv
 	$(PY) -m cli.demo
@@ -50,7 +50,13 @@ $(JSSTAMP): $(JS)/package-lock.json
 	cd $(JS) && npm ci --no-audit --no-fund --loglevel=error
 	rm -f $(JS)/node_modules/.installed-* && touch $@
 
-bench: venv
+# Debian packages only the benchmarks use (not `make test`):
+#   syncthing        the same-run comparison of bench/bitswap.py and bench/links.py
+bench-deps:
+	@command -v syncthing >/dev/null 2>&1 || { echo "installing syncthing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq syncthing; }
+
+bench: venv bench-deps
 	$(PY) bench/run_all.py
 
 clean:

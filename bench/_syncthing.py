@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import http.client
 import json
 import os
 import secrets
@@ -157,8 +158,17 @@ class SyncthingResult:
 
 
 class _Instance:
+    """One Syncthing process.  By default everything is on 127.0.0.1 of this machine.  For a
+    run inside a network namespace (bench/links.py): ``host`` is the address the sync protocol
+    listens on and the peer dials; ``wrap`` turns the command line into one that runs in the
+    namespace (e.g. ``link.command(k, argv)``); ``connect(port)`` returns a socket connected to
+    127.0.0.1:port *inside* that namespace, through which every REST call goes (the GUI/REST
+    API stays on the namespace's own loopback); ``reconnect_s`` is reconnectionIntervalS
+    (Syncthing's default is 60)."""
+
     def __init__(self, binary: str, name: str, workdir: Path, gui_port: int, listen_port: int,
-                 low_priority: bool = False):
+                 low_priority: bool = False, *, host: str = "127.0.0.1", wrap=None,
+                 connect=None, reconnect_s: int = 1):
         self.binary = binary
         self.low_priority = low_priority
         self.name = name
@@ -166,6 +176,10 @@ class _Instance:
         self.log_path = workdir / f"syncthing-{name}.log"
         self.gui_port = gui_port
         self.listen_port = listen_port
+        self.host = host
+        self.wrap = wrap or (lambda argv: argv)
+        self.connect = connect
+        self.reconnect_s = reconnect_s
         self.api_key = secrets.token_urlsafe(24)
         self.base = f"http://127.0.0.1:{gui_port}"
         self.device_id = ""
@@ -204,7 +218,7 @@ class _Instance:
         for el in opts.findall("listenAddress"):
             opts.remove(el)
         la = ET.SubElement(opts, "listenAddress")
-        la.text = f"tcp://127.0.0.1:{self.listen_port}"
+        la.text = f"tcp://{self.host}:{self.listen_port}"
         for tag, value in {
             "globalAnnounceEnabled": "false",
             "localAnnounceEnabled": "false",
@@ -217,7 +231,8 @@ class _Instance:
             "startBrowser": "false",
             "announceLANAddresses": "false",
             "restartOnWakeup": "false",
-            "reconnectionIntervalS": "1",      # first dial attempts may race the peer's start
+            # 1 by default: first dial attempts may race the peer's start
+            "reconnectionIntervalS": str(self.reconnect_s),
             # Default true: Syncthing renices itself (+9) and lowers its I/O priority.  Off, so
             # that it competes for the CPU on equal terms with schoolmesh (which runs at normal
             # priority) if anything else runs on the machine.
@@ -238,7 +253,7 @@ class _Instance:
         dev = _copy(dev_tmpl)
         dev.set("id", peer.device_id)
         dev.set("name", f"bench-{peer.name}")
-        _set(dev, "address", f"tcp://127.0.0.1:{peer.listen_port}")
+        _set(dev, "address", f"tcp://{peer.host}:{peer.listen_port}")
         _insert_after(root, "device", dev)
 
         # The shared folder, paused until the benchmark starts its window.
@@ -268,8 +283,8 @@ class _Instance:
     def start(self) -> None:
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [self.binary, "serve", "--home", str(self.home), "--no-browser", "--no-restart",
-             "--no-upgrade", "--no-default-folder", "--logflags=7"],
+            self.wrap([self.binary, "serve", "--home", str(self.home), "--no-browser",
+                       "--no-restart", "--no-upgrade", "--no-default-folder", "--logflags=7"]),
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, env=_env(),
             preexec_fn=_die_with_parent)
 
@@ -334,12 +349,43 @@ class _Instance:
         if params:
             url += "?" + urllib.parse.urlencode(params)
         data = None if body is None else json.dumps(body).encode()
+        if self.connect is not None:
+            return self._request_via_socket(method, url[len(self.base):], data, timeout)
         req = urllib.request.Request(url, data=data, method=method,
                                      headers={"X-API-Key": self.api_key})
         if data is not None:
             req.add_header("Content-Type", "application/json")
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             raw = resp.read()
+        if not raw:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw.decode(errors="replace")
+
+    def _request_via_socket(self, method: str, target: str, data: bytes | None,
+                            timeout: float):
+        """The same request over a socket from ``self.connect`` (one inside a namespace);
+        errors are raised as urllib's (URLError / HTTPError), as the default path does."""
+        sock = self.connect(self.gui_port)
+        conn = http.client.HTTPConnection("127.0.0.1", self.gui_port, timeout=timeout)
+        sock.settimeout(timeout)
+        conn.sock = sock
+        try:
+            headers = {"X-API-Key": self.api_key, "Host": f"127.0.0.1:{self.gui_port}"}
+            if data is not None:
+                headers["Content-Type"] = "application/json"
+            conn.request(method, target, body=data, headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+            if resp.status >= 400:
+                raise urllib.error.HTTPError(self.base + target, resp.status, resp.reason,
+                                             resp.headers, None)
+        except http.client.HTTPException as e:
+            raise urllib.error.URLError(e) from e
+        finally:
+            conn.close()
         if not raw:
             return None
         try:

@@ -1,25 +1,42 @@
-"""Rural links: one resource fetched across an emulated slow, far link (needs root).
+"""Rural links: schoolmesh, rsync and Syncthing across emulated slow, far, flaky links (root).
 
-    .venv/bin/python bench/links.py [--profile NAME ...] [--mib 20] [--no-rsync] [--quick] [--keep]
+    .venv/bin/python bench/links.py [--scenario transfer|outage|idle|community ...]
+        [--profile NAME ...] [--case 20mib|files ...] [--tool NAME ...] [--runs 3] [--quick]
+        [--mib 20] [--files 200] [--idle-seconds 600] [--json FILE] [--keep]
 
-Profiles (rate each way, round-trip time): 10mbit-60ms, 2mbit-150ms, 512kbit-300ms,
-256kbit-600ms (all four by default).  For each profile a fresh pair of network namespaces is
-joined by bench/linkemu (packet-level rate and delay; no netem here) and:
+Every run gets a fresh set of network namespaces joined by bench/linkemu (packet-level rate and
+delay; no netem here).  Node 0 has the data, node 1 fetches it; every process, and every
+command or REST call that talks to one, runs inside its node's namespace.
 
-* schoolmesh: a school daemon (namespace 0) publishes --mib MiB of random bytes (not timed);
-  a village daemon (namespace 1) follows it and connects, and once the catalog has crossed
-  (not timed) ``schoolmesh get RID -o DIR --json`` runs in the village's namespace, timed
-  from start to exit (the CLI's start-up, the fetch, writing the file out).  Default settings
-  everywhere: no ``limits set``.  A fetch that makes no progress for STALL_S seconds, or takes
-  more than DEADLINE_FACTOR x the time the rate implies, is reported as "did not finish".
-* rsync (same run, same file, same link; the daemons are stopped first): ``rsync --daemon`` in
-  namespace 0, ``rsync -a rsync://…`` pulling into an empty folder in namespace 1.
+Scenarios (``--scenario``, repeatable; default: all four):
 
-Figures per tool: seconds; goodput = payload bits / seconds / link rate; wire overhead = bytes
-that crossed the link (IPv4 packets, both directions) / payload, and the data direction alone;
-receiver and sender CPU seconds per MiB (schoolmesh: the daemons' utime+stime from
-/proc/PID/stat; rsync: the rusage of the processes, the daemon's forked sender through its
-parent).  One run per profile, not a median.  No target: figures for issue 12.
+* transfer: each profile (rate each way, RTT: 10mbit-60ms, 2mbit-150ms, 512kbit-300ms,
+  256kbit-600ms) x each case (``20mib``: one --mib MiB file of random bytes; ``files``: --files
+  files of 4-64 KiB, seeded) x each tool, --runs times; medians of the finished runs.
+  - schoolmesh: a school daemon publishes (not timed); a village daemon follows it, connects,
+    and once the catalog has crossed, ``schoolmesh get RID -o DIR --json`` in the village's
+    namespace is timed from start to exit.  Default settings, no ``limits set``.
+  - rsync: ``rsync --daemon`` at node 0, ``rsync -a --partial rsync://…`` at node 1, timed.
+  - Syncthing (Debian's package): send-only A, receive-only B, configured as bench/_syncthing.py
+    (discovery, relays, NAT off) on the link's addresses; transfer only: from un-pausing B's
+    folder (A has scanned) until B is idle and complete, REST polled every second.
+  A run that makes no progress for 120 s, or takes 3x what the rate implies (+60 s), "did not
+  finish".
+* outage: the --outage-profile link (2mbit-150ms), the 20mib case, each tool: uninterrupted;
+  with two 30 s blackholes (every packet dropped, sockets left open) at 20 % of the ideal time
+  and 30 s + 40 % later; and the same two outages each ending with every TCP connection across
+  the link reset (a modem that re-attached).  rsync is re-run (``--partial``) after a failure.
+  schoolmesh also reports blocks received twice (Bitswap counters in ``status --json``, minus
+  the blocks the village stored).
+* idle: a connected pair (a village following a school) for --idle-seconds after 30 s of
+  settling: wire bytes per node (sent + received) extrapolated to a day, connections, and
+  ``status --json`` ``traffic`` per protocol; two idle Syncthing instances alongside.
+* community: a demonstration school and 4 villages joined with invite codes, idle as above.
+
+Figures: seconds; goodput = payload bits / seconds / link rate; wire/payload = bytes that
+crossed the link (IPv4 packets) / payload, the data direction and both; receiver and sender CPU
+s/MiB (daemons: utime+stime from /proc/PID/stat over the timed window; rsync: rusage).  Prints
+one table per scenario and writes every run to a JSON file.  No targets: figures for issue 12.
 """
 
 from __future__ import annotations
@@ -27,16 +44,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import signal
-import subprocess
+import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
-from linkemu import Link, LinkStats, available  # noqa: E402
+from _links_idle import idle_community, idle_pair, idle_syncthing  # noqa: E402
+from _links_tools import RUNNERS, BenchError, Outages, payload_of  # noqa: E402
+from _syncthing import _make_small  # noqa: E402
+from linkemu import Link, available  # noqa: E402
 
 MiB = C.MiB
 PROFILES = {  # name: (bit/s, RTT seconds)
@@ -45,223 +64,236 @@ PROFILES = {  # name: (bit/s, RTT seconds)
     "512kbit-300ms": (512e3, 0.300),
     "256kbit-600ms": (256e3, 0.600),
 }
-PORT = 4004
-RSYNC_PORT = 8730
-SETUP_TIMEOUT = 90.0       # daemon start, catalog across the link
-STALL_S = 120.0            # no new bytes for this long: the fetch did not finish
-DEADLINE_FACTOR = 3.0      # ... nor if it takes this many times what the rate implies
-POLL_S = 5.0               # transfer progress, read with the CLI in the village's namespace
-TICK = os.sysconf("SC_CLK_TCK")
+SCENARIOS = ("transfer", "outage", "idle", "community")
+CASES = ("20mib", "files")
+OUTAGE_S = 30.0
+VILLAGES = 4
+NUMERIC = ("seconds", "goodput", "wire_down", "wire_total", "rx_cpu_per_mib", "tx_cpu_per_mib",
+           "duplicate_blocks")
 
 
-class BenchError(RuntimeError):
-    pass
+def make_data(root: Path, case: str, mib: int, files: int) -> Path:
+    if case == "20mib":
+        src = root / "big" / "lesson.bin"
+        src.parent.mkdir(parents=True)
+        src.write_bytes(os.urandom(mib * MiB))
+        return src
+    src = root / "small" / "pages"
+    _make_small(src, files, files)
+    return src
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK    # utime, stime
+def combine(runs: list[dict]) -> dict:
+    """One row from several runs of the same thing: medians of the finished runs."""
+    done = [r for r in runs if r["finished"]]
+    row = {**runs[0], "runs": len(runs), "finished_runs": len(done), "each": runs,
+           "finished": bool(done), "note": "; ".join(r["note"] for r in runs if r["note"])}
+    for key in NUMERIC:
+        vals = [r[key] for r in done if r.get(key) is not None]
+        row[key] = round(statistics.median(vals), 3) if vals else None
+    if not done:
+        row["wire_bytes"] = [int(statistics.median(r["wire_bytes"][i] for r in runs))
+                             for i in (0, 1)]
+    return row
 
 
-def wait_for(check, what: str, timeout: float = SETUP_TIMEOUT) -> None:
-    end = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > end:
-            raise BenchError(f"timed out waiting until {what}")
-        time.sleep(0.2)
+def one_run(tool: str, rate: float, rtt: float, work: Path, src: Path,
+            outages: Outages | None = None) -> dict:
+    work.mkdir(parents=True)
+    with Link(rate=rate, delay=rtt / 2) as link:
+        return RUNNERS[tool](link, work, src, rate, outages)
 
 
-class Daemon:
-    def __init__(self, link: Link, k: int, home: Path) -> None:
-        self.link, self.k, self.home = link, k, home
-        self.log = home.parent / f"{home.name}.log"
-        self.proc: subprocess.Popen | None = None
-
-    def cli(self, *args: str, timeout: float = 120) -> dict | list:
-        out = self.link.run(self.k, [C.cli_path(), "--home", str(self.home), *args, "--json"],
-                            capture_output=True, text=True, timeout=timeout)
-        if out.returncode != 0:
-            raise BenchError(f"schoolmesh {' '.join(args)}: {out.stderr.strip()}")
-        return json.loads(out.stdout)
-
-    def start(self) -> None:
-        with open(self.log, "w") as log:
-            self.proc = self.link.popen(
-                self.k, [C.cli_path(), "--home", str(self.home), "start", "--no-mdns", "--no-web",
-                         "--listen", f"/ip4/{self.link.address(self.k)}/tcp/{PORT}"],
-                stdout=log, stderr=subprocess.STDOUT)
-
-        def ready() -> bool:
-            if self.proc.poll() is not None:
-                raise BenchError(f"{self.home.name} exited:\n{self.tail()}")
-            try:
-                return json.loads((self.home / "control.json").read_text())["pid"] == self.proc.pid
-            except (FileNotFoundError, ValueError, KeyError):
-                return False
-        wait_for(ready, f"{self.home.name} started")
-
-    def cpu(self) -> float:
-        return cpu_seconds(self.proc.pid)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def tail(self, n: int = 15) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+def dash(x):
+    return "-" if x is None else x
 
 
-def figures(tool: str, seconds: float | None, payload: int, rate: float, wire: LinkStats,
-            rx_cpu: float, tx_cpu: float, note: str = "") -> dict:
-    """Ratios to the payload only for a finished run; bytes and CPU seconds always."""
-    mib, done = payload / MiB, seconds is not None
-    return {"tool": tool, "finished": done,
-            "seconds": round(seconds, 2) if done else None,
-            "goodput": round(payload * 8 / seconds / rate, 3) if done else None,
-            "wire_down": round(wire.wire_bytes(0, 1) / payload, 3) if done else None,
-            "wire_total": round(wire.total() / payload, 3) if done else None,
-            "wire_bytes": [wire.wire_bytes(0, 1), wire.wire_bytes(1, 0)],
-            "rx_cpu": round(rx_cpu, 2), "tx_cpu": round(tx_cpu, 2),
-            "rx_cpu_per_mib": round(rx_cpu / mib, 3) if done else None,
-            "tx_cpu_per_mib": round(tx_cpu / mib, 3) if done else None,
-            "note": note}
+def seconds_cell(r: dict) -> object:
+    if not r["finished"]:
+        return "did not finish"
+    s = r["seconds"]
+    return s if r["runs"] == 1 else f"{s} ({r['finished_runs']}/{r['runs']})"
 
 
-def run_schoolmesh(link: Link, tmp: Path, src: Path, rate: float) -> dict:
-    school, village = Daemon(link, 0, tmp / "school"), Daemon(link, 1, tmp / "village")
-    for d in (school, village):
-        C.run_cli(d.home, "init", "--name", d.home.name)
-    payload = src.stat().st_size
-    rid = school.cli("publish", str(src), "--title", "Links bench")["resource_id"]
-    try:
-        school.start()
-        village.start()
-        school_id = school.cli("id")["school_id"]
-        village.cli("follow", school_id)
-        village.cli("connect", f"/ip4/{link.address(0)}/tcp/{PORT}/p2p/{school_id}")
-        wait_for(lambda: any(r["resource_id"] == rid for r in village.cli("search", "Links")),
-                 "the village has the school's catalog")
-        deadline = DEADLINE_FACTOR * payload * 8 / rate + 60
-        link.zero_counters()
-        rx0, tx0, t0 = village.cpu(), school.cpu(), time.monotonic()
-        with open(tmp / "get.err", "w") as err:
-            get = link.popen(1, [C.cli_path(), "--home", str(village.home), "get", rid, "-o",
-                                 str(tmp / "out"), "--json"],
-                             stdout=subprocess.DEVNULL, stderr=err)
-        done, last_change, note = 0, t0, ""
-        while True:
-            try:
-                get.wait(timeout=POLL_S)
-                break
-            except subprocess.TimeoutExpired:
-                pass
-            now = time.monotonic()
-            rows = [t for t in village.cli("transfers") if t["target"] == rid]
-            if rows and rows[0]["bytes_done"] > done:
-                done, last_change = rows[0]["bytes_done"], now
-            if now - last_change > STALL_S or now - t0 > deadline:
-                state = rows[0] if rows else {}
-                note = (f"did not finish: {done / MiB:.2f} of {payload / MiB:.0f} MiB after "
-                        f"{now - t0:.0f} s ({state.get('state')}: {state.get('error')})")
-                get.kill()
-                break
-        seconds = time.monotonic() - t0 if not note else None
-        get.wait()
-        stderr = (tmp / "get.err").read_text()
-        rx, tx, wire = village.cpu() - rx0, school.cpu() - tx0, link.stats()
-        if not note and get.returncode != 0:
-            raise BenchError(f"get failed: {stderr.strip()}\n{village.tail()}")
-        if not note and (tmp / "out" / src.name).read_bytes() != src.read_bytes():
-            raise BenchError("the fetched file differs from the published one")
-        return figures("schoolmesh", seconds, payload, rate, wire, rx, tx, note)
-    finally:
-        village.stop()
-        school.stop()
+def scenario_transfer(args, tmp: Path, data: dict[str, Path]) -> list[dict]:
+    results = []
+    for name in args.profile:
+        rate, rtt = PROFILES[name]
+        for case in args.case:
+            for tool in args.tool:
+                runs = []
+                for i in range(args.runs):
+                    r = one_run(tool, rate, rtt, tmp / f"{name}-{case}-{tool}-{i}", data[case])
+                    runs.append(r)
+                    print(f"   {name} {case} {tool} #{i + 1}: " +
+                          (f"{r['seconds']} s" if r["finished"] else r["note"]), flush=True)
+                results.append({"profile": name, "case": case, **combine(runs)})
+    print(C.fmt_table(
+        ["profile", "case", "tool", "seconds", "goodput/rate", "wire/payload (down)",
+         "wire/payload (total)", "wire MB down/up", "rx CPU s/MiB", "tx CPU s/MiB"],
+        [[r["profile"], r["case"], r["tool"], seconds_cell(r), dash(r["goodput"]),
+          dash(r["wire_down"]), dash(r["wire_total"]),
+          "/".join(f"{b / 1e6:.2f}" for b in r["wire_bytes"]),
+          dash(r["rx_cpu_per_mib"]), dash(r["tx_cpu_per_mib"])] for r in results]))
+    return results
 
 
-def run_rsync(link: Link, tmp: Path, src: Path, rate: float) -> dict:
-    conf = tmp / "rsyncd.conf"
-    conf.write_text(f"use chroot = no\nuid = root\ngid = root\npid file = {tmp}/rsyncd.pid\n"
-                    f"[m]\npath = {src.parent}\nread only = yes\n")
-    daemon = link.popen(0, ["rsync", "--daemon", "--no-detach", f"--config={conf}",
-                            f"--address={link.address(0)}", f"--port={RSYNC_PORT}",
-                            f"--log-file={tmp}/rsyncd.log"])
-    try:
-        wait_for(lambda: f":{RSYNC_PORT}" in link.run(
-            0, ["ss", "-Hltn"], capture_output=True, text=True).stdout, "rsyncd listens")
-        link.zero_counters()
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.monotonic()
-        out = link.run(1, ["rsync", "-a", f"rsync://{link.address(0)}:{RSYNC_PORT}/m/{src.name}",
-                           str(tmp / "rsync-out") + "/"], capture_output=True, text=True,
-                       timeout=DEADLINE_FACTOR * src.stat().st_size * 8 / rate + 60)
-        seconds = time.monotonic() - t0
-        wire = link.stats()
-        after_client = resource.getrusage(resource.RUSAGE_CHILDREN)
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=30)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if out.returncode != 0:
-        raise BenchError(f"rsync failed: {out.stderr.strip()}")
-    if (tmp / "rsync-out" / src.name).read_bytes() != src.read_bytes():
-        raise BenchError("rsync's copy differs")
-    rx = (after_client.ru_utime + after_client.ru_stime) - (before.ru_utime + before.ru_stime)
-    tx = (after.ru_utime + after.ru_stime) - (after_client.ru_utime + after_client.ru_stime)
-    return figures("rsync", seconds, src.stat().st_size, rate, wire, rx, tx)
+def outage_plan(payload: int, rate: float, reset: bool | None) -> Outages | None:
+    if reset is None:
+        return None
+    ideal = payload * 8 / rate
+    first = 0.2 * ideal
+    return Outages([first, first + OUTAGE_S + 0.4 * ideal], OUTAGE_S, reset)
+
+
+def scenario_outage(args, tmp: Path, data: dict[str, Path]) -> list[dict]:
+    name = args.outage_profile
+    rate, rtt = PROFILES[name]
+    src = data["20mib"]
+    modes = {"uninterrupted": None, "2 x 30 s blackhole": False,
+             "2 x 30 s outage + reset": True}
+    results = []
+    for tool in args.tool:
+        for mode, reset in modes.items():
+            runs = []
+            for i in range(args.runs):
+                slug = mode.split()[-1]
+                r = one_run(tool, rate, rtt, tmp / f"outage-{tool}-{slug}-{i}", src,
+                            outage_plan(payload_of(src), rate, reset))
+                runs.append(r)
+                print(f"   {name} {tool} {mode} #{i + 1}: " +
+                      (f"{r['seconds']} s" if r["finished"] else r["note"]), flush=True)
+            results.append({"profile": name, "mode": mode, **combine(runs)})
+    clean = {r["tool"]: r["seconds"] for r in results if r["mode"] == "uninterrupted"}
+    for r in results:
+        base = clean.get(r["tool"])
+        r["vs_uninterrupted"] = (round(r["seconds"] - base, 1)
+                                 if r["finished"] and base else None)
+    print(C.fmt_table(
+        ["tool", "link", "seconds", "extra s vs uninterrupted", "goodput/rate",
+         "wire/payload (total)", "wire MB down/up", "outages", "dup blocks", "rx CPU s/MiB"],
+        [[r["tool"], r["mode"], seconds_cell(r), dash(r["vs_uninterrupted"]),
+          dash(r["goodput"]), dash(r["wire_total"]),
+          "/".join(f"{b / 1e6:.2f}" for b in r["wire_bytes"]),
+          r.get("outages_applied", 0), dash(r.get("duplicate_blocks")),
+          dash(r["rx_cpu_per_mib"])] for r in results]))
+    return results
+
+
+def print_idle(rows: list[dict]) -> None:
+    print(C.fmt_table(
+        ["node", "role", "idle s", "wire KB sent/recv", "MB/day (sent+recv)", "peers",
+         "TCP conns"],
+        [[r["node"], r["role"], r["seconds"],
+          f"{r['wire_sent'] / 1e3:.1f}/{r['wire_received'] / 1e3:.1f}", r["mb_per_day"],
+          r["peers"], r["tcp"]] for r in rows]))
+    protos = sorted({p for r in rows for p in r["traffic"]},
+                    key=lambda p: -sum(r["traffic"].get(p, 0) for r in rows))
+    if protos:
+        print("   status --json traffic, MB/day per node (sent + received; 'total' excludes "
+              "TCP/IP headers):")
+        print(C.fmt_table(["protocol", *[r["node"] for r in rows if r["traffic"]]],
+                          [[p, *[r["traffic_mb_per_day"].get(p, 0.0) for r in rows
+                                 if r["traffic"]]] for p in protos]))
+
+
+def scenario_idle(args, tmp: Path) -> list[dict]:
+    rate, rtt = PROFILES[args.idle_profile]
+    box: dict[str, object] = {}
+
+    def st() -> None:            # Syncthing on its own link, at the same time
+        try:
+            with Link(rate=rate, delay=rtt / 2) as link:
+                box["st"] = idle_syncthing(link, tmp / "idle-syncthing", args.idle_seconds)
+        except BaseException as e:   # reported after the schoolmesh pair
+            box["st_error"] = e
+    (tmp / "idle-syncthing").mkdir()
+    thread = threading.Thread(target=st, daemon=True)
+    if "syncthing" in args.tool:
+        thread.start()
+    (tmp / "idle-pair").mkdir()
+    with Link(rate=rate, delay=rtt / 2) as link:
+        rows = idle_pair(link, tmp / "idle-pair", args.idle_seconds)
+    if thread.ident is not None:          # started
+        thread.join()
+        if "st_error" in box:
+            print(f"   syncthing idle pair failed: {box['st_error']}")
+        rows += box.get("st", [])
+    print_idle(rows)
+    return rows
+
+
+def scenario_community(args, tmp: Path) -> list[dict]:
+    rate, rtt = PROFILES[args.idle_profile]
+    (tmp / "community").mkdir()
+    with Link(rate=rate, delay=rtt / 2, nodes=1 + VILLAGES) as link:
+        rows = idle_community(link, tmp / "community", args.idle_seconds)
+    print_idle(rows)
+    return rows
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scenario", action="append", choices=SCENARIOS,
+                    help="what to run (repeatable; default: all)")
     ap.add_argument("--profile", action="append", choices=list(PROFILES),
-                    help="a link profile (repeatable; default: all)")
-    ap.add_argument("--mib", type=int, default=20, help="size of the resource (MiB)")
-    ap.add_argument("--no-rsync", action="store_true", help="schoolmesh only")
-    ap.add_argument("--quick", action="store_true", help="2 MiB instead of --mib")
+                    help="a link profile for the transfer scenario (repeatable; default: all)")
+    ap.add_argument("--case", action="append", choices=CASES,
+                    help="what the transfer scenario moves (repeatable; default: both)")
+    ap.add_argument("--tool", action="append", choices=list(RUNNERS),
+                    help="schoolmesh, rsync, syncthing (repeatable; default: all three)")
+    ap.add_argument("--runs", type=int, default=3, help="runs of each; medians (default 3)")
+    ap.add_argument("--mib", type=int, default=20, help="size of the 20mib case's file (MiB)")
+    ap.add_argument("--files", type=int, default=200, help="files in the 'files' case")
+    ap.add_argument("--quick", action="store_true", help="2 MiB, 20 files, one run")
+    ap.add_argument("--outage-profile", default="2mbit-150ms", choices=list(PROFILES))
+    ap.add_argument("--idle-profile", default="2mbit-150ms", choices=list(PROFILES))
+    ap.add_argument("--idle-seconds", type=float, default=600.0,
+                    help="how long the idle and community scenarios count bytes")
+    ap.add_argument("--json", type=Path, help="results file (default links-<time>.json here)")
     ap.add_argument("--keep", action="store_true", help="keep the scratch folder")
     args = ap.parse_args()
     ok, why = available()
     if not ok:
         sys.exit(f"error: cannot emulate links here: {why}")
-    size = 2 * MiB if args.quick else args.mib * MiB
-    profiles = args.profile or list(PROFILES)
-    C.header(f"rural links: {size // MiB} MiB across {', '.join(profiles)}", args.quick)
+    if args.quick:
+        args.mib, args.files, args.runs = 2, 20, 1
+    args.scenario = args.scenario or list(SCENARIOS)
+    args.profile = args.profile or list(PROFILES)
+    args.case = args.case or list(CASES)
+    args.tool = args.tool or list(RUNNERS)
+    out = args.json or Path(f"links-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    C.header(f"rural links: {', '.join(args.scenario)}; {args.mib} MiB / {args.files} files; "
+             f"{args.runs} run(s) each", args.quick)
     tmp = C.make_tmpdir("links")
-    src = tmp / "data" / "lesson.bin"
-    src.parent.mkdir()
-    src.write_bytes(os.urandom(size))
-    results = []
+    report: dict = {"args": {k: str(v) if isinstance(v, Path) else v
+                             for k, v in vars(args).items()}}
     try:
-        for name in profiles:
-            rate, rtt = PROFILES[name]
-            for tool in ("schoolmesh", *(() if args.no_rsync else ("rsync",))):
-                work = tmp / f"{name}-{tool}"
-                work.mkdir()
-                with Link(rate=rate, delay=rtt / 2) as link:
-                    run = run_schoolmesh if tool == "schoolmesh" else run_rsync
-                    r = {"profile": name, **run(link, work, src, rate)}
-                results.append(r)
-                print(f"   {name} {tool}: " + (f"{r['seconds']} s" if r["finished"] else
-                                              r["note"]), flush=True)
+        need = set(args.case if "transfer" in args.scenario else ()) | (
+            {"20mib"} if "outage" in args.scenario else set())
+        data = {case: make_data(tmp / "data", case, args.mib, args.files) for case in need}
+        for scenario in args.scenario:
+            print(f"-- {scenario}", flush=True)
+            if scenario == "transfer":
+                report[scenario] = scenario_transfer(args, tmp, data)
+            elif scenario == "outage":
+                report[scenario] = scenario_outage(args, tmp, data)
+            elif scenario == "idle":
+                report[scenario] = scenario_idle(args, tmp)
+            else:
+                report[scenario] = scenario_community(args, tmp)
+            out.write_text(json.dumps(report, indent=1, ensure_ascii=False))
+    except BenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        out.write_text(json.dumps({**report, "error": str(e)}, indent=1, ensure_ascii=False))
+        raise SystemExit(1)
     finally:
         C.done_with(tmp, args.keep)
-    dash = lambda x: "-" if x is None else x  # noqa: E731
-    print(C.fmt_table(
-        ["profile", "tool", "seconds", "goodput/rate", "wire/payload (down)",
-         "wire/payload (total)", "wire MB down/up", "rx CPU s/MiB", "tx CPU s/MiB"],
-        [[r["profile"], r["tool"], r["seconds"] if r["finished"] else "did not finish",
-          dash(r["goodput"]), dash(r["wire_down"]), dash(r["wire_total"]),
-          "/".join(f"{b / 1e6:.2f}" for b in r["wire_bytes"]),
-          dash(r["rx_cpu_per_mib"]), dash(r["tx_cpu_per_mib"])] for r in results]))
-    for r in results:
+    for r in report.get("transfer", []) + report.get("outage", []):
         if r["note"]:
-            print(f"   {r['profile']} {r['tool']}: {r['note']}")
-    C.summary("links", {"mib": size // MiB, "results": results})
+            print(f"   {r['profile']} {r.get('case') or r.get('mode')} {r['tool']}: {r['note']}")
+    print(f"   results: {out}")
+    C.summary("links", {k: v for k, v in report.items() if k != "args"})
 
 
 if __name__ == "__main__":
