@@ -76,7 +76,7 @@ def measure_daemons(link: Link, daemons: list[Daemon], roles: list[str],
                      "mb_per_day": round(per_day(sent + received, elapsed) / 1e6, 3),
                      "peers": len(d.cli("peers")), "tcp": tcp_connections(link, k),
                      "traffic": traffic,
-                     "traffic_mb_per_day": {p: round(per_day(b, elapsed) / 1e6, 3)
+                     "traffic_kb_per_day": {p: round(per_day(b, elapsed) / 1e3, 1)
                                             for p, b in traffic.items()}})
     return rows
 
@@ -129,7 +129,7 @@ def idle_syncthing(link: Link, tmp: Path, seconds: float) -> list[dict]:
                          "mb_per_day": round(per_day(sent + received, elapsed) / 1e6, 3),
                          "peers": sum(1 for c in conns.values() if c.get("connected")),
                          "tcp": tcp_connections(link, k), "traffic": {},
-                         "traffic_mb_per_day": {}})
+                         "traffic_kb_per_day": {}})
         return rows
     finally:
         stop_syncthing(b, a)

@@ -190,10 +190,10 @@ def print_idle(rows: list[dict]) -> None:
     protos = sorted({p for r in rows for p in r["traffic"]},
                     key=lambda p: -sum(r["traffic"].get(p, 0) for r in rows))
     if protos:
-        print("   status --json traffic, MB/day per node (sent + received; 'total' excludes "
+        print("   status --json traffic, kB/day per node (sent + received; 'total' excludes "
               "TCP/IP headers):")
         print(C.fmt_table(["protocol", *[r["node"] for r in rows if r["traffic"]]],
-                          [[p, *[r["traffic_mb_per_day"].get(p, 0.0) for r in rows
+                          [[p, *[r["traffic_kb_per_day"].get(p, 0.0) for r in rows
                                  if r["traffic"]]] for p in protos]))
 
 
