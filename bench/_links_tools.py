@@ -72,6 +72,11 @@ def deadline_for(payload: int, rate: float, outages: Outages | None) -> float:
     return DEADLINE_FACTOR * payload * 8 / rate + 60 + (outages.downtime if outages else 0)
 
 
+def stall_for(outages: Outages | None) -> float:
+    """No progress for this long ends a run; the outages' own time does not count."""
+    return STALL_S + (outages.downtime if outages else 0)
+
+
 class Outages:
     """Link failures during a fetch: at each offset (seconds after the fetch started) the link
     drops every packet for ``seconds`` (sockets stay open); with ``reset`` every TCP connection
@@ -224,7 +229,7 @@ def run_schoolmesh(link: Link, tmp: Path, src: Path, rate: float,
             rows = [t for t in village.cli("transfers") if t["target"] == rid]
             if rows and rows[0]["bytes_done"] > done:
                 done, last_change = rows[0]["bytes_done"], now
-            if now - last_change > STALL_S or now - t0 > deadline:
+            if now - last_change > stall_for(outages) or now - t0 > deadline:
                 state = rows[0] if rows else {}
                 note = (f"did not finish: {done / MiB:.2f} of {payload / MiB:.1f} MiB after "
                         f"{now - t0:.0f} s ({state.get('state')}: {state.get('error')})")
@@ -405,7 +410,7 @@ def run_syncthing(link: Link, tmp: Path, src: Path, rate: float,
             now = time.monotonic()
             if have > done:
                 done, last_change = have, now
-            if now - last_change > STALL_S or now - t0 > deadline:
+            if now - last_change > stall_for(outages) or now - t0 > deadline:
                 note = (f"did not finish: {max(done, 0) / MiB:.2f} of {payload / MiB:.1f} MiB "
                         f"after {now - t0:.0f} s")
                 break

@@ -21,7 +21,7 @@ Scenarios (``--scenario``, repeatable; default: all four):
     (discovery, relays, NAT off) on the link's addresses; transfer only: from un-pausing B's
     folder (A has scanned) until B is idle and complete, REST polled every second.
   A run that makes no progress for 120 s, or takes 3x what the rate implies (+60 s), "did not
-  finish".
+  finish" (in the outage scenario both limits grow by the outages' 60 s).
 * outage: the --outage-profile link (2mbit-150ms), the 20mib case, each tool: uninterrupted;
   with two 30 s blackholes (every packet dropped, sockets left open) at 20 % of the ideal time
   and 30 s + 40 % later; and the same two outages each ending with every TCP connection across
