@@ -28,7 +28,8 @@ The running node (trio services, each with ``serve(*, task_status)`` and its own
     events.py        the in-process event bus; DatabaseWatcher (writes by any process)
     scheduler.py     the transfer scheduler (Peers and Exchange are its narrow interfaces)
     dialler.py       keeps bootstrap peers and community seeds connected
-    sync.py          feed replication (``/schoolmesh/feed/1.0.0``), serving and pulling
+    replication.py   feed replication as a service: gossiped heads in and out, sync rounds
+    sync.py          the feed protocol (``/schoolmesh/feed/1.0.0``): serving and pulling
     community_net.py communities on the network: redeem/charter, join, link, topics, seeding
     control.py       the local control API (HTTP on 127.0.0.1, bearer token)
     peerlog.py       bounded logging of what remote peers cause

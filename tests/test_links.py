@@ -7,7 +7,7 @@ import socket
 
 import trio
 
-from node import daemon
+from node import daemon, replication
 from node.daemon import Node, Options
 from node.home import init_home
 from node.p2p import host as p2p
@@ -51,7 +51,7 @@ async def test_every_connection_is_watched_by_the_kernel_and_idle_pairs_are_sile
     # 30 s; our sync round runs every 10 min)
     await b.sync_now()
     await a.sync_now()
-    await trio.sleep(max(daemon.ANNOUNCE_REPEATS) + 1)   # our heads are announced again once
+    await trio.sleep(max(replication.ANNOUNCE_REPEATS) + 1)   # our heads are announced again once
     before = [(await n.api_status())["traffic"]["total"] for n in (a, b)]
     await trio.sleep(32)
     after = [(await n.api_status())["traffic"]["total"] for n in (a, b)]
