@@ -2,7 +2,7 @@
 
 * connect latency (TCP + Noise + Yamux + identify) with schoolmesh's host settings, against
   py-libp2p's default connection settings measured in the same run (the baseline: a fixed
-  250 ms happy-eyeballs wait, FACTS.md) — target < 100 ms;
+  250 ms happy-eyeballs wait, docs/py-libp2p.md) — target < 100 ms;
 * how fast a new resource's signed head reaches every node of a 20-node mesh and the entry is
   pulled (gossip + feed sync), all nodes in one process on 127.0.0.1 — target p95 < 2 s.
 

@@ -1,7 +1,7 @@
 """One fetch over an emulated rural link: goodput, wire overhead and receiver CPU.
 
     sudo .venv/bin/python bench/slowlink.py --rate 512kbit --rtt 300 --size-mib 8 \
-        [--emu /work/shared/tools/linkemu/netemu.py] [--prefix ex] [--repeats 1] [--keep]
+        --emu PATH/netemu.py [--prefix ex] [--repeats 1] [--keep]
         [--via cli|api] [--profile FILE]
 
 Needs root: it runs a packet-level link emulator (``--emu``, a ``netemu.py`` that makes network
@@ -184,7 +184,9 @@ def main() -> None:
     p.add_argument("--size-mib", type=int, default=8)
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--timeout", type=float, default=1800)
-    p.add_argument("--emu", default="/work/shared/tools/linkemu/netemu.py")
+    p.add_argument("--emu", required=True,
+                   help="a netemu.py-compatible emulator script (bench/links.py uses the "
+                        "project's own, bench/linkemu)")
     p.add_argument("--prefix", default="ex")
     p.add_argument("--keep", action="store_true")
     p.add_argument("--via", choices=("cli", "api"), default="cli",

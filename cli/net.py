@@ -60,7 +60,7 @@ def call(home_path: Path, name: str, **args: Any) -> Any:
 def _setup_logging(debug: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    # py-libp2p logs many ERROR/WARNING lines in normal operation (FACTS.md)
+    # py-libp2p logs many ERROR/WARNING lines in normal operation (docs/py-libp2p.md)
     logging.getLogger("libp2p").setLevel(logging.DEBUG if debug else logging.CRITICAL)
     for noisy in ("hypercorn", "httpx", "zeroconf", "multiaddr"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

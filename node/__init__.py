@@ -30,7 +30,7 @@ The running node (trio services, each with ``serve(*, task_status)`` and its own
     dialler.py       keeps bootstrap peers and community seeds connected
     replication.py   feed replication as a service: gossiped heads in and out, sync rounds
     sync.py          the feed protocol (``/schoolmesh/feed/1.0.0``): serving and pulling
-    community_net.py communities on the network: redeem/charter, join, link, topics, seeding
+    community_service.py  communities on the network: redeem/charter, join, link, topics, seeding
     control.py       the local control API (HTTP on 127.0.0.1, bearer token)
     peerlog.py       bounded logging of what remote peers cause
     board.py         requests and feedback as the web library shows them

@@ -4,9 +4,9 @@ subscriptions of member schools.
 
 This module is the synchronous, SQLite side; the network side (the
 ``/schoolmesh/community/1.0.0`` stream handler, joining over the network, the community gossip
-topics and the loop that queues seeding fetches) lives in node/community_net.py.
+topics and the loop that queues seeding fetches) lives in node/community_service.py.
 
-Membership is never stored: it is recomputed with ``protocol.community.resolve`` from the
+Membership is never stored: it is recomputed with ``protocol.membership.resolve`` from the
 verified decision entries we hold (from any feed), plus the charter and certificate a seed
 handed us when we joined (their authors' feeds may arrive later).
 """
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crypto import PublicKey, cid_to_str
-from protocol import community as pc
+from protocol import membership as pc
 from protocol import records, vocab
 from protocol.errors import LocalProtocolError, ProtocolError
 

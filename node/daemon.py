@@ -15,7 +15,7 @@ from typing import Any
 import trio
 
 from crypto import PublicKey
-from protocol import community as pc
+from protocol import membership as pc
 from protocol import feedsync
 
 from . import backup, community, control, db, events, feeds, startup, storage
@@ -31,7 +31,7 @@ from .scheduler import TransferService
 from .p2p.connmgr import IDLE_CLOSE_S, ConnectionManager
 from .p2p.streams import REQUEST_TIMEOUT
 from .p2p.bitswap import BlockExchange
-from .community_net import CommunityService
+from .community_service import CommunityService
 from .p2p.gossip import Gossip
 from .p2p.relay import RelayError, relay_service
 from .p2p.routing import ContentRouting

@@ -2,7 +2,7 @@
 demonstration school founds a community), certificates and revocations (a demonstration school
 admits or removes a school) and links (federation).  ``records.validate_body`` calls
 :func:`validate_body` for these kinds; everything else about communities (invite codes, the
-redeem messages, membership) is in :mod:`.community`, which builds on this module.
+redeem messages, membership) is in :mod:`.membership`, which builds on this module.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from crypto import SchoolKey
-from protocol import codec, community, records
+from protocol import codec, records
+from protocol import membership as community
 from protocol.errors import LocalProtocolError, RemoteProtocolError
 
 V = json.loads((Path(__file__).parents[1] / "specs/vectors/communities.json").read_text("utf-8"))

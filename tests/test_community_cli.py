@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from protocol import community as pc
+from protocol import membership as pc
 
 SEED = "/ip4/127.0.0.1/tcp/4004/p2p/12D3KooWRNmQJ4BsJvdejSSWzxU1vBmyXj2KeBdnXTgmhSSL9xVh"
 

@@ -10,7 +10,7 @@ from node.daemon import Node, Options
 from node.errors import NodeError
 from node.home import init_home, now_ms
 from node.p2p import host as p2p
-from protocol import community as pc
+from protocol import membership as pc
 from protocol import feedsync, records
 
 LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]

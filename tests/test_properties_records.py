@@ -19,7 +19,8 @@ from prop_strategies import (
     B32, KEYS, any_value, bodies, chunked, community_ids, digests, keys, msgpack_maps, mutated,
     school_ids, times, twin_edits,
 )
-from protocol import codec, community, feedsync, records
+from protocol import codec, feedsync, records
+from protocol import membership as community
 from protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 
 seqs = st.integers(1, records.MAX_SEQ)

@@ -1,4 +1,4 @@
-"""Gossipsub carrying signed feed heads, with settings fit for schools (FACTS.md).
+"""Gossipsub carrying signed feed heads, with settings fit for schools (docs/py-libp2p.md).
 
 py-libp2p's defaults are harmful here: a 120 s heartbeat (we use 1 s), spam protection that
 silently drops more than 10 messages/s per peer and topic (a school publishing a burst of

@@ -1,4 +1,4 @@
-"""A libp2p host configured the way schoolmesh needs it (see ../shared/FACTS.md).
+"""A libp2p host configured the way schoolmesh needs it (see docs/py-libp2p.md).
 
 * The host key is the school key (school id = peer id), so Noise authenticates the school.
 * Security: Noise only. py-libp2p's default also offers TLS, SECIO and *plaintext*.

@@ -14,7 +14,7 @@ client side (RESERVE, refresh, CONNECT) is done here with py-libp2p's own protob
 framing, because its client code is unfit for us (measured/read in 0.8.1):
 
 * ``RelayDiscovery(auto_reserve=True)`` only looks at relays connected before it started
-  (FACTS.md), and its ``make_reservation`` needs the relay to have been "discovered" first.
+  (docs/py-libp2p.md), and its ``make_reservation`` needs the relay to have been "discovered" first.
 * ``CircuitV2Transport.dial`` makes a *reservation* on the relay before every CONNECT when the
   client role is on, swallows every error into ``False``/``ConnectionError`` strings, and may
   sleep through back-offs in ``_select_relay``; it also returns an upgraded connection, so it

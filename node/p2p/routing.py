@@ -1,6 +1,6 @@
 """Content routing: kad-dht provider records for the content roots this node keeps.
 
-py-libp2p's DHT does not bootstrap itself and never re-announces (FACTS.md): connected peers
+py-libp2p's DHT does not bootstrap itself and never re-announces (docs/py-libp2p.md): connected peers
 are added to the routing table as they appear, and every pinned root is (re-)provided when it
 is new and then every :data:`REPROVIDE_INTERVAL`. Keys are the CID's multihash, the same as
 IPFS, so kubo/Helia nodes in the same DHT see our providers.

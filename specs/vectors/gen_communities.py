@@ -16,7 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from crypto import SchoolKey  # noqa: E402
-from protocol import codec, community, records  # noqa: E402
+from protocol import codec, records  # noqa: E402
+from protocol import membership as community  # noqa: E402
 
 T0 = 1_763_900_000_000
 DAY = 86_400_000

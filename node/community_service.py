@@ -14,7 +14,7 @@ from typing import Any
 
 import trio
 
-from protocol import community as pc
+from protocol import membership as pc
 from protocol import feedsync
 from protocol.errors import ProtocolError
 from protocol.framing import encode_frame
