@@ -404,15 +404,20 @@ def run_syncthing(link: Link, tmp: Path, src: Path, rate: float,
             try:
                 if _complete(b, n_files):
                     break
-                have = b.folder_status().get("inSyncBytes", 0)
+                # progress: bytes B's connection to A received (inSyncBytes moves per whole
+                # file only, so one big file would look stalled)
+                conns = b.get("/rest/system/connections").get("connections", {})
+                have = conns.get(a.device_id, {}).get("inBytesTotal", 0)
             except OSError:           # URLError too: REST busy or restarting the folder
                 have = done
             now = time.monotonic()
             if have > done:
                 done, last_change = have, now
             if now - last_change > stall_for(outages) or now - t0 > deadline:
-                note = (f"did not finish: {max(done, 0) / MiB:.2f} of {payload / MiB:.1f} MiB "
-                        f"after {now - t0:.0f} s")
+                st = b.folder_status()
+                note = (f"did not finish: {st.get('inSyncBytes', 0) / MiB:.2f} of "
+                        f"{payload / MiB:.1f} MiB in sync after {now - t0:.0f} s "
+                        f"({max(done, 0) / MiB:.2f} MiB received)")
                 break
             time.sleep(ST_POLL_S)
         seconds = time.monotonic() - t0 if not note else None
