@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/links.py [--scenario transfer|outage|idle|community ...]
         [--profile NAME ...] [--case 20mib|files ...] [--tool NAME ...] [--runs 3] [--quick]
-        [--mib 20] [--files 200] [--idle-seconds 600] [--json FILE] [--keep]
+        [--mib 20] [--files 200] [--outage-mode uninterrupted|blackhole|reset ...]
+        [--idle-seconds 600] [--json FILE] [--keep]
 
 Every run gets a fresh set of network namespaces joined by bench/linkemu (packet-level rate and
 delay; no netem here).  Node 0 has the data, node 1 fetches it; every process, and every
@@ -67,6 +68,8 @@ PROFILES = {  # name: (bit/s, RTT seconds)
 SCENARIOS = ("transfer", "outage", "idle", "community")
 CASES = ("20mib", "files")
 OUTAGE_S = 30.0
+OUTAGE_MODES = {"uninterrupted": None, "2 x 30 s blackhole": False,  # reset after each outage?
+                "2 x 30 s outage + reset": True}
 VILLAGES = 4
 NUMERIC = ("seconds", "goodput", "wire_down", "wire_total", "rx_cpu_per_mib", "tx_cpu_per_mib",
            "duplicate_blocks")
@@ -150,8 +153,8 @@ def scenario_outage(args, tmp: Path, data: dict[str, Path]) -> list[dict]:
     name = args.outage_profile
     rate, rtt = PROFILES[name]
     src = data["20mib"]
-    modes = {"uninterrupted": None, "2 x 30 s blackhole": False,
-             "2 x 30 s outage + reset": True}
+    modes = {mode: reset for mode, reset in OUTAGE_MODES.items()
+             if mode.split()[-1] in args.outage_mode}
     results = []
     for tool in args.tool:
         for mode, reset in modes.items():
@@ -247,6 +250,9 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=200, help="files in the 'files' case")
     ap.add_argument("--quick", action="store_true", help="2 MiB, 20 files, one run")
     ap.add_argument("--outage-profile", default="2mbit-150ms", choices=list(PROFILES))
+    ap.add_argument("--outage-mode", action="append",
+                    choices=[m.split()[-1] for m in OUTAGE_MODES],
+                    help="uninterrupted, blackhole, reset (repeatable; default: all three)")
     ap.add_argument("--idle-profile", default="2mbit-150ms", choices=list(PROFILES))
     ap.add_argument("--idle-seconds", type=float, default=600.0,
                     help="how long the idle and community scenarios count bytes")
@@ -262,6 +268,7 @@ def main() -> None:
     args.profile = args.profile or list(PROFILES)
     args.case = args.case or list(CASES)
     args.tool = args.tool or list(RUNNERS)
+    args.outage_mode = args.outage_mode or [m.split()[-1] for m in OUTAGE_MODES]
     out = args.json or Path(f"links-{time.strftime('%Y%m%d-%H%M%S')}.json")
     C.header(f"rural links: {', '.join(args.scenario)}; {args.mib} MiB / {args.files} files; "
              f"{args.runs} run(s) each", args.quick)
