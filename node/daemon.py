@@ -1,5 +1,7 @@
-"""The running node: one trio task tree owning the libp2p host, feed sync, gossip and the
-local control API. ``schoolmesh start`` runs :func:`run` until SIGINT/SIGTERM.
+"""The running node: ``Node`` wires the services (each with ``serve(*, task_status)`` and its
+own tasks: replication, scheduler, dialler, connections, communities, Bitswap, gossip,
+routing, relay, the control API and the web library) in one place, on one libp2p host, and
+answers the control API.  ``schoolmesh start`` runs :func:`run` until SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
