@@ -36,6 +36,19 @@ def _forbidden(web: Web, request: Request) -> Response:
     return web.error(request, 403, "operators_only")
 
 
+async def _operator_form(request: Request
+                         ) -> tuple[Web, str | None, dict[str, list[str]], Response | None]:
+    """A POST to an operator page: (web, operator, form, None), or a refusal (403: bad CSRF
+    token first, then not an operator) as the last item."""
+    web, op = _operator(request)
+    form = await read_form(request)
+    if form is None:
+        return web, op, {}, web.error(request, 403, "bad_csrf")
+    if op is None:
+        return web, op, {}, _forbidden(web, request)
+    return web, op, form, None
+
+
 async def status_page(request: Request) -> Response:
     """The node: school, addresses, web URLs, connected peers (LAN or not), traffic."""
     web, op = _operator(request)
@@ -64,12 +77,9 @@ async def transfers_page(request: Request) -> Response:
 
 async def transfer_control(request: Request) -> Response:
     """POST /operator/transfers/{tid}/{action}: pause, resume or cancel."""
-    web, op = _operator(request)
-    form = await read_form(request)
-    if form is None:
-        return web.error(request, 403, "bad_csrf")
-    if op is None:
-        return _forbidden(web, request)
+    web, op, form, refused = await _operator_form(request)
+    if refused is not None:
+        return refused
     try:
         await web.node.api_transfer_control(request.path_params["tid"],
                                             request.path_params["action"])
@@ -96,11 +106,9 @@ async def accounts_page(request: Request) -> Response:
             return _forbidden(web, request)
         key, name = request.query_params.get("done"), request.query_params.get("name", "")
         return _accounts(web, request, done=(key, name) if key in DONE_KEYS else None)
-    form = await read_form(request)
-    if form is None:
-        return web.error(request, 403, "bad_csrf")
-    if op is None:
-        return _forbidden(web, request)
+    web, op, form, refused = await _operator_form(request)
+    if refused is not None:
+        return refused
     name = (form.get("name") or [""])[0].strip()
     password = (form.get("password") or [""])[0]
     role = (form.get("role") or ["teacher"])[0]
@@ -114,12 +122,9 @@ async def accounts_page(request: Request) -> Response:
 
 async def account_action(request: Request) -> Response:
     """POST /operator/accounts/{name}/{password,remove}."""
-    web, op = _operator(request)
-    form = await read_form(request)
-    if form is None:
-        return web.error(request, 403, "bad_csrf")
-    if op is None:
-        return _forbidden(web, request)
+    web, op, form, refused = await _operator_form(request)
+    if refused is not None:
+        return refused
     name, action = request.path_params["name"], request.path_params["action"]
     try:
         if action == "password":
