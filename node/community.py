@@ -79,6 +79,14 @@ def _decode(raw: bytes) -> records.FeedEntry | None:
         return None  # stored entries were verified on arrival; never trust a damaged one
 
 
+def seeds_and_issuers(conn: sqlite3.Connection,
+                      ms: dict[str, pc.Membership]) -> set[str]:
+    """School ids that replicate every member's feed in one of our communities: the seeds
+    our community rows name and the issuers of the memberships ``ms``."""
+    seeds = {a.rsplit("/p2p/", 1)[-1] for r in rows(conn) for a in r["seeds"]}
+    return seeds | {sid for m in ms.values() for sid in m.issuers}
+
+
 def policy_key(conn: sqlite3.Connection) -> tuple[Any, ...]:
     """Changes whenever something the replication policy depends on was stored: decision
     entries (append-only: their count), and the exact contents of the (small) communities and

@@ -125,8 +125,7 @@ class CommunityService:
             return
         self._own_check_due = trio.current_time() + self._own_delay
         self._own_delay = min(self._own_delay * 2, OWN_PIN_CHECK)
-        seeds = {a.rsplit("/p2p/", 1)[-1] for r in community.rows(conn) for a in r["seeds"]}
-        seeds |= {sid for m in self.node.policy.memberships.values() for sid in m.issuers}
+        seeds = community.seeds_and_issuers(conn, self.node.policy.memberships)
         for rid, content in stale:
             found = await self.node.routing.find_providers(content)
             if any(info.peer_id.to_string() in seeds for info in found):

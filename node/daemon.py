@@ -81,6 +81,7 @@ class Node:
         self.replication: Replication | None = None
         self.policy = community.Policy(wanted={}, topics={}, issuer_of=frozenset())
         self._policy_key: tuple[int, ...] = ()
+        self._policy_stamp: tuple[int, int] = (-1, -1)
         self._rejected_seen: set[bytes] = set()          # rejected decisions already logged
         self.communities = CommunityService(self)
         self.peer_log = PeerLog(log)                     # warnings caused by peers, bounded
@@ -253,9 +254,17 @@ class Node:
     def current_policy(self) -> community.Policy:
         """The policy, recomputed first if a decision entry, community or follow was stored
         since (by this process or a CLI command): a revocation applies from the next entry
-        on, not from the next periodic refresh."""
-        if community.policy_key(self.home.conn) != self._policy_key:
-            self.refresh_policy()
+        on, not from the next periodic refresh. The policy key's queries run only when the
+        database changed at all since the last look (SQLite's data_version counts other
+        connections' commits, total_changes this connection's): gossip validators call this
+        once per message."""
+        conn = self.home.conn
+        (version,) = conn.execute("PRAGMA data_version").fetchone()
+        stamp = (version, conn.total_changes)
+        if stamp != self._policy_stamp:
+            self._policy_stamp = stamp
+            if community.policy_key(conn) != self._policy_key:
+                self.refresh_policy()
         return self.policy
 
     async def _reserve_on(self, pid: str) -> None:

@@ -217,10 +217,8 @@ class Replication:
         issuer of one of our communities (they replicate every member's feed) or holds our
         feed, and we now hold at least as much of it as the peer (specs/backup.md §4)."""
         own = [h for h in heads if h.feed == self.home.feed]
-        seeds = {a.rsplit("/p2p/", 1)[-1] for r in community.rows(self.home.conn)
-                 for a in r["seeds"]}
-        issuers = {sid for m in self.policy().memberships.values() for sid in m.issuers}
-        if not own and peer not in seeds | issuers:
+        if not own and peer not in community.seeds_and_issuers(
+                self.home.conn, self.policy().memberships):
             return False
         seq, _ = feeds.head(self.home.conn, self.home.feed)
         if own and seq < own[0].seq:

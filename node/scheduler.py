@@ -71,11 +71,10 @@ class TransferService:
         from . import library
         root, rid = library.resolve_root(self.home, target)
         prio = ntransfers.priority_of(priority)
-        existing = self.queue.active_for(root)
-        if existing is not None:
-            self.queue.demand(existing["id"], max(prio, existing["priority"]))
+        reused = self._reuse(root, prio)
+        if reused is not None:
             self.wake_queue()
-            return {"id": existing["id"]}
+            return {"id": reused}
         total = None
         if rid is not None:
             total = sum(f["size"] for f in library.show(self.home, rid)["files"])
@@ -230,6 +229,15 @@ class TransferService:
         finally:
             home.close()
 
+    def _reuse(self, root: bytes, priority: int | None = None) -> int | None:
+        """The id of an unfinished transfer of ``root``, asked for again (resumed, and raised
+        to ``priority`` if that is higher), or None if there is none."""
+        existing = self.queue.active_for(root)
+        if existing is None:
+            return None
+        self.queue.demand(existing["id"], max(priority or 0, existing["priority"]))
+        return int(existing["id"])
+
     async def repair(self, roots: list[str]) -> dict[str, Any]:
         """Fetch these DAGs again (verify --repair); a completed fetch pins its root under
         the reason it was kept for (or ``user``). Returns {"ids": {root: transfer id}}."""
@@ -237,10 +245,9 @@ class TransferService:
         ids: dict[str, int] = {}
         for text in roots:
             root = cid_from_str(text)
-            existing = self.queue.active_for(root)
-            if existing is not None:
-                self.queue.demand(existing["id"], existing["priority"])
-                ids[text] = existing["id"]
+            reused = self._reuse(root)
+            if reused is not None:
+                ids[text] = reused
                 continue
             pin = self.home.conn.execute("SELECT reason, ref FROM pins WHERE cid = ? "
                                          "ORDER BY created LIMIT 1", (root,)).fetchone()

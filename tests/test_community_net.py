@@ -527,3 +527,22 @@ async def test_an_old_versions_own_pin_goes_once_the_seed_holds_the_new_one(nurs
     community_pins = {p["cid"] for p in community.pins(d.home)["pins"]
                       if p["reason"] == "community"}
     assert community_pins == {v2["content_cid"]}            # and D replaced v1 by v2
+
+
+async def test_policy_follows_changes_from_another_connection(nursery, tmp_path):
+    """A follow written by a CLI command (its own SQLite connection) and one written by the
+    node's own connection both reach the policy at the next look, though the policy key's
+    queries only run when the database changed at all."""
+    from node.daemon import follow, unfollow
+    from node.home import open_home
+    nodes = Nodes(nursery, tmp_path)
+    a, b = await nodes.start("a"), await nodes.start("b")
+    assert b.home.feed not in a.current_policy().wanted
+    cli = open_home(tmp_path / "a")            # the CLI's connection, not the node's
+    follow(cli, b.home.school_id)
+    assert b.home.feed in a.current_policy().wanted
+    unfollow(a.home, b.home.school_id)         # the node's own connection
+    assert b.home.feed not in a.current_policy().wanted
+    policy = a.current_policy()
+    assert a.current_policy() is policy        # nothing changed: the same object
+    cli.conn.close()

@@ -8,7 +8,6 @@ comes from the running node's control API methods (``api_status``, ``api_peers``
 
 from __future__ import annotations
 
-import shutil
 import urllib.parse
 
 import trio
@@ -16,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from node import community as ncommunity
+from node import storage as nstorage
 from node import transfers as ntransfers
 from node.errors import NodeError
 
@@ -93,7 +93,7 @@ async def storage_page(request: Request) -> Response:
     if op is None:
         return _forbidden(web, request)
     kept = await trio.to_thread.run_sync(ncommunity.pins, web.home)
-    disk = shutil.disk_usage(web.home.path)
+    disk = await trio.to_thread.run_sync(nstorage.disk, web.home.conn, web.home.path)
     return web.render(request, "op_storage.html", kept=kept, disk=disk,
                       pins=kept["pins"][:MAX_PINS_SHOWN], more=len(kept["pins"]) > MAX_PINS_SHOWN)
 
