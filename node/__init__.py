@@ -50,5 +50,6 @@ py-libp2p, behind one wall (p2p/)
     p2p/routing.py   kad-dht provider records
     p2p/relay.py     circuit relay v2 for community members
     p2p/bitswap.py, p2p/bitswap_fetch.py   Bitswap 1.2.0: serving and fetching (pacing:
-                     protocol/bitswap_flow.py)
+                     protocol/bitswap_flow.py; which provider gets which want, timeouts:
+                     protocol/want_scheduler.py)
 """

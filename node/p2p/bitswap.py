@@ -330,10 +330,8 @@ class BlockExchange:
     def cancel_want(self, link: _Link, cid: bytes) -> None:
         """Withdraw our want for ``cid`` at ``link`` unless another fetch still waits on it
         there (wants are per peer and CID on the wire, not per fetch)."""
-        for session in self._sessions:
-            inf = session.inflight.get(cid)
-            if inf is not None and inf.link is link:
-                return
+        if any(session.waits_at(cid, link.key) for session in self._sessions):
+            return
         link.entries[cid] = bs.Entry(cid=cid, cancel=True)
         self.kick(link)
 

@@ -1,16 +1,16 @@
-"""One ``fetch_dag`` call: the want scheduler and the DAG walk (see node/p2p/bitswap.py).
+"""One ``fetch_dag`` call: the DAG walk, the storer, and the wire side of the want scheduler
+(see node/p2p/bitswap.py).
 
 Runs in the caller's task.  The engine's reader tasks deliver blocks, presences and drops to it
-through methods that never block; :meth:`FetchSession.run` reacts: assigns queued blocks to the
-providers with room, times wants out, and raises :class:`FetchError` when no provider is left
-for some block.  specs/bitswap.md §5.
+through methods that never block; :meth:`FetchSession.run` reacts: asks the want scheduler
+(protocol/want_scheduler.py, pure logic) which provider gets which block and which wants timed
+out, sends and cancels those wants through the engine's public calls, and raises
+:class:`FetchError` when no provider is left for some block.  specs/bitswap.md §5.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -25,6 +25,7 @@ from protocol.errors import ProtocolError
 from ..blockstore import Batch, BlockStore
 from ..errors import CorruptBlock, NodeError, NotFound, StoreError
 from protocol import bitswap_flow as flow
+from protocol.want_scheduler import NoProvider, WantScheduler
 
 
 class Link(Protocol):
@@ -74,13 +75,6 @@ class FetchStats:
     seconds: float = 0.0
 
 
-@dataclass(slots=True)
-class _Inflight:
-    link: Link
-    sent_at: float
-    size: int
-
-
 class FetchSession:
     """One fetch_dag call: the want scheduler and the DAG walk, in the caller's task; blocks
     are written by a storer task through a worker thread (SQLite commits and file writes never
@@ -95,17 +89,11 @@ class FetchSession:
         self.progress = progress
         self.want_timeout = want_timeout
         self.active: dict[str, Link] = {link.key: link for link in links}
-        self.load: dict[str, list[int]] = {k: [0, 0] for k in self.active}   # [count, bytes]
-        self.asked: dict[str, set[bytes]] = {k: set() for k in self.active}
-        self.queue: deque[tuple[bytes, int]] = deque()   # to want, in order (may hold stale
-        self.queued: set[bytes] = set()                   # entries: a CID counts if queued)
-        self.inflight: dict[bytes, _Inflight] = {}
-        self.excluded: dict[bytes, dict[str, str]] = {}  # cid -> {peer: why it cannot supply it}
-        self.refusals: dict[str, int] = {}               # DONT_HAVE answers per provider
+        self.wants = WantScheduler(self.active, want_timeout=want_timeout,
+                                   max_count=engine.window)
         self.seen: set[bytes] = set()
         self.error: BaseException | None = None
         self.wake = trio.Event()
-        self._next_check = math.inf
         # Storage: verified blocks wait in ``to_store`` for the storer task.
         self.writer = BlockStore(engine.store.root)
         self.batch = Batch(self.writer)
@@ -124,13 +112,10 @@ class FetchSession:
         """A block (``cid`` computed from ``data``); True if this session needs or asked for
         it.  A block still waiting in the queue is taken too (for instance one asked for by an
         earlier, cancelled fetch and arriving late): it is verified, and saves a want."""
-        if cid is not None and (cid in self.inflight or cid in self.queued):
-            inf = self.inflight.pop(cid, None)
-            self.queued.discard(cid)
-            if inf is not None:
-                self._unload(inf)
-                if inf.link.key != peer:
-                    self.engine.cancel_want(inf.link, cid)
+        if cid is not None and self.wants.wanted(cid):
+            elsewhere = self.wants.received(peer, cid)
+            if elsewhere is not None and elsewhere in self.active:
+                self.engine.cancel_want(self.active[elsewhere], cid)
             self.stats.per_peer[peer] = self.stats.per_peer.get(peer, 0) + 1
             try:
                 self._accept(cid, data)
@@ -139,7 +124,7 @@ class FetchSession:
                     f"block {cid_to_str(cid)} is not a UnixFS node we can read: {exc}"))
             self.wake.set()
             return True
-        if cid is not None and (cid in self.asked.get(peer, ()) or cid in self.seen):
+        if cid is not None and (self.wants.was_asked(peer, cid) or cid in self.seen):
             self.stats.duplicates += 1
             return True
         return False
@@ -147,24 +132,24 @@ class FetchSession:
     def on_presence(self, peer: str, cid: bytes | None, kind: bs.PresenceType) -> None:
         if kind != bs.PresenceType.DONT_HAVE or cid is None:
             return
-        inf = self.inflight.get(cid)
-        if inf is not None and inf.link.key == peer:
-            self.refusals[peer] = self.refusals.get(peer, 0) + 1
-            self._requeue(cid, peer, "does not have it")
+        if self.wants.refused(peer, cid):
             self.wake.set()
+
+    def waits_at(self, cid: bytes, peer: str) -> bool:
+        """True if this session's want for ``cid`` is in flight at ``peer``."""
+        return self.wants.waits_at(cid, peer)
 
     def drop(self, peer: str, reason: str) -> None:
         """Stop using ``peer`` for this transfer; its wants go to the others."""
         link = self.active.pop(peer, None)
-        if link is None:
+        back = self.wants.drop(peer, reason)
+        if link is None or back is None:
             return
         log.warning("bitswap: dropping provider %s from the fetch of %s: %s", peer,
                     self.stats.root, reason)
         self.stats.dropped[peer] = reason
-        for cid, inf in list(self.inflight.items()):
-            if inf.link is link:
-                self._requeue(cid, peer, reason)
-                self.engine.cancel_want(link, cid)
+        for cid in back:
+            self.engine.cancel_want(link, cid)
         self.wake.set()
 
     def fail(self, exc: BaseException) -> None:
@@ -217,15 +202,15 @@ class FetchSession:
             self._report()
             if self.error is not None:
                 raise self.error
-            if not self.queued and not self.inflight:
+            if self.wants.done():
                 return
             now = trio.current_time()
-            if now >= self._next_check:
+            if now >= self.wants.next_check:
                 self._check_timeouts(now)
             self._assign(now)
             if self.error is not None:
                 continue
-            with trio.move_on_at(self._next_check):
+            with trio.move_on_at(self.wants.next_check):
                 await self.wake.wait()
             self.wake = trio.Event()
 
@@ -277,53 +262,31 @@ class FetchSession:
 
     def close(self) -> None:
         """Cancel our outstanding wants (sent by the peers' sender tasks)."""
-        inflight, self.inflight = self.inflight, {}
-        for cid, inf in inflight.items():
-            self.engine.cancel_want(inf.link, cid)
+        for peer, cid in self.wants.withdraw_all():
+            link = self.active.get(peer)
+            if link is not None:
+                self.engine.cancel_want(link, cid)
 
-    # -- the scheduler -------------------------------------------------------------------------
+    # -- carrying out the want scheduler's decisions (protocol/want_scheduler.py) --------------
 
     def _assign(self, now: float) -> None:
-        kicked: set[Link] = set()
-        windows: dict[str, int] = {}
         # Blocks arrive faster than the disk takes them: wait for the storer to catch up.
-        while self.queue and self.backlog <= 2 * self.engine.window_bytes:
-            cid, size = self.queue[0]
-            if cid not in self.queued:   # arrived before we asked for it
-                self.queue.popleft()
-                continue
-            best, best_rank = None, (True, 0)
-            possible = False
-            for key, link in self.active.items():
-                if key in self.excluded.get(cid, ()):
-                    continue
-                possible = True
-                n, nbytes = self.load[key]
-                if n < self.engine.window and (
-                        n == 0 or nbytes + size <= windows.setdefault(key, self._window(link))):
-                    rank = (self._doubtful(key), nbytes)
-                    if best is None or rank < best_rank:
-                        best, best_rank = link, rank
-            if not possible:
-                why = self.excluded.get(cid, {})
-                detail = "; ".join(f"{p}: {r}" for p, r in {**why, **self.stats.dropped}.items())
-                self.fail(FetchError(f"no provider could supply block {cid_to_str(cid)}"
-                                     + (f" ({detail})" if detail else " (no providers)")))
-                return
-            if best is None:
-                break
-            self.queue.popleft()
-            self.queued.discard(cid)
-            self.inflight[cid] = _Inflight(best, now, size)
-            load = self.load[best.key]
-            load[0] += 1
-            load[1] += size
-            self.asked[best.key].add(cid)
-            best.entries[cid] = bs.Entry(cid=cid, want_type=bs.WantType.BLOCK, send_dont_have=True)
+        if self.backlog > 2 * self.engine.window_bytes:
+            return
+        try:
+            sent = self.wants.assign(now, lambda peer: self._window(self.active[peer]))
+        except NoProvider as exc:
+            detail = "; ".join(f"{p}: {r}" for p, r in {**exc.why, **self.stats.dropped}.items())
+            self.fail(FetchError(f"no provider could supply block {cid_to_str(exc.cid)}"
+                                 + (f" ({detail})" if detail else " (no providers)")))
+            return
+        kicked: dict[str, Link] = {}
+        for peer, cid in sent:
+            link = self.active[peer]
+            link.entries[cid] = bs.Entry(cid=cid, want_type=bs.WantType.BLOCK, send_dont_have=True)
             self.stats.wants_sent += 1
-            kicked.add(best)
-            self._next_check = min(self._next_check, now + self.want_timeout)
-        for link in kicked:
+            kicked[peer] = link
+        for link in kicked.values():
             self.engine.kick(link)
 
     def _window(self, link: Link) -> int:
@@ -331,51 +294,19 @@ class FetchSession:
         measured (at least two blocks), at most the engine's ``window_bytes``."""
         return flow.window_bytes(link.rx.rate, link.rtt(), self.engine.window_bytes)
 
-    def _doubtful(self, peer: str) -> bool:
-        """A provider that said DONT_HAVE more often than it delivered probably lacks this DAG
-        (the caller may simply have listed every connected peer): it gets wants only when the
-        others are full."""
-        return self.refusals.get(peer, 0) > self.stats.per_peer.get(peer, 0)
-
     def _check_timeouts(self, now: float) -> None:
-        self._next_check = math.inf
-        stalled: set[str] = set()
-        for cid, inf in list(self.inflight.items()):
-            peer, last = inf.link.key, inf.link.rx_last   # its last byte, of anything
-            deadline = max(inf.sent_at, last) + self.want_timeout
-            if deadline > now:
-                self._next_check = min(self._next_check, deadline)
-            elif last < inf.sent_at:
-                stalled.add(peer)  # not a byte from it since we asked
-            else:
-                self._requeue(cid, peer, f"no answer within {self.want_timeout:g} s")
-                self.engine.cancel_want(inf.link, cid)
-        for peer in stalled:
-            self.drop(peer, f"answered nothing within {self.want_timeout:g} s")
-        if self.queued:
-            self._next_check = min(self._next_check, now + self.want_timeout)
-
-    def _requeue(self, cid: bytes, peer: str, reason: str) -> None:
-        inf = self.inflight.pop(cid, None)
-        if inf is not None:
-            self._unload(inf)
-            self.queue.appendleft((cid, inf.size))
-            self.queued.add(cid)
-        self.excluded.setdefault(cid, {})[peer] = reason
-
-    def _unload(self, inf: _Inflight) -> None:
-        load = self.load.get(inf.link.key)
-        if load is not None:
-            load[0] -= 1
-            load[1] -= inf.size
+        out = self.wants.check_timeouts(now, lambda peer: self.active[peer].rx_last)
+        for peer, cid in out.withdrawn:
+            self.engine.cancel_want(self.active[peer], cid)
+        for peer in out.stalled:
+            self.drop(peer, f"answered nothing within {self.wants.want_timeout:g} s")
 
     # -- the DAG -------------------------------------------------------------------------------
 
     def _want(self, cid: bytes, size: int) -> None:
         if cid not in self.seen:
             self.seen.add(cid)
-            self.queue.append((cid, size))
-            self.queued.add(cid)
+            self.wants.want(cid, size)
 
     def _walk_local(self, root: bytes, size: int) -> None:
         """Queue the missing blocks under ``root``, walking nodes we already hold."""
