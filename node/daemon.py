@@ -27,7 +27,7 @@ from .errors import NodeError
 from .home import DB_FILE, Home, now_ms
 from .peerlog import PeerLog
 from .p2p import host as p2p
-from .p2p import meter
+from .p2p import meter, streams
 from .dialler import Dialler
 from .scheduler import TransferService
 from .p2p.connmgr import IDLE_CLOSE_S, ConnectionManager
@@ -83,7 +83,7 @@ class Node:
         self._policy_key: tuple[int, ...] = ()
         self._policy_stamp: tuple[int, int] = (-1, -1)
         self._rejected_seen: set[bytes] = set()          # rejected decisions already logged
-        self.communities = CommunityService(self)
+        self.communities = CommunityService(home, self.events, _Mesh(self), _Fetches(self))
         self.peer_log = PeerLog(log)                     # warnings caused by peers, bounded
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -359,6 +359,64 @@ class Node:
     def wake_queue(self) -> None:
         self.scheduler.wake_queue()
 
+
+
+class _Mesh:
+    """What the community service asks of the running node (node/community_service.py
+    ``Mesh``)."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self.request_timeout = node.options.request_timeout
+
+    def policy(self, *, refresh: bool = False) -> community.Policy:
+        return self._node.refresh_policy() if refresh else self._node.current_policy()
+
+    def accept_head(self, head: feedsync.SignedHead) -> str | None:
+        return self._node.accept_head(head)
+
+    def subscribed(self, topic: str) -> bool:
+        return topic in self._node.gossip.topics
+
+    async def subscribe(self, topic: str, rule: Callable[[feedsync.SignedHead], str | None]
+                        ) -> Any:
+        return await self._node.gossip.subscribe(topic, rule)
+
+    async def read_heads(self, sub: Any) -> None:
+        await self._node.read_heads(sub)
+
+    def keep_dialled(self, addr: str) -> None:
+        self._node.dialler.keep(addr)
+
+    async def holders(self, root: bytes) -> set[str]:
+        return {info.peer_id.to_string()
+                for info in await self._node.routing.find_providers(root)}
+
+    async def connect(self, addr: str) -> str:
+        return await p2p.connect(self._node.host, addr)
+
+    async def request(self, peer: str, payload: bytes, *, max_reply: int) -> bytes:
+        return await streams.request(self._node.host, peer, pc.PROTOCOL_ID, payload,
+                                     max_reply=max_reply, timeout=self.request_timeout)
+
+    def replicate_now(self) -> None:
+        self._node.wake()
+
+
+class _Fetches:
+    """What the community service asks of the transfer queue (``Fetches`` there)."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    def active_for(self, root: bytes) -> dict[str, Any] | None:
+        return self._node.queue.active_for(root)
+
+    def add(self, target: str, root: bytes, **kw: Any) -> int:
+        return self._node.queue.add(target, root, **kw)
+
+    def wake(self) -> None:
+        self._node.wake_queue()
 
 
 class _Peers:
