@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from crypto import CID_DAG_PB, BadCID, cid_codec, cid_from_str, cid_to_str
-from protocol import records, unixfs, vocab
+from protocol import dagpb, records, unixfs, vocab
 from protocol.errors import LocalProtocolError, ProtocolError
 from protocol.paths import BadPath, normalise
 from protocol.records import FeedEntry
@@ -104,11 +104,15 @@ def _walk(root: Path, d: Path, add: Any) -> None:
             add(p.relative_to(root).as_posix(), p, st)
 
 
-def _store_files(home: Home, files: list[SourceFile], progress: Any, created: list[bytes]
+def _store_files(home: Home, files: list[SourceFile], progress: Any, created: list[bytes],
+                 keep: dict[str, unixfs.DagLink] | None = None
                  ) -> tuple[bytes, list[dict[str, Any]]]:
     """Chunk, hash and store every file and the directory tree; return root and file list.
-    ``created`` receives the blocks added (removed again if the entry is not stored)."""
-    links: dict[str, unixfs.DagLink] = {}
+    ``keep``: files already in the store (``{path: file root}``, see :func:`file_links`) put
+    in the tree as they are, without reading them again; a file of ``files`` with the same
+    path replaces one.  ``created`` receives the blocks added (removed again if the entry is
+    not stored)."""
+    links: dict[str, unixfs.DagLink] = dict(keep or {})
     with home.blocks.batch(created) as batch:
         for f in files:
             fb = unixfs.FileBuilder()
@@ -169,20 +173,44 @@ def _result(rid: str, body: dict[str, Any]) -> dict[str, Any]:
                       for f in body["files"]]}
 
 
-def publish(home: Home, paths: list[Path], meta: dict[str, Any], progress: Any = None
-            ) -> dict[str, Any]:
+def file_links(home: Home, rid: str) -> dict[str, unixfs.DagLink]:
+    """``{path: file root}`` of a resource's current version, read from its directory nodes
+    (their links carry each file's DAG size), for :func:`publish` and :func:`update` to keep
+    files as they are: same blocks, nothing read or hashed again."""
+    row = _resource_row(home.conn, rid)
+    want = {f["path"]: (cid_from_str(f["cid"]), f["size"]) for f in json.loads(row["files"])}
+    out: dict[str, unixfs.DagLink] = {}
+    stack: list[tuple[str, bytes]] = [("", row["content"])]
+    while stack:
+        prefix, cid = stack.pop()
+        for link in dagpb.decode_node(home.blocks.get(cid)).links:
+            path = prefix + link.name
+            if path in want and link.cid == want[path][0]:
+                out[path] = unixfs.DagLink(link.cid, want[path][1], link.tsize)
+            elif cid_codec(link.cid) == CID_DAG_PB and \
+                    dagpb.decode_node(home.blocks.get(link.cid)).unixfs.type == dagpb.DIRECTORY:
+                stack.append((path + "/", link.cid))
+    if set(out) != set(want):
+        raise NodeError(f"{rid}: its folder does not list the resource's files")
+    return out
+
+
+def publish(home: Home, paths: list[Path], meta: dict[str, Any], progress: Any = None,
+            keep: dict[str, unixfs.DagLink] | None = None) -> dict[str, Any]:
+    """Publish the files under ``paths`` (and ``keep``: files already stored, e.g. an
+    adaptation's files taken from the original as they are)."""
     meta = {"inLanguage": db.get_setting(home.conn, "language", "zh-CN"),
             "license": vocab.DEFAULT_LICENSE, **meta}
     _check_meta(meta)
     home.key()  # fail on a missing passphrase before doing any work
     from .backup import require_known_head
     require_known_head(home.conn)
-    files = collect_files(paths)
+    files = collect_files(paths) if paths or not keep else []
     created: list[bytes] = []
     since = now_ms()
     with home.blocks.writing() as lock:   # gc waits: these blocks have no pin yet
         try:
-            content, file_list = _store_files(home, files, progress, created)
+            content, file_list = _store_files(home, files, progress, created, keep)
             body = {"version": 1, "content": content, "files": file_list, "meta": meta}
             entry, _ = _append_own(home, records.KIND_PUBLISH, lambda conn: body)
         except BaseException:
@@ -203,8 +231,13 @@ def _merge_meta(row: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 
 
 def update(home: Home, rid: str, paths: list[Path], changes: dict[str, Any],
-           progress: Any = None) -> dict[str, Any]:
-    """New version of one of our own resources: new files if given, metadata merged."""
+           progress: Any = None, keep: dict[str, unixfs.DagLink] | None = None
+           ) -> dict[str, Any]:
+    """New version of one of our own resources: new files if given, metadata merged.
+
+    With ``keep`` (a subset of :func:`file_links` of ``rid``), the new file set is ``keep``
+    plus ``paths`` (a file of ``paths`` replaces the kept one of the same path): files kept
+    keep their blocks; without it, ``paths`` (if any) replace all files."""
     _merge_meta(_own_resource(home.conn, home.feed, rid), changes)  # fail fast, before I/O
     home.key()
     new_files = None
@@ -212,7 +245,10 @@ def update(home: Home, rid: str, paths: list[Path], changes: dict[str, Any],
     since = now_ms()
     with home.blocks.writing() as lock:   # gc waits while our new blocks have no pin
         try:
-            if paths:
+            if keep is not None:
+                new_files = _store_files(home, collect_files(paths) if paths else [],
+                                         progress, created, keep)
+            elif paths:
                 new_files = _store_files(home, collect_files(paths), progress, created)
             return _update_entry(home, rid, changes, new_files)
         except BaseException:
@@ -315,6 +351,17 @@ def show(home: Home, rid: str) -> dict[str, Any]:
         "local": all(home.blocks.has(cid_from_str(f["cid"]))
                      for f in json.loads(row["files"])),
     }
+
+
+def teacher_resources(home: Home, teacher: str, limit: int = 500) -> list[dict[str, Any]]:
+    """Resources this school published with ``teacher`` as creator (its web sign-in name),
+    newest change first; withdrawn ones too (marked)."""
+    rows = home.conn.execute(
+        "SELECT resource_id, title, version, updated, retracted, files FROM resources "
+        "WHERE feed = ? AND json_extract(meta, '$.creator') = ? ORDER BY updated DESC LIMIT ?",
+        (home.feed, teacher, limit)).fetchall()
+    return [{"resource_id": r, "title": t, "version": v, "updated": u,
+             "retracted": bool(x), "files": len(json.loads(f))} for r, t, v, u, x, f in rows]
 
 
 def _lineage_item(home: Home, rid: str) -> dict[str, Any]:

@@ -145,7 +145,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "no_files": ("Choose at least one file.", "请至少选择一个文件。"),
     "bad_filename": ("This file name is not allowed: {detail}", "不允许的文件名：{detail}"),
     "bad_upload": ("The upload could not be read: {detail}", "无法读取上传内容：{detail}"),
-    "too_big": ("The upload is larger than this node accepts.", "上传内容超过本节点的大小限制。"),
+    "too_big": ("The upload is larger than this node accepts ({detail} at most).",
+                "上传内容超过本节点的大小限制（最多 {detail}）。"),
     "disk_low": ("The school computer's disk is nearly full: it fetches and seeds nothing new "
                  "until the administrator frees some space.",
                  "学校电脑的磁盘空间不足：在管理员清理空间之前，不再获取或分享新的资源。"),
@@ -285,6 +286,56 @@ TEXTS.update({
     "op_password_set": ("New password for {name}; signed out everywhere.",
                         "已为 {name} 设置新密码，并已在所有设备上退出登录。"),
     "op_removed": ("Account {name} removed.", "已删除账号 {name}。"),
+})
+
+# A teacher's own resources, drafts, upload progress, previews (node/web/teach.py, preview.py).
+TEXTS.update({
+    "nav_mine": ("My resources", "我的资源"),
+    "mine_title": ("My resources", "我的资源"),
+    "mine_none": ("You have not published anything from this library yet.",
+                  "你还没有在本资源库发布过资源。"),
+    "n_files": ("{n} files", "{n} 个文件"),
+    "edit": ("Edit", "编辑"),
+    "edit_title": ("Edit", "编辑"),
+    "edit_title_of": ("Edit: {title}", "编辑：{title}"),
+    "save_version": ("Save as a new version", "保存为新版本"),
+    "retract": ("Withdraw…", "撤回…"),
+    "retract_reason": ("Why (optional, shown to other schools)", "原因（可不填，其他学校可见）"),
+    "retract_confirm": ("Withdraw this resource", "撤回此资源"),
+    "retract_failed": ("Could not withdraw it: {error}", "未能撤回：{error}"),
+    "not_yours": ("Only the teacher who published this resource here can change it.",
+                  "只有在本校发布此资源的教师才能修改它。"),
+    "draft_files": ("Files", "文件"),
+    "draft_files_hint": ("Untick a file to leave it out; choose a file of the same name to "
+                         "replace it.", "取消勾选即可去掉该文件；选择同名文件即可替换。"),
+    "file_kept": ("as it is", "保持不变"),
+    "file_staged": ("uploaded", "已上传"),
+    "choose_more_files": ("Add or replace files", "添加或替换文件"),
+    "upload_limit": ("at most {size} per upload", "每次最多上传 {size}"),
+    "upload_progress": ("Uploading", "正在上传"),
+    "upload_failed": ("The upload failed; check the connection and try again.",
+                      "上传失败，请检查网络后重试。"),
+    "op_upload_limit": ("Largest upload from the web library (MiB)",
+                        "资源库单次上传上限（MiB）"),
+    "op_save": ("Save", "保存"),
+    "op_upload_limit_bad": ("Give a whole number of MiB between 1 and {max}.",
+                            "请填写 1 到 {max} 之间的整数（MiB）。"),
+    "preview_of": ("Preview: {name}", "预览：{name}"),
+    "preview_pending": ("The preview is being made; this page reloads by itself.",
+                        "正在生成预览，本页面会自动刷新。"),
+    "preview_failed": ("No preview could be made of this file. Download it to open it.",
+                       "无法为此文件生成预览，请下载后打开。"),
+    "preview_busy": ("Too many previews are waiting; try again in a minute.",
+                     "等待生成的预览太多，请稍后再试。"),
+    "preview_unavailable": ("Previews of this kind of file need LibreOffice on this node "
+                            "(the operator installs it).",
+                            "预览此类文件需要本节点安装 LibreOffice（请管理员安装）。"),
+    "preview_pages_cut": ("Only the first {n} pages are shown.", "仅显示前 {n} 页。"),
+    "page_of": ("Page {n}", "第 {n} 页"),
+    "video_unplayable": ("Browsers cannot play this video format ({ext}). Download it and play "
+                         "it with a video player.",
+                         "浏览器无法播放此视频格式（{ext}），请下载后用视频播放器观看。"),
+    "video_converted": ("Converted copy for viewing", "转换后的观看版本"),
 })
 
 # Vocabulary labels (values stay the identifiers stored in records).

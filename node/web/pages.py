@@ -9,7 +9,8 @@ from __future__ import annotations
 import mimetypes
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,11 @@ import trio
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from node import catalog, library, storage
+from node import catalog, db, library, storage
 from node.errors import NotFound
 from protocol import records, vocab
 
-from . import auth, i18n
+from . import auth, i18n, staging
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "sm_session"
@@ -33,6 +34,8 @@ MAX_PAGE = 50                   # deeper pages are not useful to a teacher; keep
 MAX_QUERY_CHARS = 200
 FACET_CACHE_SECONDS = 30.0      # subject / language / school lists on the search form
 TEXT_PREVIEW_BYTES = 64 * 1024  # a text file's preview on the resource page
+DRAFTS_DIR = "web-drafts"      # under the node's home (node/web/staging.py)
+UPLOAD_LIMIT_SETTING = "web_upload_limit"   # bytes; set on the operator's storage page
 HASH_THREADS = 2                # password hashes computed at once (scrypt: 16 MiB each)
 CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self'; object-src 'self'; "
        "frame-ancestors 'self'; form-action 'self'; base-uri 'none'")
@@ -149,6 +152,24 @@ class Web:
         self.env.filters["size"] = human_size
         self.env.filters["urlpath"] = lambda p: urllib.parse.quote(p, safe="/")
         self._facets: tuple[float, dict[str, Any]] | None = None
+        self.drafts = staging.Drafts(config.upload_dir.parent / DRAFTS_DIR)
+        self._draft_locks: dict[str, trio.Lock] = {}
+
+    @asynccontextmanager
+    async def draft_lock(self, token: str) -> AsyncIterator[None]:
+        """One request at a time per draft: a second click waits, then finds it published."""
+        lock = self._draft_locks.setdefault(token, trio.Lock())
+        try:
+            async with lock:
+                yield
+        finally:
+            if not lock.locked() and lock.statistics().tasks_waiting == 0:
+                self._draft_locks.pop(token, None)
+
+    def upload_limit(self) -> int:
+        """Bytes one form may upload: the operator's setting, else the configured default."""
+        value = db.get_setting(self.home.conn, UPLOAD_LIMIT_SETTING)
+        return int(value) if value else self.config.upload_limit
 
     @property
     def home(self) -> Any:

@@ -22,7 +22,8 @@ from protocol.errors import ProtocolError
 
 from . import auth
 from .pages import Web, resource_or_none
-from .upload import UploadError, publish_upload
+from . import staging
+from .upload import UploadError, edit_changes, form_meta, in_own_connection, publish_upload
 
 MAX_FORM_BYTES = 64 * 1024      # an url-encoded form (sign-in, request, feedback)
 
@@ -140,29 +141,186 @@ def _form_defaults(web: Web, based_on: str | None, fulfils: str | None,
     return values
 
 
+def _draft_files_of(web: Web, rid: str | None) -> list[dict[str, Any]]:
+    """The files an adaptation or a new version starts with: the resource's, if held here."""
+    res = resource_or_none(web, rid) if rid else None
+    if res is None or not res["local"]:
+        return []
+    return [{"path": f["path"], "size": f["size"], "kept": True} for f in res["files"]]
+
+
+def _kept_links(web: Web, rid: str | None) -> dict[str, Any]:
+    if not _draft_files_of(web, rid):
+        return {}
+    return library.file_links(web.home, rid)  # type: ignore[arg-type]
+
+
+def _render_form(web: Web, request: Request, *, token: str, values: dict[str, Any],
+                 files: list[dict[str, Any]], status: int = 200, error: str | None = None,
+                 detail: str = "", edit: dict[str, Any] | None = None) -> Response:
+    based_on = (values.get("isBasedOn") or [None])[0]
+    query = {"draft": token, **({"based_on": based_on} if based_on and not edit else {})}
+    action = (f"/r/{edit['resource_id']}/edit" if edit else "/publish") + "?" + \
+        urllib.parse.urlencode(query)
+    return web.render(request, "publish.html", status=status, v=values, error=error,
+                      detail=detail, requests=board.list_requests(web.home, 50),
+                      action=action, draft_files=files, edit=edit,
+                      limit=web.upload_limit())
+
+
+async def _form_page(web: Web, request: Request, edit: dict[str, Any] | None
+                     ) -> Response | None:
+    """GET of a publish/edit form: the draft of ``?draft=`` if there is one (re-shown after
+    an error), else a fresh form."""
+    teacher = web.teacher(request) or ""
+    token = request.query_params.get("draft")
+    if staging.valid_token(token) and (d := web.drafts.load(token, teacher)) is not None:
+        if d.done:
+            return RedirectResponse(f"/r/{d.done}", status_code=303)
+        return _render_form(web, request, token=token, values=d.state["values"],
+                            files=d.files(), error=d.state["error"],
+                            detail=d.state.get("detail", ""), edit=edit)
+    return None
+
+
 async def publish(request: Request) -> Response:
     web: Web = request.app.state.web
     if (redirect := _need_teacher(web, request)) is not None:
         return redirect
     if request.method == "GET":
+        if (page := await _form_page(web, request, None)) is not None:
+            return page
         values = _form_defaults(web, request.query_params.get("based_on"),
                                 request.query_params.get("fulfils"),
                                 request.query_params.get("keywords"),
                                 request.query_params.get("tool"))
-        return web.render(request, "publish.html", v=values, error=None,
-                          requests=board.list_requests(web.home, 50))
+        based_on = (values["isBasedOn"] or [None])[0]
+        return _render_form(web, request, token=staging.new_token(), values=values,
+                            files=_draft_files_of(web, based_on))
+    based_on = request.query_params.get("based_on")
+    if based_on is not None and not records.is_resource_id(based_on):
+        based_on = None
+    teacher = web.teacher(request) or ""
+
+    def commit(fields: dict[str, list[str]], draft: staging.Draft) -> dict[str, Any]:
+        meta = form_meta(fields, teacher)
+        records.validate_meta(meta)
+        staged = [draft.files_dir] if draft.state["staged"] else []
+        return in_own_connection(web.home, lambda home: library.publish(
+            home, staged, meta, keep=draft.kept_links()))
+
+    return await _receive(web, request, None, lambda: _kept_links(web, based_on), commit)
+
+
+async def _receive(web: Web, request: Request, edit: dict[str, Any] | None,
+                   kept: Any, commit: Any) -> Response:
+    """POST of a publish/edit form into its draft, at most once per draft."""
     if not _same_origin(request):
         return web.error(request, 403, "bad_csrf")
-    try:
-        result = await publish_upload(web, request, web.teacher(request) or "")
-    except UploadError as exc:
-        if exc.status == 403:
-            return web.error(request, 403, "bad_csrf")
-        values = exc.values or _form_defaults(web, None, None)
-        t_error = exc.key
-        return web.render(request, "publish.html", status=exc.status, v=values, error=t_error,
-                          detail=exc.detail, requests=board.list_requests(web.home, 50))
+    teacher = web.teacher(request) or ""
+    token = request.query_params.get("draft")
+    if not staging.valid_token(token):
+        token = staging.new_token()     # a form from before drafts: still published once
+    async with web.draft_lock(token):
+        draft = web.drafts.load(token, teacher)
+        if draft is None:
+            if web.drafts.taken(token):
+                return web.error(request, 403, "bad_csrf")
+            draft = web.drafts.create(token, teacher, kept=await trio.to_thread.run_sync(kept),
+                                      target=edit["resource_id"] if edit else None)
+        if draft.done:   # sent twice: the first one was published
+            return RedirectResponse(f"/r/{draft.done}", status_code=303)
+        try:
+            result = await publish_upload(web, request, draft, commit)
+        except UploadError as exc:
+            if exc.status == 403:
+                return web.error(request, 403, "bad_csrf")
+            draft.state.update(error=exc.key, detail=exc.detail)
+            if draft.folder.exists():
+                await trio.to_thread.run_sync(draft.save)
+            values = exc.values or draft.state["values"] or \
+                (_edit_values(edit) if edit else _form_defaults(web, None, None))
+            return _render_form(web, request, token=token, values=values, files=draft.files(),
+                                status=exc.status, error=exc.key, detail=exc.detail, edit=edit)
+        await trio.to_thread.run_sync(draft.finish, result["resource_id"])
     return RedirectResponse(f"/r/{result['resource_id']}", status_code=303)
+
+
+# -- my resources ------------------------------------------------------------------------------
+
+def _editable(web: Web, request: Request) -> tuple[dict[str, Any] | None, Response | None]:
+    """The resource of the URL if the signed-in teacher may change it (published from this
+    node under their name, not withdrawn), else the response that says why not."""
+    teacher = web.teacher(request)
+    if teacher is None:
+        return None, _need_teacher(web, request)
+    res = resource_or_none(web, request.path_params["rid"])
+    if res is None:
+        return None, web.error(request, 404, "no_resource")
+    if res["school_id"] != web.home.school_id or res["meta"].get("creator") != teacher:
+        return None, web.error(request, 403, "not_yours")
+    if res["retracted"]:
+        return None, web.error(request, 409, "retracted")
+    return res, None
+
+
+def _edit_values(res: dict[str, Any]) -> dict[str, Any]:
+    m = res["meta"]
+    v: dict[str, Any] = {k: m.get(k, "") for k in ("title", "description", "inLanguage",
+                                                   "license", "learningResourceType",
+                                                   "timeRequired", "supply", "classroom")}
+    v.update(about=", ".join(m.get("about", [])), keywords=", ".join(m.get("keywords", [])),
+             educationalLevel=m.get("educationalLevel", []), isBasedOn=[], fulfils=[])
+    return v
+
+
+async def mine(request: Request) -> Response:
+    """The signed-in teacher's resources: those published from this node under their name."""
+    web: Web = request.app.state.web
+    if (redirect := _need_teacher(web, request)) is not None:
+        return redirect
+    items = library.teacher_resources(web.home, web.teacher(request) or "")
+    return web.render(request, "mine.html", items=items)
+
+
+async def edit(request: Request) -> Response:
+    """A new version of one's own resource: metadata, files added, replaced or left out."""
+    web: Web = request.app.state.web
+    res, refused = _editable(web, request)
+    if res is None:
+        return refused  # type: ignore[return-value]
+    rid = res["resource_id"]
+    if request.method == "GET":
+        if (page := await _form_page(web, request, res)) is not None:
+            return page
+        return _render_form(web, request, token=staging.new_token(), values=_edit_values(res),
+                            files=_draft_files_of(web, rid), edit=res)
+
+    def commit(fields: dict[str, list[str]], draft: staging.Draft) -> dict[str, Any]:
+        staged = [draft.files_dir] if draft.state["staged"] else []
+        return in_own_connection(web.home, lambda home: library.update(
+            home, rid, staged, edit_changes(fields), keep=draft.kept_links()))
+
+    return await _receive(web, request, res, lambda: _kept_links(web, rid), commit)
+
+
+async def retract(request: Request) -> Response:
+    """Withdraw one's own resource (a signed ``resource.retract``; copies elsewhere stop
+    being offered)."""
+    web: Web = request.app.state.web
+    form = await read_form(request)
+    if form is None:
+        return web.error(request, 403, "bad_csrf")
+    res, refused = _editable(web, request)
+    if res is None:
+        return refused  # type: ignore[return-value]
+    reason = _one(form, "reason")[:500] or None
+    try:
+        await trio.to_thread.run_sync(in_own_connection, web.home, lambda home: library.retract(
+            home, res["resource_id"], reason))
+    except (ProtocolError, NodeError) as exc:
+        return web.error(request, 400, "retract_failed", error=str(exc))
+    return RedirectResponse("/mine", status_code=303)
 
 
 async def requests_board(request: Request) -> Response:

@@ -18,6 +18,7 @@ import secrets
 import shutil
 from contextlib import aclosing
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 import trio
@@ -34,11 +35,15 @@ from protocol.errors import ProtocolError
 from protocol.paths import BadPath, normalise
 
 from . import auth
+from .pages import human_size
+from .staging import Draft
 
 MAX_FIELD_BYTES = 16 * 1024     # one text field of the metadata form
 MAX_FIELDS = 100
 MAX_FILES = 200                 # files in one upload
 LIST_FIELDS = ("educationalLevel", "isBasedOn", "fulfils")
+EDITABLE = ("title", "description", "inLanguage", "license", "learningResourceType",
+            "timeRequired", "supply", "classroom", "about", "keywords", "educationalLevel")
 TEXT_FIELDS = ("title", "description", "inLanguage", "license", "learningResourceType",
                "timeRequired", "supply", "classroom", "about", "keywords", "tool")
 
@@ -205,57 +210,76 @@ def form_meta(fields: dict[str, list[str]], teacher: str) -> dict[str, Any]:
     return meta
 
 
-def _form_values(fields: dict[str, list[str]]) -> dict[str, Any]:
+def edit_changes(fields: dict[str, list[str]]) -> dict[str, Any]:
+    """The metadata changes of the edit form: every editable field as sent (an emptied one is
+    removed); author, lineage, requests fulfilled and tool stay as they were."""
+    meta = form_meta(fields, "")
+    return {k: meta.get(k) for k in EDITABLE}
+
+
+def form_values(fields: dict[str, list[str]]) -> dict[str, Any]:
     v: dict[str, Any] = {k: (fields.get(k) or [""])[0] for k in TEXT_FIELDS}
     for k in LIST_FIELDS:
         v[k] = fields.get(k, [])
     return v
 
 
-def _publish_in_thread(home: Home, folder: Path, meta: dict[str, Any]) -> dict[str, Any]:
-    """Publish with a connection of this thread's own (the event loop keeps using its own)."""
+def in_own_connection(home: Home, fn: Callable[[Home], dict[str, Any]]) -> dict[str, Any]:
+    """``fn(home)`` with a connection of this thread's own (the event loop keeps using its
+    own): publish and update run in a worker thread."""
     home.key()  # unlock here (may raise) so the thread never asks for a passphrase
     mine = home.reopen()
     try:
-        return library.publish(mine, [folder], meta)
+        return fn(mine)
     finally:
         mine.close()
 
 
-async def publish_upload(web: Any, request: Request, teacher: str) -> dict[str, Any]:
+Commit = Callable[[dict[str, list[str]], Draft], dict[str, Any]]
+
+
+async def publish_upload(web: Any, request: Request, draft: Draft, commit: Commit
+                         ) -> dict[str, Any]:
+    """Receive the form into ``draft`` (unticked files leave it, new uploads join it), then
+    ``commit(fields, draft)`` in a worker thread (publish or update).  Raises
+    :class:`UploadError`; the draft keeps what was received either way."""
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data" or not params.get(b"boundary"):
         raise UploadError(400, "bad_upload", "expected multipart/form-data")
+    limit = web.upload_limit()
     length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > web.config.upload_limit + 1024 * 1024:
-        raise UploadError(413, "too_big")
+    if length and length.isdigit() and int(length) > limit + 1024 * 1024:
+        raise UploadError(413, "too_big", human_size(limit))
     folder = web.config.upload_dir / f"{secrets.token_hex(8)}.{os.getpid()}"
-    collector = _Collector(folder / "files", web.config.upload_limit,
-                           request.state.session.current)
+    collector = _Collector(folder / "files", limit, request.state.session.current)
     try:
         web.config.upload_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         folder.mkdir(mode=0o700)
         (folder / "files").mkdir(mode=0o700)
         parser = MultipartParser(params[b"boundary"], collector.callbacks())
-        async with aclosing(request.stream()) as chunks:
-            async for chunk in chunks:
-                if chunk:
-                    await trio.to_thread.run_sync(parser.write, chunk)
-        await trio.to_thread.run_sync(parser.finalize)
+        try:
+            async with aclosing(request.stream()) as chunks:
+                async for chunk in chunks:
+                    if chunk:
+                        await trio.to_thread.run_sync(parser.write, chunk)
+            await trio.to_thread.run_sync(parser.finalize)
+        except UploadError as exc:
+            if exc.key == "too_big":
+                exc.detail = human_size(limit)
+            raise
         collector.close()
         if not collector.csrf_checked:
             raise UploadError(403, "bad_csrf")
-        meta = form_meta(collector.fields, teacher)
-        values = _form_values(collector.fields)
-        if not collector.files:
+        values = form_values(collector.fields)
+        draft.state["values"] = values
+        draft.keep_only(collector.fields.get("keep", []))
+        await trio.to_thread.run_sync(draft.take, folder / "files", collector.files)
+        if not draft.has_files():
             raise UploadError(400, "no_files", values=values)
         try:
-            records.validate_meta(meta)
+            return await trio.to_thread.run_sync(commit, collector.fields, draft)
         except ProtocolError as exc:
             raise UploadError(400, "bad_meta", str(exc), values) from None
-        try:
-            return await trio.to_thread.run_sync(_publish_in_thread, web.home,
-                                                 folder / "files", meta)
         except DiskFull:
             raise UploadError(507, "disk_full", values=values) from None
         except NodeError as exc:
