@@ -44,7 +44,7 @@ def make_app(node: Any, config: WebConfig) -> Starlette:
         Route("/operator/transfers", operate.transfers_page),
         Route("/operator/transfers/{tid:int}/{action}", operate.transfer_control,
               methods=["POST"]),
-        Route("/operator/storage", operate.storage_page),
+        Route("/operator/storage", operate.storage_page, methods=["GET", "POST"]),
         Route("/operator/accounts", operate.accounts_page, methods=["GET", "POST"]),
         Route("/operator/accounts/{name}/{action}", operate.account_action, methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

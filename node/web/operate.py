@@ -15,14 +15,16 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from node import community as ncommunity
+from node import db
 from node import storage as nstorage
 from node import transfers as ntransfers
 from node.errors import NodeError
 
 from . import auth
-from .pages import Web
+from .pages import UPLOAD_LIMIT_SETTING, Web
 from .teach import read_form
 
+MAX_UPLOAD_LIMIT_MIB = 64 * 1024   # the largest upload limit the storage page accepts
 MAX_PINS_SHOWN = 200     # the storage page lists the most recent pins, totals cover all
 DONE_KEYS = ("op_added", "op_password_set", "op_removed")
 
@@ -89,13 +91,28 @@ async def transfer_control(request: Request) -> Response:
 
 
 async def storage_page(request: Request) -> Response:
+    """GET: disk, what is kept and why, the upload limit.  POST: set the upload limit."""
     web, op = _operator(request)
+    error = None
+    if request.method == "POST":
+        web, op, form, refused = await _operator_form(request)
+        if refused is not None:
+            return refused
+        text = (form.get("upload_limit_mib") or [""])[0].strip()
+        if text.isdigit() and 1 <= int(text) <= MAX_UPLOAD_LIMIT_MIB:
+            with db.write(web.home.conn) as c:
+                db.set_setting(c, UPLOAD_LIMIT_SETTING, str(int(text) * 1024 * 1024))
+            return RedirectResponse("/operator/storage", status_code=303)
+        error = "op_upload_limit_bad"
     if op is None:
         return _forbidden(web, request)
     kept = await trio.to_thread.run_sync(ncommunity.pins, web.home)
     disk = await trio.to_thread.run_sync(nstorage.disk, web.home.conn, web.home.path)
-    return web.render(request, "op_storage.html", kept=kept, disk=disk,
-                      pins=kept["pins"][:MAX_PINS_SHOWN], more=len(kept["pins"]) > MAX_PINS_SHOWN)
+    return web.render(request, "op_storage.html", status=400 if error else 200, kept=kept,
+                      disk=disk, pins=kept["pins"][:MAX_PINS_SHOWN],
+                      more=len(kept["pins"]) > MAX_PINS_SHOWN, error=error,
+                      upload_limit_mib=web.upload_limit() // (1024 * 1024),
+                      max_mib=MAX_UPLOAD_LIMIT_MIB)
 
 
 async def accounts_page(request: Request) -> Response:

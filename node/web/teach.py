@@ -203,8 +203,7 @@ async def publish(request: Request) -> Response:
     teacher = web.teacher(request) or ""
 
     def commit(fields: dict[str, list[str]], draft: staging.Draft) -> dict[str, Any]:
-        meta = form_meta(fields, teacher)
-        records.validate_meta(meta)
+        meta = form_meta(fields, teacher)   # checked by library.publish (defaults first)
         staged = [draft.files_dir] if draft.state["staged"] else []
         return in_own_connection(web.home, lambda home: library.publish(
             home, staged, meta, keep=draft.kept_links()))
