@@ -32,6 +32,10 @@ $(STAMP): pyproject.toml
 #   rsync            the same-run comparison of bench/links.py (rural links)
 #   systemd          systemd-analyze, which checks the unit of 'schoolmesh service install'
 #   zbar-tools       zbarimg, the QR decoder that reads back the codes of 'status' and /where
+#   libreoffice-writer-nogui, -impress-nogui, -calc-nogui
+#                    headless LibreOffice: Office files to PDF for the web previews (no GUI,
+#                    no recommends: the smallest set that converts .docx/.pptx/.xlsx/.doc/.ppt)
+#   poppler-utils    pdftoppm/pdfinfo: PDF pages to the PNG images of the web previews
 system-deps:
 	@pkgs=""; \
 	echo '#include <gmp.h>' | gcc -E - >/dev/null 2>&1 || pkgs="$$pkgs libgmp-dev"; \
@@ -40,10 +44,15 @@ system-deps:
 	command -v rsync >/dev/null 2>&1 || pkgs="$$pkgs rsync"; \
 	command -v systemd-analyze >/dev/null 2>&1 || pkgs="$$pkgs systemd"; \
 	command -v zbarimg >/dev/null 2>&1 || pkgs="$$pkgs zbar-tools"; \
+	command -v pdftoppm >/dev/null 2>&1 || pkgs="$$pkgs poppler-utils"; \
 	if [ -n "$$pkgs" ]; then \
 		echo "installing$$pkgs"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs; \
-	fi
+	fi; \
+	command -v soffice >/dev/null 2>&1 || { echo "installing LibreOffice (headless)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends libreoffice-writer-nogui libreoffice-impress-nogui \
+		libreoffice-calc-nogui; }
 
 js: $(JSSTAMP)
 $(JSSTAMP): $(JS)/package-lock.json

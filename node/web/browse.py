@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import mimetypes
 import urllib.parse
+from pathlib import PurePosixPath
 from typing import Any
 
 import trio
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import (
+    FileResponse, JSONResponse, RedirectResponse, Response, StreamingResponse,
+)
 
 from crypto import cid_from_str
 from node import board, catalog, gc
@@ -19,7 +22,7 @@ from protocol import vocab
 from protocol.errors import ProtocolError
 from protocol.paths import portable_name
 
-from . import i18n, stream
+from . import i18n, preview, stream
 from .drafts import tool_file
 from .pages import (
     FILE_CSP, INLINE_TYPES, LANG_COOKIE, MAX_PAGE, MAX_QUERY_CHARS, PAGE_SIZE, PDF_CSP,
@@ -121,7 +124,7 @@ async def resource_page(request: Request) -> Response:
         ctype = mimetypes.guess_type(f["path"])[0] or "application/octet-stream"
         kind = _preview_kind(ctype)
         item = {**f, "type": ctype, "preview": kind, "text": None,
-                "tools": tool_file(f["path"], f["size"])}
+                "tools": tool_file(f["path"], f["size"]), "view": preview.kind(f["path"])}
         if kind == "text" and res["local"]:
             item["text"] = await trio.to_thread.run_sync(_text_preview, web, f)
         files.append(item)
@@ -198,6 +201,54 @@ async def file_bytes(request: Request) -> Response:
     gen = stream.iter_range(root, web.home.blocks.get, start, end)
     return StreamingResponse(in_thread(gen), status_code=status, headers=headers,
                              media_type=ctype)
+
+
+def _local_file(web: Web, request: Request) -> tuple[Any, Any, Response | None]:
+    res = resource_or_none(web, request.path_params["rid"])
+    f = _file_entry(res, request.path_params["path"]) if res else None
+    if f is None:
+        return res, f, web.error(request, 404, "no_file")
+    if not web.home.blocks.has(cid_from_str(f["cid"])):
+        return res, f, web.error(request, 404, "not_local")
+    return res, f, None
+
+
+async def view_page(request: Request) -> Response:
+    """A file's preview page: its pages as images (Office, PDF), made in the background."""
+    web: Web = request.app.state.web
+    res, f, refused = _local_file(web, request)
+    if refused is not None:
+        return refused
+    what = preview.kind(f["path"])
+    if what is None:
+        return RedirectResponse(f"/r/{res['resource_id']}/files/"
+                                f"{urllib.parse.quote(f['path'])}", status_code=303)
+    st: dict[str, Any] = {"state": "unplayable"}
+    if what == "pages":
+        if not preview.available(f["path"]):
+            st = {"state": "unavailable"}
+        else:
+            root, size = cid_from_str(f["cid"]), f["size"]
+            st = web.previews.request(f["cid"], f["path"], lambda: stream.iter_range(
+                root, web.home.blocks.get, 0, size))
+    resp = web.render(request, "preview.html", r=res, m=res["meta"], f=f, st=st,
+                      ext=PurePosixPath(f["path"]).suffix.lower())
+    if st["state"] in ("pending", "busy"):
+        resp.headers["refresh"] = "3"
+    return resp
+
+
+async def page_image(request: Request) -> Response:
+    """One page of a file's preview (PNG), once made."""
+    web: Web = request.app.state.web
+    res, f, refused = _local_file(web, request)
+    if refused is not None:
+        return refused
+    p = web.previews.page_file(f["cid"], request.path_params["n"])
+    if p is None:
+        return web.error(request, 404, "no_file")
+    return FileResponse(p, media_type="image/png", headers={
+        "cache-control": "private, max-age=86400", "content-security-policy": FILE_CSP})
 
 
 async def zip_download(request: Request) -> Response:

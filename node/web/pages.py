@@ -24,7 +24,7 @@ from node import catalog, db, library, storage
 from node.errors import NotFound
 from protocol import records, vocab
 
-from . import auth, i18n, staging
+from . import auth, i18n, preview, staging
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "sm_session"
@@ -34,6 +34,7 @@ MAX_PAGE = 50                   # deeper pages are not useful to a teacher; keep
 MAX_QUERY_CHARS = 200
 FACET_CACHE_SECONDS = 30.0      # subject / language / school lists on the search form
 TEXT_PREVIEW_BYTES = 64 * 1024  # a text file's preview on the resource page
+PREVIEWS_DIR = "previews"       # derived page images (node/web/preview.py)
 DRAFTS_DIR = "web-drafts"      # under the node's home (node/web/staging.py)
 UPLOAD_LIMIT_SETTING = "web_upload_limit"   # bytes; set on the operator's storage page
 HASH_THREADS = 2                # password hashes computed at once (scrypt: 16 MiB each)
@@ -153,6 +154,7 @@ class Web:
         self.env.filters["urlpath"] = lambda p: urllib.parse.quote(p, safe="/")
         self._facets: tuple[float, dict[str, Any]] | None = None
         self.drafts = staging.Drafts(config.upload_dir.parent / DRAFTS_DIR)
+        self.previews = preview.Previews(config.upload_dir.parent / PREVIEWS_DIR)
         self._draft_locks: dict[str, trio.Lock] = {}
 
     @asynccontextmanager

@@ -1,6 +1,8 @@
 """Serve the teacher web library with hypercorn's trio worker (as node/control.py does).
 
-At start, upload folders left by a killed process are removed (upload.clean_stale).
+At start, upload folders left by a killed process are removed (upload.clean_stale), and old
+form drafts (staging.Drafts.clean).  The preview worker (preview.Previews.serve) runs beside
+the server.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ async def serve(node: Any, bind: str, *, task_status: Any, config: WebConfig | N
     config = config or WebConfig.for_home(node.home.path)
     await trio.to_thread.run_sync(clean_stale, config.upload_dir)  # left by a killed process
     app = make_app(node, config)
+    await trio.to_thread.run_sync(app.state.web.drafts.clean)
     hconfig = Config()
     hconfig.bind = [bind]
     hconfig.accesslog = None
@@ -35,4 +38,7 @@ async def serve(node: Any, bind: str, *, task_status: Any, config: WebConfig | N
         def started(self, urls: Any = None) -> None:
             task_status.started(urls[0] if isinstance(urls, list) and urls else urls)
 
-    await hypercorn_serve(app, hconfig, task_status=_Status())
+    async with trio.open_nursery() as nursery:
+        await nursery.start(app.state.web.previews.serve)   # one preview at a time
+        await hypercorn_serve(app, hconfig, task_status=_Status())
+        nursery.cancel_scope.cancel()

@@ -49,3 +49,42 @@ document.addEventListener("DOMContentLoaded", function () {
     }).catch(function () { sec.querySelector("p").textContent = sec.dataset.none; });
   });
 });
+
+// Publish/edit forms: upload progress, the size limit checked before sending, one post only.
+// The button is disabled at the first submit; the server also publishes a draft at most once.
+// After an error the page of the draft is shown again, with the files already sent.
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("form.upload").forEach(function (form) {
+    var bar = form.querySelector("progress.upload");
+    var out = form.querySelector("output.upload");
+    var button = form.querySelector("button[type=submit]");
+    var sent = false;
+    form.addEventListener("submit", function (ev) {
+      if (sent) { ev.preventDefault(); return; }
+      var limit = Number(form.dataset.limit || 0), total = 0;
+      form.querySelectorAll("input[type=file]").forEach(function (input) {
+        Array.prototype.forEach.call(input.files, function (f) { total += f.size; });
+      });
+      if (limit && total > limit) { ev.preventDefault(); out.textContent = form.dataset.tooBig; return; }
+      sent = true;
+      button.disabled = true;
+      if (!window.XMLHttpRequest || !window.FormData) { return; }  // a plain post, still once
+      ev.preventDefault();
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", form.action);
+      xhr.upload.addEventListener("progress", function (e) {
+        if (!e.lengthComputable) { return; }
+        bar.hidden = false; bar.max = e.total; bar.value = e.loaded;
+        out.textContent = form.dataset.progress + " " + Math.round(100 * e.loaded / e.total) + "%";
+      });
+      xhr.addEventListener("load", function () {
+        // published: the resource page (the redirect was followed); refused: the draft's page
+        location.assign(xhr.status < 300 && xhr.responseURL ? xhr.responseURL : form.action);
+      });
+      xhr.addEventListener("error", function () {
+        out.textContent = form.dataset.failed; sent = false; button.disabled = false;
+      });
+      xhr.send(new FormData(form));
+    });
+  });
+});
