@@ -36,7 +36,9 @@ The running node (trio services, each with ``serve(*, task_status)`` and its own
     board.py         requests and feedback as the web library shows them
     web/             the teacher web library: app.py (routes), pages.py (framework),
                      browse.py (reading), teach.py (changing), operate.py (operator pages),
-                     drafts.py (text tools in the adapt flow), auth.py, upload.py, qr.py,
+                     drafts.py (text tools in the adapt flow), staging.py (form drafts:
+                     staged uploads, one publish per form), preview.py (Office/PDF pages as
+                     images, in the background), auth.py, upload.py, qr.py,
                      stream.py (HTTP Range from the block store), i18n.py, server.py
 
 py-libp2p, behind one wall (p2p/)

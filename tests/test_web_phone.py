@@ -1,0 +1,144 @@
+"""The web library on a phone: at 360 px no page scrolls sideways, in either language, signed in
+as a teacher and as an operator.  Every page of the route table (node/web/app.py) is visited,
+so a new page is checked as soon as it is added; upload progress and one post per click in a
+real Chromium."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import urllib.parse
+
+import pytest
+import trio
+from starlette.routing import Route
+
+from node import library
+from node.home import init_home
+from node.web import auth
+from test_web_browser import (  # noqa: F401  (fixtures and the browser driver)
+    DATA, PASSWORD, TEST_SECONDS, Browser, Page, browser, expect, pytestmark, sign_in,
+)
+
+PHONE = {"width": 360, "height": 740}
+LONG = "一" * 3 + "Photosynthesis_and_the_carbon_cycle_worksheet_for_multi_grade_classes"
+OVERFLOW_JS = """() => {
+    const w = window.innerWidth, out = [];
+    for (const el of document.querySelectorAll('body *')) {
+        const r = el.getBoundingClientRect();
+        if (r.right > w + 0.5 && getComputedStyle(el).position !== 'absolute')
+            out.push(el.tagName + '.' + el.className + ': ' + (el.textContent || '').slice(0, 40));
+    }
+    return {scroll: document.documentElement.scrollWidth, inner: w, wide: out.slice(0, 5)};
+}"""
+
+
+@pytest.fixture
+async def site(nursery, tmp_path, browser):
+    from crypto import CID_RAW, cid_to_str, make_cid
+    from node.daemon import Node, Options
+    home = init_home(tmp_path / "home", "龙泉县第一中心小学附属幼儿园" * 2, "school")
+    auth.add_teacher(home.conn, "wang", PASSWORD)
+    auth.add_teacher(home.conn, "zhao_operator_with_a_long_name", PASSWORD, role="operator")
+    src = tmp_path / "lesson"
+    src.mkdir()
+    (src / f"{LONG}.txt").write_text(LONG * 3, "utf-8")
+    (src / "实验.avi").write_bytes(b"RIFF....AVI ")
+    shutil.copy(DATA / "clip.webm", src / "clip.webm")
+    res = library.publish(home, [src], {
+        "title": LONG, "about": [LONG], "keywords": [LONG], "creator": "wang",
+        "description": LONG * 4, "license": "CC-BY-4.0"})
+    rid = res["resource_id"]
+    library.append_entry(home, "request", {"subject": LONG[:40], "level": "upper-primary",
+                                           "description": LONG * 3})
+    library.append_entry(home, "feedback", {"resource": rid, "used": True, "rating": 4,
+                                            "comment": LONG * 2})
+    node = await nursery.start(Node(home, Options(listen=["/ip4/127.0.0.1/tcp/0"],
+                                                  web="127.0.0.1:0")).serve)
+    tid = (await node.api_fetch(cid_to_str(make_cid(CID_RAW, b"held by no school"))))["id"]
+    await browser.run(lambda ctx: ctx.clear_cookies())
+    samples = {"rid": rid, "path": urllib.parse.quote(f"{LONG}.txt"), "n": "1", "tid": str(tid),
+               "name": "wang", "code": "en", "action": "pause"}
+    with trio.fail_after(TEST_SECONDS):
+        yield node, samples
+    home.close()
+
+
+def _pages(app, samples: dict[str, str]) -> list[str]:
+    """Every GET route of the web library with its parameters filled in."""
+    urls = []
+    for route in app.routes:
+        if not isinstance(route, Route) or "GET" not in (route.methods or ()):
+            continue
+        params = re.findall(r"{(\w+)(?::\w+)?}", route.path)
+        missing = [p for p in params if p not in samples]
+        assert not missing, f"{route.path}: add a sample value for {missing} to this test"
+        urls.append(re.sub(r"{(\w+)(?::\w+)?}", lambda m: samples[m.group(1)], route.path))
+    return urls
+
+
+async def test_no_page_scrolls_sideways_on_a_phone(site, browser):
+    node, samples = site
+    url = node.web_url
+    from node.web.app import WebConfig, make_app
+    paths = _pages(make_app(node, WebConfig.for_home(node.home.path)), samples)
+    assert "/mine" in paths and f"/r/{samples['rid']}" in paths
+
+    def visit_all(page: Page) -> dict:
+        page.set_viewport_size(PHONE)
+        seen, bad = 0, {}
+        for who in ("wang", "zhao_operator_with_a_long_name"):
+            page.context.clear_cookies()
+            sign_in(page, url, who)
+            for lang in ("zh-CN", "en"):
+                page.goto(f"{url}/lang/{lang}?next=/")
+                for path in paths:
+                    r = page.context.request.get(url + path, max_redirects=5)
+                    if "text/html" not in r.headers.get("content-type", ""):
+                        continue   # file bytes, a zip, JSON, an image
+                    page.goto(url + path)
+                    seen += 1
+                    got = page.evaluate(OVERFLOW_JS)
+                    if got["scroll"] > got["inner"]:
+                        bad[f"{who} {lang} {path}"] = got
+        return {"seen": seen, "bad": bad}
+
+    got = await browser.page(visit_all)
+    assert not got["bad"], got["bad"]
+    assert got["seen"] >= 4 * 15
+
+
+async def test_upload_shows_progress_and_posts_once(site, browser, tmp_path):
+    node, samples = site
+    url = node.web_url
+    big = tmp_path / "讲课视频.bin"
+    big.write_bytes(b"\0" * (6 * 1024 * 1024))
+
+    def flow(page: Page) -> dict:
+        page.set_viewport_size(PHONE)
+        sign_in(page, url)
+        page.goto(url + "/publish")
+        expect(page.locator("label[for=files]")).to_contain_text("每次最多上传 2.0 GiB")
+        page.fill("#title", "分数练习")
+        page.set_input_files("#files", str(big))
+        # slow the upload down so progress and the disabled button can be seen
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.send("Network.emulateNetworkConditions", {
+            "offline": False, "latency": 20, "downloadThroughput": -1,
+            "uploadThroughput": 4 * 1024 * 1024})
+        page.click("main form button[type=submit]")
+        button = page.locator("main form button[type=submit]")
+        expect(button).to_be_disabled()
+        expect(page.locator("progress.upload")).to_be_visible()   # the first progress event
+        expect(page.locator("output.upload")).to_contain_text("%")
+        text = page.locator("output.upload").text_content()
+        button.dispatch_event("click")          # a second press: nothing more is sent
+        page.wait_for_url(re.compile(r"/r/[^/]+$"), timeout=40_000)
+        return {"text": text, "rid": page.url.rsplit("/", 1)[1]}
+
+    got = await browser.page(flow)
+    assert got["text"].startswith("正在上传") and got["text"].endswith("%")
+    titles = [t for (t,) in node.home.conn.execute(
+        "SELECT title FROM resources WHERE title = '分数练习'")]
+    assert titles == ["分数练习"]
