@@ -47,6 +47,10 @@ async def test_form_error_keeps_files_and_posting_twice_publishes_once(client):
     # fixed: no file sent again, the staged one is published, plus one more
     form = {"csrf": csrf, "title": "分数练习", "license": "CC-BY-4.0", "keep": "练习.txt"}
     more = [("files", ("答案.txt", b"3/4", "text/plain"))]
+    # a folder of the name of a file already staged: refused, the draft is unchanged
+    r = await post_multipart(client, action, {**form, "keep": ["练习.txt"]},
+                             [("files", ("练习.txt/x.txt", b"x", "text/plain"))])
+    assert r.status_code == 400 and "不允许的文件名" in r.text and _files(r.text) == ["练习.txt"]
     r = await post_multipart(client, action, form, more)
     assert r.status_code == 303, r.text
     rid = r.headers["location"].rsplit("/", 1)[1]

@@ -76,6 +76,9 @@ class Draft:
         for p in [p for p in self.state["staged"] if p not in wanted]:
             (self.files_dir / p).unlink(missing_ok=True)
             self.state["staged"].remove(p)
+        for d, _, _ in sorted(os.walk(self.files_dir), reverse=True):   # deepest first
+            if Path(d) != self.files_dir and not os.listdir(d):
+                os.rmdir(d)
 
     def take(self, incoming: Path, paths: list[str]) -> None:
         """Move freshly received uploads (``incoming/<path>``) into the draft; one with the
@@ -83,8 +86,13 @@ class Draft:
         self.save()
         for p in paths:
             dest = self.files_dir / p
-            dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.replace(incoming / p, dest)
+            try:
+                dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                if dest.is_dir():
+                    raise IsADirectoryError
+                os.replace(incoming / p, dest)
+            except (FileExistsError, NotADirectoryError, IsADirectoryError):
+                raise NotADirectoryError(f"{p}: a file and a folder of the same name") from None
             self.state["kept"].pop(p, None)
             if p not in self.state["staged"]:
                 self.state["staged"].append(p)

@@ -174,7 +174,9 @@ async def _form_page(web: Web, request: Request, edit: dict[str, Any] | None
     an error), else a fresh form."""
     teacher = web.teacher(request) or ""
     token = request.query_params.get("draft")
-    if staging.valid_token(token) and (d := web.drafts.load(token, teacher)) is not None:
+    target = edit["resource_id"] if edit else None
+    if staging.valid_token(token) and (d := web.drafts.load(token, teacher)) is not None \
+            and d.state["target"] == target:
         if d.done:
             return RedirectResponse(f"/r/{d.done}", status_code=303)
         return _render_form(web, request, token=token, values=d.state["values"],
@@ -222,6 +224,8 @@ async def _receive(web: Web, request: Request, edit: dict[str, Any] | None,
         token = staging.new_token()     # a form from before drafts: still published once
     async with web.draft_lock(token):
         draft = web.drafts.load(token, teacher)
+        if draft is not None and draft.state["target"] != (edit["resource_id"] if edit else None):
+            return web.error(request, 403, "bad_csrf")    # a draft of another form
         if draft is None:
             if web.drafts.taken(token):
                 return web.error(request, 403, "bad_csrf")

@@ -5,9 +5,11 @@ kept in memory with small limits; file parts go straight to a fresh folder under
 ``HOME/web-uploads`` with names in canonical form (protocol.paths.normalise), and the whole
 upload is refused as soon as it passes the configured size limit.  The CSRF field must come
 before the first file (browsers send fields in form order), so no file byte of a forged request
-is ever written.  The folder is removed whatever happens; one left by a process that was killed
-(``<random>.<pid>``, the pid no longer running) is removed when the web library next starts.
-Nothing reaches the library before the whole upload is on disk.
+is ever written.  Once the whole body is in, its files move into the form's draft
+(:mod:`.staging`), which keeps them if the form has an error; the upload folder is removed
+whatever happens, and one left by a process that was killed (``<random>.<pid>``, the pid no
+longer running) is removed when the web library next starts.  Nothing reaches the library
+before the whole upload is on disk.
 """
 
 from __future__ import annotations
@@ -273,7 +275,10 @@ async def publish_upload(web: Any, request: Request, draft: Draft, commit: Commi
         values = form_values(collector.fields)
         draft.state["values"] = values
         draft.keep_only(collector.fields.get("keep", []))
-        await trio.to_thread.run_sync(draft.take, folder / "files", collector.files)
+        try:
+            await trio.to_thread.run_sync(draft.take, folder / "files", collector.files)
+        except NotADirectoryError as exc:   # "a/b" sent while the draft has a file "a"
+            raise UploadError(400, "bad_filename", str(exc), values) from None
         if not draft.has_files():
             raise UploadError(400, "no_files", values=values)
         try:
