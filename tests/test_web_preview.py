@@ -120,3 +120,34 @@ async def test_a_document_libreoffice_cannot_read_says_so(client, tmp_path):
 def _q(name: str) -> str:
     import urllib.parse
     return urllib.parse.quote(name)
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is optional: without it "
+                    "the page only says the format cannot be played")
+async def test_a_video_browsers_cannot_play_is_converted_where_ffmpeg_is(client, tmp_path):
+    import json
+    import subprocess
+    folder = tmp_path / "avi"
+    folder.mkdir()
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=160x120:rate=10", "-f", "lavfi", "-i", "sine=frequency=440",
+                    "-t", "1", "-c:v", "mpeg4", "-c:a", "mp2", str(folder / "实验课.avi")],
+                   check=True, timeout=60)
+    res = library.publish(client.home, [folder], {"title": "实验课", "license": "CC-BY-4.0"})
+    rid = res["resource_id"]
+    page = await client.get(f"/r/{rid}")
+    assert "<video" not in page.text and f'href="/r/{rid}/view/{_q("实验课.avi")}"' in page.text
+    html = await _ready(client, f"/r/{rid}/view/{_q('实验课.avi')}")
+    src = re.search(r'<video controls preload="metadata" src="([^"]+)"', html).group(1)
+    assert src == f"/r/{rid}/video/{_q('实验课.avi')}"
+    r = await client.get(src, headers={"range": "bytes=0-99"})
+    assert r.status_code == 206 and r.headers["content-type"] == "video/mp4"
+    whole = await client.get(src)
+    mp4 = tmp_path / "got.mp4"
+    mp4.write_bytes(whole.content)
+    probe = json.loads(subprocess.run(
+        ["ffprobe", "-v", "error", "-show_streams", "-of", "json", str(mp4)],
+        capture_output=True, check=True, timeout=60).stdout)
+    codecs = {s["codec_type"]: s for s in probe["streams"]}
+    assert codecs["video"]["codec_name"] == "h264" and codecs["video"]["height"] == 120
+    assert codecs["audio"]["codec_name"] == "aac"

@@ -27,6 +27,7 @@ def make_app(node: Any, config: WebConfig) -> Starlette:
         Route("/r/{rid}/zip", browse.zip_download),
         Route("/r/{rid}/view/{path:path}", browse.view_page),
         Route("/r/{rid}/pages/{n:int}/{path:path}", browse.page_image),
+        Route("/r/{rid}/video/{path:path}", browse.converted_video, methods=["GET", "HEAD"]),
         Route("/r/{rid}/fetch", browse.fetch_resource, methods=["POST"]),
         Route("/r/{rid}/feedback", teach.feedback, methods=["POST"]),
         Route("/r/{rid}/tools/{path:path}", drafts.tools_page),

@@ -124,7 +124,9 @@ async def resource_page(request: Request) -> Response:
         ctype = mimetypes.guess_type(f["path"])[0] or "application/octet-stream"
         kind = _preview_kind(ctype)
         item = {**f, "type": ctype, "preview": kind, "text": None,
-                "tools": tool_file(f["path"], f["size"]), "view": preview.kind(f["path"])}
+                "tools": tool_file(f["path"], f["size"]), "view": preview.kind(f["path"]),
+                "convert": preview.kind(f["path"]) == "unplayable"
+                and preview.available(f["path"])}
         if kind == "text" and res["local"]:
             item["text"] = await trio.to_thread.run_sync(_text_preview, web, f)
         files.append(item)
@@ -224,10 +226,9 @@ async def view_page(request: Request) -> Response:
         return RedirectResponse(f"/r/{res['resource_id']}/files/"
                                 f"{urllib.parse.quote(f['path'])}", status_code=303)
     st: dict[str, Any] = {"state": "unplayable"}
-    if what == "pages":
-        if not preview.available(f["path"]):
-            st = {"state": "unavailable"}
-        else:
+    if what == "pages" and not preview.available(f["path"]):
+        st = {"state": "unavailable"}
+    elif preview.available(f["path"]):
             root, size = cid_from_str(f["cid"]), f["size"]
             st = web.previews.request(f["cid"], f["path"], lambda: stream.iter_range(
                 root, web.home.blocks.get, 0, size))
@@ -236,6 +237,19 @@ async def view_page(request: Request) -> Response:
     if st["state"] in ("pending", "busy"):
         resp.headers["refresh"] = "3"
     return resp
+
+
+async def converted_video(request: Request) -> Response:
+    """The MP4 made for viewing a video browsers cannot play (Range as any file)."""
+    web: Web = request.app.state.web
+    res, f, refused = _local_file(web, request)
+    if refused is not None:
+        return refused
+    p = web.previews.video_file(f["cid"])
+    if p is None:
+        return web.error(request, 404, "no_file")
+    return FileResponse(p, media_type="video/mp4", headers={
+        "cache-control": "private, max-age=86400", "content-security-policy": FILE_CSP})
 
 
 async def page_image(request: Request) -> Response:

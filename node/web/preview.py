@@ -7,7 +7,8 @@ the background, one file at a time (old school computers), each step under a tim
 ``HOME/previews/<file CID>/`` (a failure as ``<CID>.failed``) and never part of a resource's
 signed content: the same file in any resource shares one preview, and deleting the folder
 only costs the time to make them again.  Video formats browsers cannot play are named here
-so the resource page can say so.
+so the resource page can say so; where ffmpeg is installed, the same worker converts such a
+video to an MP4 (H.264/AAC, at most 480 lines) for viewing, kept in the same cache.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ PDF_SUFFIX = ".pdf"
 # containers and codecs that phone and desktop browsers do not play
 UNPLAYABLE_VIDEO = frozenset({".avi", ".wmv", ".flv", ".mkv", ".mov", ".3gp", ".rmvb", ".rm",
                               ".mpg", ".mpeg", ".vob", ".asf", ".ts"})
+MAX_VIDEO_BYTES = 2 * 1024**3      # larger videos are not converted
+VIDEO_SECONDS = 45 * 60            # ffmpeg, one video, on an old computer
+VIDEO_LINES = 480
 MAX_PAGES = 30                     # pages drawn per document
 MAX_INPUT_BYTES = 200 * 1024**2    # larger documents get no preview
 CONVERT_SECONDS = 180              # LibreOffice, one document
@@ -51,6 +55,8 @@ def kind(path: str) -> str | None:
 
 def available(path: str) -> bool:
     """Whether this node has the programs a preview of ``path`` needs."""
+    if kind(path) == "unplayable":
+        return shutil.which("ffmpeg") is not None
     if shutil.which("pdftoppm") is None:
         return False
     return PurePosixPath(path).suffix.lower() == PDF_SUFFIX or _soffice() is not None
@@ -102,6 +108,10 @@ class Previews:
             return {"state": "failed"}
         return {"state": "pending" if cid in self.waiting else "none"}
 
+    def video_file(self, cid: str) -> Path | None:
+        p = self.root / cid / "video.mp4"
+        return p if p.is_file() else None
+
     def page_file(self, cid: str, n: int) -> Path | None:
         p = self.root / cid / f"page-{n}.png"
         return p if p.is_file() else None
@@ -139,7 +149,10 @@ class Previews:
         work = self.root / f"tmp-{secrets.token_hex(6)}"
         work.mkdir()
         try:
-            ok = await self._pages(work, suffix, read)
+            if suffix in UNPLAYABLE_VIDEO:
+                ok = await self._video(work, suffix, read)
+            else:
+                ok = await self._pages(work, suffix, read)
             if ok:
                 await trio.to_thread.run_sync(os.rename, work / "out", self.root / cid)
             else:
@@ -149,20 +162,27 @@ class Previews:
         finally:
             await trio.to_thread.run_sync(shutil.rmtree, work, True)
 
+    async def _video(self, work: Path, suffix: str, read: Callable[[], Iterator[bytes]]) -> bool:
+        src = work / f"input{suffix}"
+        ffmpeg = shutil.which("ffmpeg")
+        if ffmpeg is None or not await trio.to_thread.run_sync(_copy, read, src,
+                                                                MAX_VIDEO_BYTES):
+            return False
+        out = work / "out"
+        out.mkdir()
+        ok = await _run([ffmpeg, "-nostdin", "-v", "error", "-threads", "1", "-i", str(src),
+                         "-vf", f"scale=-2:'min({VIDEO_LINES},ih)'", "-c:v", "libx264",
+                         "-preset", "veryfast", "-crf", "28", "-pix_fmt", "yuv420p",
+                         "-c:a", "aac", "-b:a", "96k", "-movflags", "+faststart",
+                         str(out / "video.mp4")], VIDEO_SECONDS, work)
+        if not ok or not (out / "video.mp4").is_file():
+            return False
+        (out / "info.json").write_text(json.dumps({"pages": 0, "total": 0, "video": True}))
+        return True
+
     async def _pages(self, work: Path, suffix: str, read: Callable[[], Iterator[bytes]]) -> bool:
         src = work / f"input{suffix}"
-
-        def copy() -> bool:
-            n = 0
-            with open(src, "wb") as out:
-                for chunk in read():
-                    n += len(chunk)
-                    if n > MAX_INPUT_BYTES:
-                        return False
-                    out.write(chunk)
-            return True
-
-        if not await trio.to_thread.run_sync(copy):
+        if not await trio.to_thread.run_sync(_copy, read, src, MAX_INPUT_BYTES):
             return False
         pdf = src
         if suffix != PDF_SUFFIX:
@@ -189,6 +209,18 @@ class Previews:
         total = await _page_count(pdf, work) or len(made)
         (out / "info.json").write_text(json.dumps({"pages": len(made), "total": total}))
         return True
+
+
+def _copy(read: Callable[[], Iterator[bytes]], dest: Path, limit: int) -> bool:
+    """Write the file's bytes to ``dest``; False if it is larger than ``limit``."""
+    n = 0
+    with open(dest, "wb") as out:
+        for chunk in read():
+            n += len(chunk)
+            if n > limit:
+                return False
+            out.write(chunk)
+    return True
 
 
 async def _page_count(pdf: Path, work: Path) -> int | None:
