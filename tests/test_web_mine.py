@@ -80,6 +80,10 @@ async def test_edit_keeps_blocks_of_unchanged_files(client):
     v1 = {f["path"]: f["cid"] for f in library.show(client.home, rid)["files"]}
     mine = await client.get("/mine")
     assert f'href="/r/{rid}/edit"' in mine.text
+    page = await client.get(f"/r/{rid}")
+    assert f'href="/r/{rid}/edit"' in page.text
+    page = await client.get(f"/r/{client.res['resource_id']}")   # not hers: no edit
+    assert "/edit" not in page.text
     page = await client.get(f"/r/{rid}/edit")
     assert page.status_code == 200 and sorted(_files(page.text)) == sorted(v1)
     # replace 练习.txt, leave out 旧.txt, add 新.txt, change the title; 讲义.txt not sent again

@@ -132,6 +132,7 @@ async def resource_page(request: Request) -> Response:
         files.append(item)
     _, zip_renamed = stream.portable_entries([(f["path"], b"", 0) for f in res["files"]])
     return web.render(request, "resource.html", r=res, m=res["meta"], files=files,
+                      own_school_id=web.home.school_id,
                       zip_renamed=len(zip_renamed),
                       feedback=board.list_feedback(web.home, rid),
                       fulfils=board.fulfilled_requests(web.home, rid))
