@@ -165,3 +165,33 @@ async def test_operator_sets_the_upload_limit_teachers_see_it(client):
         "csrf": csrf_of(page.text), "title": "big", "license": "CC-BY-4.0"},
         [("files", ("big.bin", b"x" * (2 * 1024 * 1024 + 10), "application/octet-stream"))])
     assert r.status_code == 413 and "最多 1.0 MiB" in r.text
+
+
+async def test_request_feedback_and_withdrawal_sent_twice_count_once(client):
+    await sign_in(client)
+    rid = client.res["resource_id"]
+
+    def entries(kind: str) -> int:
+        return client.home.conn.execute("SELECT COUNT(*) FROM entries WHERE kind = ?",
+                                        (kind,)).fetchone()[0]
+
+    page = await client.get("/requests")
+    form = {"csrf": csrf_of(page.text), "once": re.search(
+        r'name="once" value="([0-9a-f]+)"', page.text).group(1), "subject": "科学",
+        "level": "upper-primary", "description": "水循环实验视频"}
+    for _ in range(2):
+        assert (await client.post("/requests", data=form)).status_code == 303
+    assert entries("request") == 1
+    page = await client.get(f"/r/{rid}")
+    form = {"csrf": csrf_of(page.text), "used": "yes", "rating": "5", "once": re.search(
+        r'name="once" value="([0-9a-f]+)"', page.text).group(1)}
+    for _ in range(2):
+        r = await client.post(f"/r/{rid}/feedback", data=form)
+        assert r.status_code == 303 and r.headers["location"] == f"/r/{rid}#feedback"
+    assert entries("feedback") == 1
+    # a failed form may be sent again with its token: it was not used up
+    bad = {**form, "once": "f" * 32, "rating": "9"}
+    assert (await client.post(f"/r/{rid}/feedback", data=bad)).status_code == 400
+    assert (await client.post(f"/r/{rid}/feedback", data={**bad, "rating": "4"})
+            ).status_code == 303
+    assert entries("feedback") == 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import mimetypes
 import time
+from collections import OrderedDict
 import urllib.parse
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -37,6 +38,7 @@ TEXT_PREVIEW_BYTES = 64 * 1024  # a text file's preview on the resource page
 PREVIEWS_DIR = "previews"       # derived page images (node/web/preview.py)
 DRAFTS_DIR = "web-drafts"      # under the node's home (node/web/staging.py)
 UPLOAD_LIMIT_SETTING = "web_upload_limit"   # bytes; set on the operator's storage page
+MAX_ONCE = 10_000               # once-tokens remembered (node/web/pages.py OnceTokens)
 HASH_THREADS = 2                # password hashes computed at once (scrypt: 16 MiB each)
 CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self'; object-src 'self'; "
        "frame-ancestors 'self'; form-action 'self'; base-uri 'none'")
@@ -61,6 +63,35 @@ class WebConfig:
     @classmethod
     def for_home(cls, home: Path, **kw: Any) -> WebConfig:
         return cls(upload_dir=Path(home) / "web-uploads", **kw)
+
+
+class OnceTokens:
+    """Forms that sign an entry (a request, feedback, a withdrawal) carry a random ``once``
+    token: the same form sent again (a double click, a reload) gets the first answer's
+    redirect instead of a second entry.  Kept in memory, the newest :data:`MAX_ONCE`."""
+
+    def __init__(self) -> None:
+        self._done: OrderedDict[str, str | None] = OrderedDict()
+
+    def claim(self, token: str | None) -> tuple[bool, str | None]:
+        """``(True, None)``: go ahead (the token is now taken); ``(False, location)``: sent
+        before, answer with ``location`` (None while the first is still being served)."""
+        if not staging.valid_token(token):
+            return True, None          # a form without a token: no protection, still served
+        if token in self._done:
+            return False, self._done[token]
+        self._done[token] = None
+        while len(self._done) > MAX_ONCE:
+            self._done.popitem(last=False)
+        return True, None
+
+    def finish(self, token: str | None, location: str | None) -> None:
+        """The first answer was ``location``; None: it failed, the form may be sent again."""
+        if staging.valid_token(token):
+            if location is None:
+                self._done.pop(token, None)  # type: ignore[arg-type]
+            else:
+                self._done[token] = location  # type: ignore[index]
 
 
 class SessionHolder:
@@ -155,6 +186,7 @@ class Web:
         self._facets: tuple[float, dict[str, Any]] | None = None
         self.drafts = staging.Drafts(config.upload_dir.parent / DRAFTS_DIR)
         self.previews = preview.Previews(config.upload_dir.parent / PREVIEWS_DIR)
+        self.once = OnceTokens()
         self._draft_locks: dict[str, trio.Lock] = {}
 
     @asynccontextmanager
@@ -210,7 +242,8 @@ class Web:
             teacher=self.teacher(request), operator=self.operator(request),
             school=self.home.name, path=request.url.path,
             query=request.url.query, vocab=vocab,
-            disk_low=storage.low_space(self.home.conn, self.home.path) is not None, **ctx)
+            disk_low=storage.low_space(self.home.conn, self.home.path) is not None,
+            new_token=staging.new_token, **ctx)
         return HTMLResponse(page, status_code=status)
 
     def error(self, request: Request, status: int, key: str, **fmt: Any) -> HTMLResponse:

@@ -318,11 +318,17 @@ async def retract(request: Request) -> Response:
     if res is None:
         return refused  # type: ignore[return-value]
     reason = _one(form, "reason")[:500] or None
+    once = _one(form, "once")
+    go, location = web.once.claim(once)
+    if not go:
+        return RedirectResponse(location or "/mine", status_code=303)
     try:
         await trio.to_thread.run_sync(in_own_connection, web.home, lambda home: library.retract(
             home, res["resource_id"], reason))
     except (ProtocolError, NodeError) as exc:
+        web.once.finish(once, None)
         return web.error(request, 400, "retract_failed", error=str(exc))
+    web.once.finish(once, "/mine")
     return RedirectResponse("/mine", status_code=303)
 
 
@@ -338,12 +344,18 @@ async def requests_board(request: Request) -> Response:
         return redirect
     body = {"subject": _one(form, "subject"), "level": _one(form, "level"),
             "description": _one(form, "description")}
+    once = _one(form, "once")
+    go, location = web.once.claim(once)
+    if not go:
+        return RedirectResponse(location or "/requests", status_code=303)
     try:
         records.validate_body(records.KIND_REQUEST, body, local=True)
         library.append_entry(web.home, records.KIND_REQUEST, body)
     except (ProtocolError, NodeError) as exc:
+        web.once.finish(once, None)
         return web.render(request, "requests.html", status=400,
                           items=board.list_requests(web.home), error=str(exc), v=body)
+    web.once.finish(once, "/requests")
     return RedirectResponse("/requests", status_code=303)
 
 
@@ -364,8 +376,14 @@ async def feedback(request: Request) -> Response:
         return web.error(request, 400, "bad_feedback")
     if comment := _one(form, "comment"):
         body["comment"] = comment
+    once = _one(form, "once")
+    go, location = web.once.claim(once)
+    if not go:
+        return RedirectResponse(location or f"/r/{rid}#feedback", status_code=303)
     try:
         library.append_entry(web.home, records.KIND_FEEDBACK, body)
     except (ProtocolError, NodeError):
+        web.once.finish(once, None)
         return web.error(request, 400, "bad_feedback")
+    web.once.finish(once, f"/r/{rid}#feedback")
     return RedirectResponse(f"/r/{rid}#feedback", status_code=303)

@@ -88,3 +88,20 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   });
 });
+
+// Every other form that posts: its button is disabled once pressed (the server also answers a
+// form sent twice with the first answer: the "once" field), and enabled again if the browser
+// shows the page from its back/forward cache.
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("form[method=post]:not(.upload):not(.fetch)").forEach(function (form) {
+    form.addEventListener("submit", function () {
+      form.querySelectorAll("button[type=submit]").forEach(function (b) {
+        setTimeout(function () { b.disabled = true; }, 0);  // after the form data is taken
+      });
+    });
+  });
+});
+window.addEventListener("pageshow", function (ev) {
+  if (!ev.persisted) { return; }
+  document.querySelectorAll("form[method=post] button[type=submit]").forEach(function (b) { b.disabled = false; });
+});
