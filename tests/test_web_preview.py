@@ -103,6 +103,10 @@ async def test_office_files_show_their_pages_as_images(client):
     cids = {f["path"]: f["cid"] for f in client.res["files"]}
     assert (client.home.path / "previews" / cids["教案.docx"] / "page-2.png").is_file()
     assert library.show(client.home, rid)["content_cid"] == client.res["content_cid"]
+    # the cache is bounded: over its limit, the older preview goes (and is made again later)
+    assert client.web.previews.trim(1, keep=cids["教案.docx"]) == 1
+    assert not (client.home.path / "previews" / cids["课件.pptx"]).exists()
+    assert (client.home.path / "previews" / cids["教案.docx"]).is_dir()
     # no page beyond the last, no preview of a path that is not in the resource
     assert (await client.get(f"/r/{rid}/pages/3/{_q('教案.docx')}")).status_code == 404
     assert (await client.get(f"/r/{rid}/view/nothing.docx")).status_code == 404

@@ -39,6 +39,7 @@ MAX_INPUT_BYTES = 200 * 1024**2    # larger documents get no preview
 CONVERT_SECONDS = 180              # LibreOffice, one document
 RASTER_SECONDS = 120               # pdftoppm, all pages of one document
 PAGE_PIXELS = 1000                 # the longer side of a page image (sharp on a phone, small)
+MAX_CACHE_BYTES = 2 * 1024**3     # previews kept; the least recently made go first
 QUEUE = 64                         # previews waiting; more are refused ("try again")
 KILL_GRACE_SECONDS = 5
 
@@ -139,6 +140,25 @@ class Previews:
             finally:
                 self.waiting.discard(cid)
 
+    def trim(self, limit: int, keep: str | None = None) -> int:
+        """Remove the oldest previews (not ``keep``) until the cache holds at most ``limit``
+        bytes; how many were removed.  They are made again when asked for."""
+        made = []
+        for d in self.root.iterdir() if self.root.is_dir() else ():
+            if d.is_dir() and (d / "info.json").is_file():
+                size = sum(f.stat().st_size for f in d.iterdir())
+                made.append(((d / "info.json").stat().st_mtime, d.name, size))
+        total = sum(size for _, _, size in made)
+        n = 0
+        for _, name, size in sorted(made):
+            if total <= limit:
+                break
+            if name != keep:
+                shutil.rmtree(self.root / name, ignore_errors=True)
+                total -= size
+                n += 1
+        return n
+
     def _clean_tmp(self) -> None:
         if self.root.is_dir():
             for p in self.root.glob("tmp-*"):
@@ -155,6 +175,7 @@ class Previews:
                 ok = await self._pages(work, suffix, read)
             if ok:
                 await trio.to_thread.run_sync(os.rename, work / "out", self.root / cid)
+                await trio.to_thread.run_sync(self.trim, MAX_CACHE_BYTES, cid)
             else:
                 (self.root / f"{cid}.failed").write_text("no preview\n")
         except OSError:
