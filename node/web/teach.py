@@ -20,9 +20,8 @@ from node.errors import NodeError
 from protocol import records, vocab
 from protocol.errors import ProtocolError
 
-from . import auth
+from . import auth, staging
 from .pages import Web, resource_or_none
-from . import staging
 from .upload import UploadError, edit_changes, form_meta, in_own_connection, publish_upload
 
 MAX_FORM_BYTES = 64 * 1024      # an url-encoded form (sign-in, request, feedback)

@@ -18,9 +18,9 @@ import errno
 import os
 import secrets
 import shutil
+from collections.abc import Callable
 from contextlib import aclosing
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any, BinaryIO
 
 import trio
@@ -28,11 +28,10 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from node import library, tools
+from node import tools
 from node.blockstore import process_alive
 from node.errors import DiskFull, NodeError
 from node.home import Home
-from protocol import records
 from protocol.errors import ProtocolError
 from protocol.paths import BadPath, normalise
 
