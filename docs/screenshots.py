@@ -1,5 +1,6 @@
 """Regenerate docs/screenshots/*.png: the main pages of the teacher web library, in Chinese and
-English, desktop and phone width.
+English, desktop and phone width (with a teacher's own resources, a slide preview and the
+adapt form on a phone).
 
 Starts a throwaway node (temporary home, 127.0.0.1 only) that publishes the lessons in samples/
 (plus the small test clip, so the resource page shows a video player), then drives Debian's
@@ -75,6 +76,7 @@ class ThrowawayNode:
         lesson = self.tmp / "分数的初步认识"
         shutil.copytree(ROOT / "samples" / "分数的初步认识", lesson)
         shutil.copy(ROOT / "tests" / "data" / "clip.webm", lesson / "折纸演示.webm")
+        (lesson / "课件.pptx").write_bytes(_slides())
         frac = library.publish(home, [lesson], {
             "title": "分数的初步认识（第一课时）", "about": ["数学"],
             "educationalLevel": ["lower-primary"], "learningResourceType": "lesson-plan",
@@ -100,6 +102,23 @@ class ThrowawayNode:
                 nursery.cancel_scope.cancel()
         finally:
             home.close()
+
+
+def _slides() -> bytes:
+    """Three slides (python-pptx), so the resource has an Office file to preview."""
+    import io
+
+    import pptx
+    deck = pptx.Presentation()
+    for title, text in (("分数的初步认识", "三年级上册 · 第一课时"),
+                        ("折一折", "把一张纸平均分成 2 份，每份是它的二分之一"),
+                        ("练一练", "涂色表示四分之一")):
+        slide = deck.slides.add_slide(deck.slide_layouts[1])
+        slide.shapes.title.text = title
+        slide.placeholders[1].text = text
+    out = io.BytesIO()
+    deck.save(out)
+    return out.getvalue()
 
 
 def _community(home: Any) -> None:
@@ -166,6 +185,14 @@ def main() -> None:
                 page.wait_for_function("document.querySelector('video').readyState >= 2")
                 page.wait_for_timeout(300)  # the first frame painted, not a spinner
                 shoot(page, f"resource-{tag}-{size}")
+            page.set_viewport_size(PHONE)
+            page.goto(url + "/mine")
+            shoot(page, f"mine-{tag}-phone")
+            page.goto(f"{url}/r/{frac}/view/%E8%AF%BE%E4%BB%B6.pptx")   # 课件.pptx
+            page.wait_for_selector("div.preview[data-state=ready]", timeout=180_000)
+            shoot(page, f"preview-{tag}-phone")
+            page.goto(f"{url}/publish?based_on={frac}")
+            shoot(page, f"publish-{tag}-phone")
             page.set_viewport_size(DESKTOP)
             page.goto(f"{url}/publish?based_on={frac}")
             shoot(page, f"publish-{tag}-desktop")
