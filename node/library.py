@@ -31,6 +31,10 @@ from .home import Home, now_ms
 READ_SIZE = unixfs.CHUNK_SIZE
 
 
+class NothingChanged(NodeError):
+    """An update that would repeat the current version (``update(require_change=True)``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SourceFile:
     path: str        # canonical path inside the resource
@@ -231,8 +235,8 @@ def _merge_meta(row: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 
 
 def update(home: Home, rid: str, paths: list[Path], changes: dict[str, Any],
-           progress: Any = None, keep: dict[str, unixfs.DagLink] | None = None
-           ) -> dict[str, Any]:
+           progress: Any = None, keep: dict[str, unixfs.DagLink] | None = None,
+           require_change: bool = False) -> dict[str, Any]:
     """New version of one of our own resources: new files if given, metadata merged.
 
     With ``keep`` (a subset of :func:`file_links` of ``rid``), the new file set is ``keep``
@@ -250,14 +254,14 @@ def update(home: Home, rid: str, paths: list[Path], changes: dict[str, Any],
                                          progress, created, keep)
             elif paths:
                 new_files = _store_files(home, collect_files(paths), progress, created)
-            return _update_entry(home, rid, changes, new_files)
+            return _update_entry(home, rid, changes, new_files, require_change)
         except BaseException:
             discard_unpinned(home, lock, created, since)   # e.g. a full disk: no pieces
             raise
 
 
-def _update_entry(home: Home, rid: str, changes: dict[str, Any], new_files: Any
-                  ) -> dict[str, Any]:
+def _update_entry(home: Home, rid: str, changes: dict[str, Any], new_files: Any,
+                  require_change: bool = False) -> dict[str, Any]:
     def make_body(conn: sqlite3.Connection) -> dict[str, Any]:
         row = _own_resource(conn, home.feed, rid)  # the current version, under the lock
         if new_files is not None:
@@ -266,8 +270,12 @@ def _update_entry(home: Home, rid: str, changes: dict[str, Any], new_files: Any
             content = row["content"]
             file_list = [{"path": f["path"], "cid": cid_from_str(f["cid"]), "size": f["size"]}
                          for f in json.loads(row["files"])]
+        meta = _merge_meta(row, changes)
+        if require_change and content == row["content"] and meta == json.loads(row["meta"]):
+            raise NothingChanged(f"nothing to save: the files and the details are those of "
+                                 f"version {row['version']}")
         return {"resource": rid, "version": row["version"] + 1, "content": content,
-                "files": file_list, "meta": _merge_meta(row, changes)}
+                "files": file_list, "meta": meta}
 
     _, body = _append_own(home, records.KIND_UPDATE, make_body, pin_ref=rid)
     if not home.conn.execute("SELECT 1 FROM communities WHERE relation = 'member'").fetchone():

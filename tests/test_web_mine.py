@@ -86,6 +86,13 @@ async def test_edit_keeps_blocks_of_unchanged_files(client):
     assert "/edit" not in page.text
     page = await client.get(f"/r/{rid}/edit")
     assert page.status_code == 200 and sorted(_files(page.text)) == sorted(v1)
+    # saved without any change: refused, no new version
+    r = await post_multipart(client, _action(page.text), {
+        "csrf": csrf_of(page.text), "title": "分数练习", "license": "CC-BY-4.0",
+        "inLanguage": "zh-CN", "keep": list(v1)},
+        [("files", ("", b"", "application/octet-stream"))])   # no file chosen, as browsers send
+    assert r.status_code == 400 and "没有需要保存的修改" in r.text, r.text
+    assert library.show(client.home, rid)["version"] == 1
     # replace 练习.txt, leave out 旧.txt, add 新.txt, change the title; 讲义.txt not sent again
     r = await post_multipart(client, _action(page.text), {
         "csrf": csrf_of(page.text), "title": "分数练习（第二版）", "license": "CC-BY-4.0",

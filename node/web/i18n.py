@@ -299,6 +299,8 @@ TEXTS.update({
     "edit_title": ("Edit", "编辑"),
     "edit_title_of": ("Edit: {title}", "编辑：{title}"),
     "save_version": ("Save as a new version", "保存为新版本"),
+    "nothing_changed": ("Nothing to save: the files and the details are as they were.",
+                        "没有需要保存的修改：文件和信息都与原来相同。"),
     "retract": ("Withdraw…", "撤回…"),
     "retract_reason": ("Why (optional, shown to other schools)", "原因（可不填，其他学校可见）"),
     "retract_confirm": ("Withdraw this resource", "撤回此资源"),

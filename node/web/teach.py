@@ -300,8 +300,12 @@ async def edit(request: Request) -> Response:
 
     def commit(fields: dict[str, list[str]], draft: staging.Draft) -> dict[str, Any]:
         staged = [draft.files_dir] if draft.state["staged"] else []
-        return in_own_connection(web.home, lambda home: library.update(
-            home, rid, staged, edit_changes(fields), keep=draft.kept_links()))
+        try:
+            return in_own_connection(web.home, lambda home: library.update(
+                home, rid, staged, edit_changes(fields), keep=draft.kept_links(),
+                require_change=True))
+        except library.NothingChanged:
+            raise UploadError(400, "nothing_changed") from None
 
     return await _receive(web, request, res, lambda: _kept_links(web, rid), commit)
 
