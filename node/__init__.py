@@ -34,6 +34,8 @@ The running node (trio services, each with ``serve(*, task_status)`` and its own
     control.py       the local control API (HTTP on 127.0.0.1, bearer token)
     peerlog.py       bounded logging of what remote peers cause
     board.py         requests and feedback as the web library shows them
+    teachers.py      teacher certificates and signatures in feeds: the feed rule, the index
+    identities.py    teachers' keys on a node: sealed under passwords, certified, export/import
     web/             the teacher web library: app.py (routes), pages.py (framework),
                      browse.py (reading), teach.py (changing), operate.py (operator pages),
                      drafts.py (text tools in the adapt flow), staging.py (form drafts:

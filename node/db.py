@@ -179,6 +179,27 @@ MIGRATIONS: list[str] = [
         cid BLOB NOT NULL, reason TEXT NOT NULL, ref TEXT NOT NULL, time INTEGER NOT NULL,
         PRIMARY KEY (cid, reason, ref)
     ) WITHOUT ROWID;
+    """,    # teacher identities and studios (specs/teachers.md): the index of certificates and
+    # signatures of every stored feed, and the local accounts' keys sealed under their passwords
+    """
+    CREATE TABLE teacher_certs (
+        feed BLOB NOT NULL, teacher BLOB NOT NULL, seq INTEGER NOT NULL,
+        name TEXT NOT NULL, subjects TEXT NOT NULL, school TEXT NOT NULL,
+        revoked_seq INTEGER,                 -- NULL while the school vouches for the teacher
+        PRIMARY KEY (feed, teacher)
+    ) WITHOUT ROWID;
+    CREATE INDEX teacher_certs_teacher ON teacher_certs(teacher);
+    CREATE TABLE teacher_signatures (
+        feed BLOB NOT NULL, seq INTEGER NOT NULL,  -- the signed entry
+        entry BLOB NOT NULL UNIQUE,                -- its hash
+        kind TEXT NOT NULL, teacher BLOB NOT NULL, sig_seq INTEGER NOT NULL,
+        PRIMARY KEY (feed, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX teacher_signatures_teacher ON teacher_signatures(teacher);
+    CREATE TABLE teacher_keys (
+        name TEXT PRIMARY KEY REFERENCES teachers(name) ON DELETE CASCADE,
+        public BLOB NOT NULL UNIQUE, sealed BLOB NOT NULL
+    );
     """,
 ]
 

@@ -21,7 +21,7 @@ from protocol import records
 from protocol.errors import RemoteProtocolError
 from protocol.records import FeedEntry
 
-from . import catalog
+from . import catalog, teachers
 
 
 def head(conn: sqlite3.Connection, feed: bytes) -> tuple[int, bytes | None]:
@@ -98,6 +98,7 @@ def append(conn: sqlite3.Connection, entry: FeedEntry) -> Appended:
         raise RemoteProtocolError(f"gap in feed: expected entry {seq + 1}, got {entry.seq}")
     if entry.prev != hash_:
         raise RemoteProtocolError(f"broken chain at entry {entry.seq}: prev does not match")
+    teachers.check(conn, entry)   # before anything is stored (specs/teachers.md §4)
     if seq == 0:
         conn.execute("INSERT OR IGNORE INTO feeds (feed, school_id) VALUES (?, ?)",
                      (entry.feed, PublicKey(entry.feed).school_id))
@@ -107,6 +108,7 @@ def append(conn: sqlite3.Connection, entry: FeedEntry) -> Appended:
     conn.execute("UPDATE feeds SET head_seq = ?, head_hash = ? WHERE feed = ?",
                  (entry.seq, entry.hash, entry.feed))
     catalog.apply_entry(conn, entry)
+    teachers.apply(conn, entry)
     return Appended.ADDED
 
 

@@ -22,7 +22,7 @@ from protocol.errors import LocalProtocolError, ProtocolError
 from protocol.paths import BadPath, normalise
 from protocol.records import FeedEntry
 
-from . import db, feeds
+from . import db, feeds, teachers
 from .errors import CorruptBlock, NodeError, NotFound, StoreError
 from . import gc
 from .gc import discard_unpinned
@@ -159,6 +159,8 @@ def _append_own(home: Home, kind: str, make_body: Callable[[sqlite3.Connection],
         entry = records.sign_entry(key, seq=seq + 1, prev=prev, time=now_ms(), kind=kind,
                                    body=body)
         feeds.append(conn, entry)
+        if (signature := teachers.signature_entry(conn, key, entry)) is not None:
+            feeds.append(conn, signature)   # the signed-in teacher's (specs/teachers.md §5)
         ref = pin_ref or (records.resource_id_of(entry) if kind == records.KIND_PUBLISH else None)
         if ref and "content" in body:
             db.pin(conn, body["content"], "own", ref, entry.time)

@@ -226,9 +226,10 @@ async def test_removed_teacher_is_signed_out(client):
 
 def test_teacher_cli(cli, home):
     env = {"SCHOOLMESH_TEACHER_PASSWORD": "long enough secret"}
-    assert cli.json("teacher", "add", "李老师", env=env) == {"teacher": "李老师", "role": "teacher"}
-    assert cli.json("teacher", "add", "zhao", "--role", "operator", env=env) == {
-        "teacher": "zhao", "role": "operator"}
+    d = cli.json("teacher", "add", "李老师", env=env)
+    assert (d["teacher"], d["role"], d["subjects"]) == ("李老师", "teacher", [])
+    d = cli.json("teacher", "add", "zhao", "--role", "operator", env=env)
+    assert (d["teacher"], d["role"]) == ("zhao", "operator")
     assert cli.json("teacher", "role", "zhao", "teacher") == {"teacher": "zhao",
                                                               "role": "teacher"}
     assert "no teacher" in cli.fail("teacher", "role", "nobody", "operator")

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from node import community as ncommunity
-from node import db
+from node import db, identities
 from node import storage as nstorage
 from node import transfers as ntransfers
 from node.errors import NodeError
@@ -129,8 +129,9 @@ async def accounts_page(request: Request) -> Response:
     name = (form.get("name") or [""])[0].strip()
     password = (form.get("password") or [""])[0]
     role = (form.get("role") or ["teacher"])[0]
+    subjects = (form.get("subjects") or [""])[0].replace("，", ",").split(",")
     try:
-        await trio.to_thread.run_sync(auth.add_teacher, web.home.conn, name, password, role,
+        await trio.to_thread.run_sync(identities.add, web.home, name, password, subjects, role,
                                       limiter=web.hash_limiter)
     except NodeError as exc:
         return _accounts(web, request, status=400, error=str(exc))
@@ -146,7 +147,7 @@ async def account_action(request: Request) -> Response:
     try:
         if action == "password":
             password = (form.get("password") or [""])[0]
-            await trio.to_thread.run_sync(auth.set_password, web.home.conn, name, password,
+            await trio.to_thread.run_sync(identities.reset, web.home, name, password,
                                           limiter=web.hash_limiter)
             done = "op_password_set"
         elif action == "remove":

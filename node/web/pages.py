@@ -188,6 +188,9 @@ class Web:
         self.previews = preview.Previews(config.upload_dir.parent / PREVIEWS_DIR)
         self.once = OnceTokens()
         self._draft_locks: dict[str, trio.Lock] = {}
+        # signed-in teachers' unsealed keys, by session id: in memory only (specs/teachers.md
+        # §5); after a restart a teacher with an identity signs in again before writing
+        self.teacher_keys: dict[str, Any] = {}
 
     @asynccontextmanager
     async def draft_lock(self, token: str) -> AsyncIterator[None]:
@@ -221,6 +224,11 @@ class Web:
             request.state.session.current = None
             return None
         return s.teacher
+
+    def signer(self, request: Request) -> Any:
+        """The signed-in teacher's unsealed key, None if not signed in or no key in memory."""
+        s = request.state.session.current
+        return self.teacher_keys.get(s.sid) if s is not None and s.teacher else None
 
     def operator(self, request: Request) -> str | None:
         """The signed-in account if its role is operator (read at every request: a change

@@ -15,7 +15,8 @@ import trio
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from node import board, library, tools
+from node import board, identities, library, tools
+from node.teachers import signing_as
 from node.errors import NodeError
 from protocol import records, vocab
 from protocol.errors import ProtocolError
@@ -91,7 +92,13 @@ async def login(request: Request) -> Response:
         return web.render(request, "login.html", status=401, error="bad_login", name=name,
                           next=nxt)
     web.limiter.succeeded(ip, name)
-    request.state.session.replace(name)
+    key = await trio.to_thread.run_sync(identities.unlock, web.home.conn, name, password,
+                                        limiter=web.hash_limiter)
+    if request.state.session.current is not None:
+        web.teacher_keys.pop(request.state.session.current.sid, None)
+    session = request.state.session.replace(name)
+    if key is not None:
+        web.teacher_keys[session.sid] = key
     return RedirectResponse(nxt, status_code=303)
 
 
@@ -99,12 +106,18 @@ async def logout(request: Request) -> Response:
     web: Web = request.app.state.web
     if await read_form(request) is None:
         return web.error(request, 403, "bad_csrf")
+    if request.state.session.current is not None:
+        web.teacher_keys.pop(request.state.session.current.sid, None)
     request.state.session.replace(None)
     return RedirectResponse("/", status_code=303)
 
 
 def _need_teacher(web: Web, request: Request) -> Response | None:
-    if web.teacher(request) is None:
+    """A redirect to the sign-in page unless a teacher is signed in — and, for a teacher with
+    an identity, unless their key is unsealed (it is not kept across a restart)."""
+    name = web.teacher(request)
+    if name is None or (web.signer(request) is None
+                        and identities.public_of(web.home.conn, name) is not None):
         nxt = urllib.parse.quote(request.url.path + ("?" + request.url.query
                                                      if request.url.query else ""))
         return RedirectResponse(f"/login?next={nxt}", status_code=303)
@@ -233,7 +246,8 @@ async def _receive(web: Web, request: Request, edit: dict[str, Any] | None,
         if draft.done:   # sent twice: the first one was published
             return RedirectResponse(f"/r/{draft.done}", status_code=303)
         try:
-            result = await publish_upload(web, request, draft, commit)
+            with signing_as(web.signer(request)):
+                result = await publish_upload(web, request, draft, commit)
         except UploadError as exc:
             if exc.status == 403:
                 return web.error(request, 403, "bad_csrf")
@@ -326,8 +340,10 @@ async def retract(request: Request) -> Response:
     if not go:
         return RedirectResponse(location or "/mine", status_code=303)
     try:
-        await trio.to_thread.run_sync(in_own_connection, web.home, lambda home: library.retract(
-            home, res["resource_id"], reason))
+        with signing_as(web.signer(request)):
+            await trio.to_thread.run_sync(in_own_connection, web.home,
+                                          lambda home: library.retract(
+                                              home, res["resource_id"], reason))
     except (ProtocolError, NodeError) as exc:
         web.once.finish(once, None)
         return web.error(request, 400, "retract_failed", error=str(exc))
@@ -353,7 +369,8 @@ async def requests_board(request: Request) -> Response:
         return RedirectResponse(location or "/requests", status_code=303)
     try:
         records.validate_body(records.KIND_REQUEST, body, local=True)
-        library.append_entry(web.home, records.KIND_REQUEST, body)
+        with signing_as(web.signer(request)):
+            library.append_entry(web.home, records.KIND_REQUEST, body)
     except (ProtocolError, NodeError) as exc:
         web.once.finish(once, None)
         return web.render(request, "requests.html", status=400,
@@ -384,7 +401,8 @@ async def feedback(request: Request) -> Response:
     if not go:
         return RedirectResponse(location or f"/r/{rid}#feedback", status_code=303)
     try:
-        library.append_entry(web.home, records.KIND_FEEDBACK, body)
+        with signing_as(web.signer(request)):
+            library.append_entry(web.home, records.KIND_FEEDBACK, body)
     except (ProtocolError, NodeError):
         web.once.finish(once, None)
         return web.error(request, 400, "bad_feedback")
