@@ -36,6 +36,8 @@ The running node (trio services, each with ``serve(*, task_status)`` and its own
     board.py         requests and feedback as the web library shows them
     teachers.py      teacher certificates and signatures in feeds: the feed rule, the index
     identities.py    teachers' keys on a node: sealed under passwords, certified, export/import
+    studio.py        master-teacher studios: the pure fold of studio entries, actions, listings
+    contributions.py a teacher's record of contributions from signed entries; CSV
     web/             the teacher web library: app.py (routes), pages.py (framework),
                      browse.py (reading), teach.py (changing), operate.py (operator pages),
                      drafts.py (text tools in the adapt flow), staging.py (form drafts:

@@ -25,7 +25,7 @@ from protocol import membership as pc
 from protocol import records, vocab
 from protocol.errors import LocalProtocolError, ProtocolError
 
-from . import db, feeds, library
+from . import db, feeds, library, studio
 from .catalog import files_size  # noqa: F401  (part of this module's interface)
 from .errors import NodeError
 from .home import Home, now_ms
@@ -98,7 +98,9 @@ def policy_key(conn: sqlite3.Connection) -> tuple[Any, ...]:
                         "|| ' ' || seeds AS row FROM communities ORDER BY community)").fetchone()
     (f,) = conn.execute("SELECT group_concat(school_id, ' ') FROM "
                         "(SELECT school_id FROM follows ORDER BY school_id)").fetchone()
-    return (n, c or "", f or "")
+    (s,) = conn.execute("SELECT count(*) FROM teacher_signatures WHERE kind LIKE 'studio.%'"
+                        ).fetchone()
+    return (n, c or "", f or "", s)
 
 
 def memberships(home: Home, now: int | None = None) -> dict[str, pc.Membership]:
@@ -418,6 +420,8 @@ def policy(home: Home, now: int | None = None) -> Policy:
                                          if mem.status == pc.ACTIVE)
             if home.school_id in m.issuers:
                 issuer_of.add(c)
+    for feed in studio.wanted_feeds(home.conn, home.school_id):   # specs/teachers.md §6.4
+        wanted.setdefault(feed, None)
     wanted.pop(home.feed, None)
     rejected = tuple((c, r) for c, m in ms.items() for r in m.rejected
                      if r.reason != "dated in the future")   # those are reconsidered later

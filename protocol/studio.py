@@ -157,7 +157,13 @@ def validate_body(kind: str, body: dict[str, Any]) -> None:
         return
     _studio(body)
     if kind == KIND_STUDIO_INVITE:
-        _exact(body, {"studio", "verifier", "expires"})
+        _exact(body, {"studio", "school", "verifier", "expires"})
+        if not isinstance(body["school"], str):
+            raise LocalProtocolError("school must be a school id")
+        try:
+            PublicKey.from_school_id(body["school"])
+        except ValueError:
+            raise LocalProtocolError("school must be a school id") from None
         _bytes(body, "verifier", 32)
         _time(body, "expires")
     elif kind == KIND_STUDIO_JOIN:
