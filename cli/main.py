@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from . import (bundle, community, identity, library, limits, net, service, storage, tools,
+from . import (bundle, community, identity, library, limits, net, service, storage, studio, tools,
                transfers, web)
 from .context import EXIT_ERROR, Context, one_line
 
@@ -96,3 +96,4 @@ community.register(main)
 service.register(main)
 storage.register(main)
 tools.register(main)
+studio.register(main)

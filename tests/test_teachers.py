@@ -207,3 +207,42 @@ def test_studio_task_submission_review_and_contributions(schools, tmp_path):
         assert master["counts"]["reviews_given"] == 2     # the studio review and the feedback
     csv_text = contributions.to_csv(contributions.of(b.conn, vk.public.raw))
     assert csv_text.count("\r\n") == 4 and "tasks_on_time" in csv_text
+
+
+def test_cli(cli, home, tmp_path, cli_at):
+    env = {"SCHOOLMESH_TEACHER_PASSWORD": PW}
+    d = cli.json("teacher", "add", "刘老师", "--subjects", "数学，科学", env=env)
+    assert d["subjects"] == ["数学", "科学"] and d["key"].startswith("t")
+    assert "at most 20" in cli.fail("teacher", "add", "x", "--subjects",
+                                    ",".join(f"s{i}" for i in range(21)), env=env)
+    assert "SCHOOLMESH_TEACHER_OLD_PASSWORD" in cli.fail("teacher", "password", "刘老师", env=env)
+    sid = cli.json("studio", "create", "数学名师工作室", "--teacher", "刘老师", env=env)["studio"]
+    other = cli_at(tmp_path / "b")
+    school_b = other.json("init", "--name", "山村小学")["school_id"]
+    code = cli.json("studio", "invite", sid, school_b, "--teacher", "刘老师", env=env)["code"]
+    assert code.startswith("SMS1-")
+    assert "not a school id" in cli.fail("studio", "invite", sid, "nobody", "--teacher", "刘老师",
+                                         env=env)
+    assert "2026-13-40" in cli.fail("studio", "tasks", sid, "--add", "改编", "--due",
+                                    "2026-13-40", "--teacher", "刘老师", env=env)
+    t = cli.json("studio", "tasks", sid, "--add", "改编分数", "--due", "2099-12-15", "--teacher",
+                 "刘老师", env=env)
+    [row] = cli.json("studio", "tasks", sid)
+    assert (row["id"], row["title"], row["submissions"]) == (t["task"], "改编分数", [])
+    [s] = cli.json("studio", "list")
+    assert (s["name"], s["master_name"], s["members"], s["tasks"]) == ("数学名师工作室", "刘老师", 1, 1)
+    assert "damaged or mistyped" in cli.fail("studio", "join", "SMS1-AAAA", "--teacher", "刘老师",
+                                             env=env)
+    out = tmp_path / "liu.identity"
+    cli.ok("teacher", "export", "刘老师", str(out), env=env)
+    d2 = other.json("teacher", "import", str(out), "--subjects", "数学", env=env)
+    assert (d2["teacher"], d2["key"]) == ("刘老师", d["key"])
+    assert "wrong password" in other.fail("teacher", "import", str(out), "--name", "liu2",
+                                          env={"SCHOOLMESH_TEACHER_PASSWORD": "另一个很长的密码"})
+    cli.ok("teacher", "revoke", "刘老师", "--reason", "调离")
+    assert "already revoked" in cli.fail("teacher", "revoke", "刘老师")
+    csv_file = tmp_path / "record.csv"
+    rec = cli.json("teacher", "record", d["key"], "--csv", str(csv_file))
+    assert rec["counts"]["published"] == 0
+    assert csv_file.read_text("utf-8").startswith("teacher,category,school_id")
+    assert "neither" in cli.fail("teacher", "record", "nobody")
