@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import browse, drafts, operate, teach
+from . import browse, drafts, operate, studios, teach
 from .pages import HERE, Frame, Web, WebConfig
 
 __all__ = ["WebConfig", "make_app"]
@@ -42,6 +42,11 @@ def make_app(node: Any, config: WebConfig) -> Starlette:
         Route("/publish", teach.publish, methods=["GET", "POST"]),
         Route("/requests", teach.requests_board, methods=["GET", "POST"]),
         Route("/community", browse.community_page),
+        Route("/studios", studios.studios_page, methods=["GET", "POST"]),
+        Route("/studio/{sid}", studios.studio_page),
+        Route("/studio/{sid}/{action}", studios.studio_action, methods=["POST"]),
+        Route("/teacher/{key}", studios.record_page),
+        Route("/teacher/{key}/record.csv", studios.record_csv),
         Route("/where", browse.where_page),
         Route("/operator", operate.status_page),
         Route("/operator/transfers", operate.transfers_page),
