@@ -1,9 +1,9 @@
 """Backup and restore of what a school cannot fetch again (specs/backup.md), and the rule
 that keeps a restored school from forking its own feed.
 
-A backup holds the school key, settings, teacher accounts, communities, invites issued,
-subscriptions, follows and the school's own feed, sealed with a passphrase (``crypto.seal``:
-the key file's scrypt + AES-256-GCM scheme).  Content is not in it: it comes back from peers
+A backup holds the school key, settings, teacher accounts and their sealed keys, communities,
+invites issued, subscriptions, follows and the school's own feed, sealed with a passphrase
+(``crypto.seal``: the key file's scrypt + AES-256-GCM scheme).  Content is not in it: it comes back from peers
 or a bundle.
 
 A restored home does not know whether its school signed entries after the backup was made
@@ -157,9 +157,9 @@ def restore(path: Path, backup_file: Path, backup_passphrase: bytes,
     def populate(conn: sqlite3.Connection) -> None:
         for k, v in b.settings.items():
             db.set_setting(conn, k, v)
-        for table, rows in b.tables.items():
+        for table in pb.TABLES:   # in this order: teacher_keys refer to teachers
             cols = list(pb.TABLES[table])
-            for row in rows:
+            for row in b.tables.get(table, []):
                 conn.execute(f"INSERT INTO {table} ({', '.join(cols)}) VALUES "
                              f"({', '.join('?' * len(cols))})", [row[c] for c in cols])
         gate = feeds.Gate(wanted=own)

@@ -24,6 +24,7 @@ MAX_SETTING = 64 * 1024          # characters of one setting value
 # Only these tables and columns are ever written or read (the column names reach SQL).
 TABLES: dict[str, dict[str, str]] = {
     "teachers": {"name": "s", "hash": "s", "created": "i"},
+    "teacher_keys": {"name": "s", "public": "b", "sealed": "b"},   # specs/teachers.md §5
     "follows": {"feed": "b", "school_id": "s", "created": "i"},
     "communities": {"community": "s", "relation": "s", "via": "s?", "charter": "b",
                     "certificate": "b?", "seeds": "s", "joined": "i"},

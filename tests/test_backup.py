@@ -76,7 +76,8 @@ def test_backup_and_restore_carry_what_cannot_be_fetched(cli, home, tmp_path, cl
     assert got["school_id"] == cli.identity["school_id"] and got["own_head"] == "learning"
     assert other.json("id") == cli.json("id")
     before, after = cli.state()["db"], other.state()["db"]
-    for table in ("teachers", "communities", "invites", "subscriptions", "feeds"):
+    for table in ("teachers", "teacher_keys", "teacher_certs", "communities", "invites",
+                  "subscriptions", "feeds"):
         assert after[table] == before[table], table
     assert sorted(e[:6] for e in after["entries"]) == sorted(e[:6] for e in before["entries"])
     assert [r for r in after["settings"] if r[0] not in ("own_head",)] == \
