@@ -113,6 +113,7 @@ async def test_master_sets_task_village_teacher_submits_on_phone_and_is_counted(
                                          "buffer": "一、二年级同堂：动静搭配".encode()}])
         page.click("main form button[type=submit]")
         page.wait_for_url(re.compile(r"/r/[^/]+$"))
+        expect(page.locator("a.teacher")).to_have_text("wang")   # named by key, not free text
         adapted = page.url.rsplit("/", 1)[1]
         page.goto(f"{url_b}/studio/{sid}")
         page.select_option("section.task form[action$='/submit'] select", adapted)

@@ -16,7 +16,7 @@ from starlette.responses import (
 )
 
 from crypto import cid_from_str
-from node import board, catalog, gc
+from node import board, catalog, gc, teachers
 from node.errors import NodeError, NotFound
 from protocol import vocab
 from protocol.errors import ProtocolError
@@ -133,9 +133,19 @@ async def resource_page(request: Request) -> Response:
     _, zip_renamed = stream.portable_entries([(f["path"], b"", 0) for f in res["files"]])
     return web.render(request, "resource.html", r=res, m=res["meta"], files=files,
                       own_school_id=web.home.school_id,
-                      zip_renamed=len(zip_renamed),
+                      zip_renamed=len(zip_renamed), signed_by=_signed_by(web, rid),
                       feedback=board.list_feedback(web.home, rid),
                       fulfils=board.fulfilled_requests(web.home, rid))
+
+
+def _signed_by(web: Web, rid: str) -> dict[str, str] | None:
+    """The teacher who signed the resource's first version (specs/teachers.md), if one did."""
+    row = web.home.conn.execute(
+        "SELECT s.teacher FROM resources r JOIN teacher_signatures s ON s.feed = r.feed"
+        " AND s.seq = r.first_seq WHERE r.resource_id = ?", (rid,)).fetchone()
+    if row is None:
+        return None
+    return {"key": "t" + row[0].hex(), "name": teachers.name_of(web.home.conn, row[0]) or ""}
 
 
 def _text_preview(web: Web, f: dict[str, Any]) -> str | None:

@@ -338,9 +338,12 @@ TEXTS.update({
                          "it with a video player.",
                          "浏览器无法播放此视频格式（{ext}），请下载后用视频播放器观看。"),
     "video_converted": ("Converted copy for viewing", "转换后的观看版本"),
+})
+
 # Studios, mentoring and records of contributions (node/web/studios.py).
 TEXTS.update({
     "nav_studios": ("Studios", "名师工作室"),
+    "signed_by": ("Teacher (signed)", "教师（已签名）"),
     "studios_title": ("Master-teacher studios", "名师工作室"),
     "studios_intro": ("Master teachers guide teachers of other schools here: lesson study, "
                       "tasks with due dates, reviews and mentoring.",
@@ -370,8 +373,6 @@ TEXTS.update({
     "on_time": ("on time", "按时"),
     "late": ("late", "逾期"),
     "review": ("Review", "点评"),
-    "rating": ("Rating (1-5)", "评分（1-5）"),
-    "comment": ("Comment", "意见"),
     "give_review": ("Review", "提交点评"),
     "no_submissions": ("Nothing submitted yet.", "还没有提交。"),
     "submit_resource": ("Submit one of my resources", "提交我的资源"),
