@@ -343,6 +343,8 @@ TEXTS.update({
 # Studios, mentoring and records of contributions (node/web/studios.py).
 TEXTS.update({
     "nav_studios": ("Studios", "名师工作室"),
+    "op_subjects": ("Subjects, comma separated (signed into the teacher's certificate)",
+                    "任教学科，用逗号分隔（写入教师证书）"),
     "signed_by": ("Teacher (signed)", "教师（已签名）"),
     "studios_title": ("Master-teacher studios", "名师工作室"),
     "studios_intro": ("Master teachers guide teachers of other schools here: lesson study, "
