@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from crypto import SchoolKey
-from node import contributions, db, feeds, identities, library, studio
+from crypto import PublicKey, SchoolKey
+from node import community, contributions, db, feeds, identities, library, studio
 from node.errors import NodeError
 from node.home import init_home, now_ms
 from node.teachers import certificates, signer, signing_as
@@ -205,6 +205,13 @@ def test_studio_task_submission_review_and_contributions(schools, tmp_path):
                                  "reviews_given": 0, "tasks_on_time": 1}
         master = contributions.of(home.conn, mk.public.raw)
         assert master["counts"]["reviews_given"] == 2     # the studio review and the feedback
+    # replication: each school in the studio wants the others' feeds, a newly invited one too
+    third = SchoolKey.generate().school_id
+    studio.invite(a, mk, sid, third, [])
+    copy_feed(a, b)
+    wanted = set(community.policy(b).wanted)
+    assert a.feed in wanted and PublicKey.from_school_id(third).raw in wanted
+    assert b.feed in community.policy(a).wanted
     csv_text = contributions.to_csv(contributions.of(b.conn, vk.public.raw))
     assert csv_text.count("\r\n") == 4 and "tasks_on_time" in csv_text
 
