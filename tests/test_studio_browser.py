@@ -15,6 +15,7 @@ import shutil
 import pytest
 import trio
 
+from crypto import keys as crypto_keys
 from node import identities, library
 from node import studio as ns
 from node.home import init_home
@@ -37,6 +38,14 @@ pytestmark = [
     pytest.mark.skipif(sync_playwright is None, reason="playwright is not installed"),
     pytest.mark.skipif(not shutil.os.path.exists(CHROMIUM), reason="no chromium"),
 ]
+
+
+@pytest.fixture(autouse=True)
+def _quick_seal(monkeypatch):
+    """Teachers' keys sealed with scrypt N = 2^12 instead of 2^17 here, to keep the suite fast:
+    the cost is a header field every reader takes from the file; test_vectors_teachers.py
+    opens keys sealed with the production cost."""
+    monkeypatch.setattr(crypto_keys, "SCRYPT_LOG2_N", 12)
 
 
 async def wait_for(nodes, condition, what: str) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from crypto import PublicKey, SchoolKey
+from crypto import keys as crypto_keys
 from node import community, contributions, db, feeds, identities, library, studio
 from node.errors import NodeError
 from node.home import init_home, now_ms
@@ -18,6 +19,14 @@ from protocol.errors import RemoteProtocolError
 
 PW = "粉笔和黑板-2026"
 DAY = 86_400_000
+
+
+@pytest.fixture(autouse=True)
+def _quick_seal(monkeypatch):
+    """Teachers' keys sealed with scrypt N = 2^12 instead of 2^17 here, to keep the suite fast:
+    the cost is a header field every reader takes from the file; test_vectors_teachers.py
+    opens keys sealed with the production cost."""
+    monkeypatch.setattr(crypto_keys, "SCRYPT_LOG2_N", 12)
 
 
 def copy_feed(src, dst) -> int:

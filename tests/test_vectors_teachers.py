@@ -104,3 +104,11 @@ def test_keys():
     for k in V["keys"].values():
         key = SchoolKey.from_seed(bytes.fromhex(k["seed"]))
         assert key.public.raw.hex() == k["public"] and key.school_id == k["school_id"]
+
+
+def test_a_node_seals_teachers_keys_at_the_production_cost(node):
+    identities.add(node, "zhang", "粉笔和黑板-2026", ["英语"])
+    (sealed,) = node.conn.execute("SELECT sealed FROM teacher_keys WHERE name = 'zhang'"
+                                  ).fetchone()
+    magic = V["sealed_key"]["magic"].encode()
+    assert sealed.startswith(magic) and sealed[len(magic) + 1] == 17   # log2 N (records.md §1.1)

@@ -3,9 +3,20 @@ sign-in, forms, errors in both languages, the CSV."""
 
 from __future__ import annotations
 
+import pytest
+
+from crypto import keys as crypto_keys
 from node import identities
 from node import studio as ns
 from test_web import PASSWORD, client, csrf_of, school, sign_in  # noqa: F401  (fixtures)
+
+
+@pytest.fixture(autouse=True)
+def _quick_seal(monkeypatch):
+    """Teachers' keys sealed with scrypt N = 2^12 instead of 2^17 here, to keep the suite fast:
+    the cost is a header field every reader takes from the file; test_vectors_teachers.py
+    opens keys sealed with the production cost."""
+    monkeypatch.setattr(crypto_keys, "SCRYPT_LOG2_N", 12)
 
 
 async def test_studio_pages_need_an_unsealed_identity_and_sign_for_it(client):
