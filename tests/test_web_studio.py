@@ -72,3 +72,16 @@ async def test_studio_pages_need_an_unsealed_identity_and_sign_for_it(client):
     assert csv.status_code == 200 and "attachment" in csv.headers["content-disposition"]
     assert csv.content.startswith("\ufeffteacher,category".encode("utf-8"))
     assert (await client.get("/teacher/t1234")).status_code == 404
+    # feedback and requests written by a teacher with an identity name them by key
+    rid = client.res["resource_id"]
+    r = await client.post(f"/r/{rid}/feedback", data={"csrf": token, "used": "yes",
+                                                       "rating": "4"})
+    assert r.status_code == 303
+    page = await client.get(f"/r/{rid}")
+    assert f'<a href="/teacher/{key}" class="teacher">wang</a>' in page.text
+    r = await client.post("/requests", data={"csrf": token, "subject": "数学",
+                                             "level": "lower-primary", "description": "复式班"})
+    assert r.status_code == 303
+    assert f'href="/teacher/{key}"' in (await client.get("/requests")).text
+    rec = await client.get(f"/teacher/{key}/record.csv")
+    assert b"reviews_given" in rec.content       # the feedback counts as a review given

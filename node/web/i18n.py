@@ -375,6 +375,8 @@ TEXTS.update({
     "on_time": ("on time", "按时"),
     "late": ("late", "逾期"),
     "review": ("Review", "点评"),
+    "studio_rating": ("Rating (1-5)", "评分（1-5）"),
+    "studio_comment": ("Comment", "意见"),
     "give_review": ("Review", "提交点评"),
     "no_submissions": ("Nothing submitted yet.", "还没有提交。"),
     "submit_resource": ("Submit one of my resources", "提交我的资源"),
