@@ -196,6 +196,7 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (feed, seq)
     ) WITHOUT ROWID;
     CREATE INDEX teacher_signatures_teacher ON teacher_signatures(teacher);
+    CREATE INDEX entries_hash ON entries(hash);   -- a teacher.signature names its entry by hash
     CREATE TABLE teacher_keys (
         name TEXT PRIMARY KEY REFERENCES teachers(name) ON DELETE CASCADE,
         public BLOB NOT NULL UNIQUE, sealed BLOB NOT NULL
