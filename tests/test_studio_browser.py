@@ -1,6 +1,8 @@
 """The studio story in a real headless Chromium across two real nodes (specs/teachers.md):
 a master teacher at node A sets a task in a studio; a village teacher at node B, on a phone
-(360 px wide, zh-CN), joins with the invite code, adapts the lesson and submits it; the master
+(360 px wide, zh-CN), joins with the invite code (B's library dials A's address from the code
+and follows A; the first try says to try again until A's feed has arrived), adapts the lesson
+and submits it; the master
 teacher reviews it at A; the village teacher's record of contributions at B counts it.
 
 Node B is opened as ``localhost`` and node A as ``127.0.0.1``: cookies do not separate ports,
@@ -84,16 +86,14 @@ async def test_master_sets_task_village_teacher_submits_on_phone_and_is_counted(
                                                  "educationalLevel": ["lower-primary"]})
     lesson = lesson["resource_id"]
     sid = ns.create(a_home, master, "刘老师数学名师工作室")["studio"]
-    code = ns.invite(a_home, master, sid, b_home.school_id, [])["code"]
-    ns.accept_code(b_home, code)            # B's operator reads the code: B follows A
     options = dict(listen=["/ip4/127.0.0.1/tcp/0"], web="127.0.0.1:0", request_timeout=3.0)
     a = await nursery.start(Node(a_home, Options(**options)).serve)
     b = await nursery.start(Node(b_home, Options(**options)).serve)
-    await b.api_connect(p2p.listen_addrs(a.host)[0])
+    # the invite code carries A's address: B's web library dials it when wang joins
+    code = ns.invite(a_home, master, sid, b_home.school_id, p2p.listen_addrs(a.host))["code"]
     url_a = a.web_url
     url_b = b.web_url.replace("127.0.0.1", "localhost")
     await browser.run(lambda ctx: ctx.clear_cookies())
-    await wait_for((a, b), lambda: sid in ns.studios(b_home.conn), "B has the studio")
 
     def set_task(page: Page) -> None:           # the master teacher, at node A
         sign_in(page, url_a, "liu")
@@ -105,12 +105,25 @@ async def test_master_sets_task_village_teacher_submits_on_phone_and_is_counted(
         page.wait_for_url(re.compile(r"#tasks$"))
         expect(page.locator("section.task h3")).to_have_text("把《分数的初步认识》改编为复式班教案")
     await browser.page(set_task)
-    await wait_for((a, b), lambda: ns.studios(b_home.conn)[sid].tasks, "B has the task")
 
-    def phone(page: Page) -> str:               # the village teacher, on a phone at node B
+    def join_early(page: Page) -> None:         # the first try: A's feed is not at B yet
         page.set_viewport_size(PHONE)
         sign_in(page, url_b, "wang")
         page.goto(url_b + "/studios")
+        page.fill("#code", code)
+        page.click("form[action='/studios'] input[value=join] ~ button")
+        expect(page.locator("p.error")).to_contain_text("try again")
+    assert sid not in ns.studios(b_home.conn)   # B does not replicate A before the code
+    await browser.page(join_early)
+    await wait_for((a, b), lambda: sid in ns.studios(b_home.conn)
+                   and ns.studios(b_home.conn)[sid].tasks, "B has the studio and its task")
+
+    def phone(page: Page) -> str:               # the village teacher, on a phone at node B
+        page.set_viewport_size(PHONE)
+        page.goto(url_b + "/studios")
+        if page.locator("header form[action='/logout']").count() == 0:
+            sign_in(page, url_b, "wang")
+            page.goto(url_b + "/studios")
         page.fill("#code", code)
         page.click("form[action='/studios'] input[value=join] ~ button")
         page.wait_for_url(re.compile(rf"/studio/{sid}$"))

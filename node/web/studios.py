@@ -10,6 +10,7 @@ import urllib.parse
 from datetime import datetime, timezone
 from typing import Any
 
+import trio
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -17,10 +18,12 @@ from node import contributions, identities
 from node import studio as ns
 from node.errors import NodeError
 from node.teachers import certificates, name_of
+from protocol import studio as ps
 
 from .pages import Web
 from .teach import _need_teacher, _one, read_form
 
+DIAL_SECONDS = 5     # per invite-code address, when a teacher joins
 ACTIONS = ("task", "submit", "review", "comment", "invite", "pair", "log")
 
 
@@ -58,6 +61,7 @@ async def studios_page(request: Request) -> Response:
         key = web.signer(request)
         try:
             if _one(form, "action") == "join":
+                await _dial_seeds(web, _one(form, "code"))
                 d = ns.join(web.home, key, _one(form, "code"))
             else:
                 d = ns.create(web.home, key, _one(form, "name"), _one(form, "about") or None)
@@ -72,6 +76,36 @@ async def studios_page(request: Request) -> Response:
     return web.render(request, "studios.html", status=400 if error else 200, studios=rows,
                       error=error, has_key=key is not None,
                       me=identities.key_id(key.public.raw) if key else None)
+
+
+async def _listen_addrs(web: Web) -> list[str]:
+    """This node's addresses for an invite code (none when the node does not listen)."""
+    status = getattr(web.node, "api_status", None)
+    if status is None:
+        return []
+    try:
+        return list((await status())["listen"])[:4]
+    except (NodeError, KeyError, AttributeError):
+        return []
+
+
+async def _dial_seeds(web: Web, code: str) -> None:
+    """Connect to the founding node's addresses of an invite code, best effort, so its feed
+    (and the studio) arrives; a bad code is reported by ``studio.join``."""
+    connect = getattr(web.node, "api_connect", None)
+    try:
+        seeds = ps.decode_code(code)["seeds"]
+    except Exception:  # noqa: BLE001 - the join reports the bad code
+        return
+    if connect is None:
+        return
+    for addr in seeds:
+        with trio.move_on_after(DIAL_SECONDS):
+            try:
+                await connect(addr)
+                return
+            except NodeError:
+                continue
 
 
 def _day(ms: int) -> str:
@@ -161,7 +195,7 @@ async def studio_action(request: Request) -> Response:
                        _one(form, "reply_to") or None)
             anchor = "#lesson-study"
         elif action == "invite":
-            d = ns.invite(web.home, key, sid, _one(form, "school"), [])
+            d = ns.invite(web.home, key, sid, _one(form, "school"), await _listen_addrs(web))
             return RedirectResponse(
                 f"/studio/{sid}?code={urllib.parse.quote(d['code'])}#invite", status_code=303)
         elif action == "pair":
