@@ -159,8 +159,9 @@ def submit(obj: Context, studio_id: str, task: str, resource: str, teacher_name:
 @studio.command("review")
 @click.argument("studio_id")
 @click.argument("submission")
-@click.option("--rating", type=click.IntRange(1, 5), required=True)
-@click.option("--comment")
+@click.option("--rating", type=click.IntRange(1, 5), required=True,
+              help="1 (weak) to 5 (excellent).")
+@click.option("--comment", help="What was good and what to improve.")
 @teacher_option
 @json_option
 @pass_ctx

@@ -171,7 +171,8 @@ def export(obj: Context, name: str, out: Path, as_json: bool) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", help="The account name here (default: the name in the file).")
 @subjects_option
-@click.option("--role", type=ROLE_CHOICE, default="teacher", show_default=True)
+@click.option("--role", type=ROLE_CHOICE, default="teacher", show_default=True,
+              help="The account's role here (as for teacher add).")
 @json_option
 @pass_ctx
 def import_(obj: Context, file: Path, name: str | None, subjects: str | None, role: str,
