@@ -121,9 +121,12 @@ def list_(obj: Context, as_json: bool) -> None:
 @json_option
 @pass_ctx
 def remove(obj: Context, name: str, as_json: bool) -> None:
-    """Delete a teacher account (a running web library signs it out at once)."""
-    from node.web import auth
-    d = auth.remove_teacher(obj.home().conn, name)
+    """Delete a teacher account (a running web library signs it out at once); the school
+    revokes the teacher's certificate."""
+    from node import identities
+    home = obj.home()
+    d = identities.remove(obj.home_with_key() if identities.public_of(home.conn, name)
+                          else home, name)
     emit(d, as_json, lambda d: click.echo(f"removed teacher {d['removed']}"))
 
 

@@ -43,7 +43,8 @@ The running node (trio services, each with ``serve(*, task_status)`` and its own
                      drafts.py (text tools in the adapt flow), staging.py (form drafts:
                      staged uploads, one publish per form), preview.py (Office/PDF pages as
                      images, in the background), auth.py, upload.py, qr.py,
-                     stream.py (HTTP Range from the block store), i18n.py, server.py
+                     stream.py (HTTP Range from the block store), i18n.py, server.py,
+                     studios.py (studios, mentoring, records of contributions)
 
 py-libp2p, behind one wall (p2p/)
     p2p/host.py      the host as schoolmesh needs it; dialling by address kind

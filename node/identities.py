@@ -163,6 +163,16 @@ def reset(home: Home, name: str, new: str) -> dict[str, Any]:
     return {**d, "key": key_id(key.public.raw), "new_identity": True}
 
 
+def remove(home: Home, name: str) -> dict[str, Any]:
+    """Delete an account; the school first revokes its teacher's certificate (the teacher may
+    have taken the key elsewhere with an export file: that school's certificate stands)."""
+    public = public_of(home.conn, name)
+    if public is not None and teachers.certified(home.conn, home.feed, public):
+        library.append_entry(home, tproto.KIND_TEACHER_REVOCATION,
+                             {"teacher": public, "reason": "account removed"})
+    return auth.remove_teacher(home.conn, name)
+
+
 def revoke(home: Home, name: str, reason: str | None = None) -> dict[str, Any]:
     """The school stops vouching for the teacher (their earlier signatures stay valid)."""
     public = public_of(home.conn, name)

@@ -11,7 +11,7 @@ from crypto import PublicKey, SchoolKey
 from crypto import keys as crypto_keys
 from node import community, contributions, db, feeds, identities, library, studio
 from node.errors import NodeError
-from node.home import init_home, now_ms
+from node.home import init_home, now_ms, open_home
 from node.teachers import certificates, signer, signing_as
 from protocol import records
 from protocol import teachers as tproto
@@ -262,3 +262,14 @@ def test_cli(cli, home, tmp_path, cli_at):
     assert rec["counts"]["published"] == 0
     assert csv_file.read_text("utf-8").startswith("teacher,category,school_id")
     assert "neither" in cli.fail("teacher", "record", "nobody")
+    cli.json("teacher", "add", "zhou", env=env)
+    zhou = cli.json("teacher", "list")
+    assert "zhou" in [t["name"] for t in zhou]
+    cli.ok("teacher", "remove", "zhou")          # removing the account revokes its certificate
+    h = open_home(home)
+    try:
+        [cert] = [c for c in h.conn.execute("SELECT name, revoked_seq FROM teacher_certs")
+                  if c[0] == "zhou"]
+    finally:
+        h.close()
+    assert cert[1] is not None

@@ -154,7 +154,7 @@ async def account_action(request: Request) -> Response:
             if name == op:
                 raise NodeError("you cannot remove your own account here (use "
                                 "'schoolmesh teacher remove')")
-            auth.remove_teacher(web.home.conn, name)
+            identities.remove(web.home, name)
             done = "op_removed"
         else:
             return web.error(request, 404, "not_found")
