@@ -120,4 +120,6 @@ def test_upload_cut_by_a_kill_leaves_nothing_after_restart(tmp_path):
         # nothing of it reached the library
         assert block_digests(home) == blocks_before
         assert json.loads(run(home, "search", "--json")) == []
-        assert [e["kind"] for e in json.loads(run(home, "feed", "--json"))] == ["profile"]
+        # the feed holds the profile and the teacher's certificate, no resource entry
+        assert [e["kind"] for e in json.loads(run(home, "feed", "--json"))] == [
+            "profile", "teacher.certificate"]

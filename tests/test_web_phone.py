@@ -43,7 +43,8 @@ async def site(nursery, tmp_path, browser):
     from crypto import CID_RAW, cid_to_str, make_cid
     from node.daemon import Node, Options
     home = init_home(tmp_path / "home", "龙泉县第一中心小学附属幼儿园" * 2, "school")
-    auth.add_teacher(home.conn, "wang", PASSWORD)
+    from node import identities, studio
+    wang = identities.add(home, "wang", PASSWORD, ["数学"])   # a teacher identity: studios
     auth.add_teacher(home.conn, "zhao_operator_with_a_long_name", PASSWORD, role="operator")
     src = tmp_path / "lesson"
     src.mkdir()
@@ -66,8 +67,10 @@ async def site(nursery, tmp_path, browser):
     from node import tools
     await trio.to_thread.run_sync(tools.keywords, LONG, 3)
     await browser.run(lambda ctx: ctx.clear_cookies())
+    key = identities.unlock(home.conn, "wang", PASSWORD)
+    sid = studio.create(home, key, LONG[:60], LONG)["studio"]
     samples = {"rid": rid, "path": urllib.parse.quote(f"{LONG}.txt"), "n": "1", "tid": str(tid),
-               "name": "wang", "code": "en", "action": "pause"}
+               "name": "wang", "code": "en", "action": "pause", "sid": sid, "key": wang["key"]}
     with trio.fail_after(TEST_SECONDS):
         yield node, samples
     home.close()

@@ -256,7 +256,7 @@ TEXTS.update({
     "tstate_cancelled": ("cancelled", "已取消"),
     "op_disk_used": ("Disk used", "磁盘已用"),
     "op_disk_free": ("Disk free", "磁盘可用"),
-    "op_disk_reserve": ("Kept free (no new downloads below this)", "保留空间（低于此值不再下载）"),
+    "op_disk_reserve": ("Kept free", "保留空间"),
     "op_seed_quota": ("Quota for community copies", "社区副本配额"),
     "op_pins_by_reason": ("What is kept, and why", "保存的内容及原因"),
     "op_pins_recent": ("Most recent", "最近保存"),
