@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
-from . import (bundle, community, identity, library, limits, net, service, storage, studio, tools,
-               transfers, web)
+from . import (bundle, community, course, identity, library, limits, net, service, storage,
+               studio, tools, transfers, web)
 from .context import EXIT_ERROR, Context, one_line
 
 
@@ -97,3 +97,4 @@ service.register(main)
 storage.register(main)
 tools.register(main)
 studio.register(main)
+course.register(main)

@@ -13,6 +13,7 @@ Stores and library operations (no network)
     bundle.py        USB bundles: wants files and CAR export
     bundle_import.py USB bundles: verified import
     community.py     communities on a node: founding, invites, redeeming, policy, seeding plan
+    courses.py       courses: publishing, the course catalog, adoptions, due lessons, readiness
     transfers.py     the persistent transfer queue and its state table
     backup.py        backup files and restoring a school without forking its feed
     gc.py            pins' lifetimes, the cache quota, garbage collection of blocks
@@ -31,6 +32,7 @@ The running node (trio services, each with ``serve(*, task_status)`` and its own
     replication.py   feed replication as a service: gossiped heads in and out, sync rounds
     sync.py          the feed protocol (``/schoolmesh/feed/1.0.0``): serving and pulling
     community_service.py  communities on the network: redeem/charter, join, link, topics, seeding
+    course_service.py     adopted courses: queues the resources of coming lessons (events, dates)
     control.py       the local control API (HTTP on 127.0.0.1, bearer token)
     peerlog.py       bounded logging of what remote peers cause
     board.py         requests and feedback as the web library shows them

@@ -22,7 +22,7 @@ import sqlite3
 from typing import Any
 
 from crypto import cid_to_str
-from protocol import records
+from protocol import courses, records
 from protocol.records import FeedEntry
 
 # CJK Unified Ideographs (+ext A, compatibility), Hiragana/Katakana, Hangul syllables.
@@ -126,6 +126,56 @@ def apply_entry(conn: sqlite3.Connection, entry: FeedEntry) -> None:
         conn.execute("INSERT OR IGNORE INTO feedback VALUES (?,?,?,?,?,?,?,?)",
                      (entry.feed, entry.seq, entry.school_id, body["resource"],
                       int(body["used"]), body["rating"], body.get("comment"), entry.time))
+    elif entry.kind in (courses.KIND_COURSE_PUBLISH, courses.KIND_COURSE_UPDATE):
+        _index_course(conn, entry)
+    elif entry.kind == courses.KIND_COURSE_RETRACT:
+        n = conn.execute("UPDATE courses SET retracted = 1, retract_reason = ?, updated = ? "
+                         "WHERE course_id = ? AND feed = ? RETURNING id",
+                         (body.get("reason"), entry.time, body["course"], entry.feed)).fetchall()
+        for (cid,) in n:   # retracting something unknown is harmless
+            conn.execute("DELETE FROM courses_fts WHERE rowid = ?", (cid,))
+
+
+def _index_course(conn: sqlite3.Connection, entry: FeedEntry) -> None:
+    """A course version (specs/courses.md §5): the same rules as a resource's — an update
+    comes from the course's own feed, moves the version by one, and never follows a retract."""
+    body = entry.body
+    meta = body["meta"]
+    new = entry.kind == courses.KIND_COURSE_PUBLISH
+    cid = courses.course_id_of(entry) if new else body["course"]
+    row = conn.execute("SELECT id, feed, version, retracted FROM courses WHERE course_id = ?",
+                       (cid,)).fetchone()
+    if new and row is not None:
+        return
+    if not new and (row is None or row[1] != entry.feed or row[3]
+                    or body["version"] != row[2] + 1):
+        return
+    units = body["units"]
+    values = (body["version"], entry.seq, meta["title"], meta["subject"], meta["grade"],
+              meta.get("volume"), meta.get("edition"),
+              json.dumps(meta, ensure_ascii=False, sort_keys=True),
+              json.dumps(units, ensure_ascii=False), sum(len(u["lessons"]) for u in units),
+              entry.time)
+    if row is None:
+        rowid = conn.execute(
+            "INSERT INTO courses (version, seq, title, subject, grade, volume, edition, meta,"
+            " units, lessons, updated, course_id, feed, school_id, created)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            values + (cid, entry.feed, entry.school_id, entry.time)).lastrowid
+    else:
+        rowid = row[0]
+        conn.execute("UPDATE courses SET version=?, seq=?, title=?, subject=?, grade=?, volume=?,"
+                     " edition=?, meta=?, units=?, lessons=?, updated=? WHERE id = ?",
+                     values + (rowid,))
+        conn.execute("DELETE FROM courses_fts WHERE rowid = ?", (rowid,))
+    conn.execute("INSERT OR IGNORE INTO course_versions VALUES (?,?,?,?)",
+                 (cid, body["version"], entry.seq, entry.time))
+    lessons = " ".join(f"{u['title']} {le['title']}" for u in units for le in u["lessons"])
+    text = [meta["title"], meta["subject"], " ".join(
+        meta.get(k, "") for k in ("description", "edition", "volume")), lessons]
+    conn.execute("INSERT INTO courses_fts(rowid, title, subject, description, lessons, chars)"
+                 " VALUES (?,?,?,?,?,?)",
+                 (rowid, *(cjk_bigrams(v) for v in text), cjk_chars(" ".join(text))))
 
 
 def _index_version(conn: sqlite3.Connection, entry: FeedEntry, rid: str, *, new: bool) -> None:

@@ -34,6 +34,7 @@ from .p2p.connmgr import IDLE_CLOSE_S, ConnectionManager
 from .p2p.streams import REQUEST_TIMEOUT
 from .p2p.bitswap import BlockExchange
 from .community_service import CommunityService
+from .course_service import CourseService
 from .p2p.gossip import Gossip
 from .p2p.relay import RelayError, relay_service
 from .p2p.routing import ContentRouting
@@ -139,6 +140,9 @@ class Node:
             self.scheduler = TransferService(self.home, self.events, _Peers(self),
                                              self.exchange, self._want_timeout)
             await nursery.start(self.scheduler.serve)
+            self.courses = CourseService(self.home, self.events, self.scheduler.queue,
+                                         self.scheduler.wake_queue)
+            await nursery.start(self.courses.serve)
             self.dialler = Dialler(self.host, self.events, self.home.school_id,
                                    reserve=self._reserve_on)
             await nursery.start(partial(self.dialler.serve, mdns=self.options.mdns))

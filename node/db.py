@@ -202,6 +202,38 @@ MIGRATIONS: list[str] = [
         public BLOB NOT NULL UNIQUE, sealed BLOB NOT NULL
     );
     """,
+    # courses (specs/courses.md): course records indexed from feed entries (their own search
+    # index), and this school's adoptions of courses for its classes (local, never signed)
+    """
+    CREATE TABLE courses (
+        id INTEGER PRIMARY KEY,                 -- rowid of courses_fts
+        course_id TEXT NOT NULL UNIQUE, feed BLOB NOT NULL, school_id TEXT NOT NULL,
+        version INTEGER NOT NULL, seq INTEGER NOT NULL,
+        title TEXT NOT NULL, subject TEXT NOT NULL, grade TEXT NOT NULL, volume TEXT,
+        edition TEXT, meta TEXT NOT NULL,       -- JSON of the record's meta
+        units TEXT NOT NULL,                    -- JSON of the record's units
+        lessons INTEGER NOT NULL, retracted INTEGER NOT NULL DEFAULT 0, retract_reason TEXT,
+        created INTEGER NOT NULL, updated INTEGER NOT NULL
+    );
+    CREATE TABLE course_versions (
+        course_id TEXT NOT NULL, version INTEGER NOT NULL, seq INTEGER NOT NULL,
+        time INTEGER NOT NULL, PRIMARY KEY (course_id, version)
+    ) WITHOUT ROWID;
+    CREATE VIRTUAL TABLE courses_fts USING fts5(
+        title, subject, description, lessons, chars,
+        tokenize = 'porter unicode61 remove_diacritics 2'
+    );
+    CREATE TABLE course_adoptions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        course_id TEXT NOT NULL, class TEXT NOT NULL, teacher TEXT,
+        start TEXT NOT NULL,                    -- YYYY-MM-DD
+        timetable TEXT NOT NULL,                -- JSON [[weekday, period], ...]
+        skipped TEXT NOT NULL DEFAULT '[]',     -- JSON ["YYYY-MM-DD", ...]
+        horizon INTEGER NOT NULL DEFAULT 14,    -- days ahead whose resources are fetched
+        created INTEGER NOT NULL,
+        UNIQUE (course_id, class)
+    );
+    """,
 ]
 
 

@@ -17,7 +17,7 @@ from crypto import (
 )
 from crypto.cid import CID_DAG_PB, CID_SIZE
 
-from . import codec, decisions, studio, teachers, vocab
+from . import codec, courses, decisions, studio, teachers, vocab
 from .decisions import (  # noqa: F401  (the kinds are part of this module's interface)
     COMMUNITY_KINDS, KIND_CERTIFICATE, KIND_CHARTER, KIND_LINK, KIND_REVOCATION,
 )
@@ -330,6 +330,8 @@ def validate_body(kind: str, body: Any, *, local: bool) -> None:
         teachers.validate_body(kind, body)
     elif kind in studio.STUDIO_KINDS:
         studio.validate_body(kind, body)
+    elif kind in courses.COURSE_KINDS:
+        courses.validate_body(kind, body, local=local)
     elif local:
         raise LocalProtocolError(f"unknown entry kind {kind!r}")
 
