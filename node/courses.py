@@ -240,21 +240,42 @@ def scheduled(a: dict[str, Any]) -> list[pc.Scheduled]:
     return pc.schedule(pc.lessons_of(a["units"]), a["start"], a["timetable"], a["skipped"])
 
 
+def _chunks(items: list[Any], n: int = 500) -> Any:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
 def resource_states(conn: sqlite3.Connection, rids: set[str]) -> dict[str, pc.ResourceState]:
-    """What this node knows of each resource: held (pinned), its latest transfer."""
+    """What this node knows of each resource: held (its content pinned), its latest transfer
+    (a few batched queries, whatever the number of resources)."""
+    rows: dict[str, tuple[bytes, int, str]] = {}
+    for part in _chunks(sorted(rids)):
+        marks = ",".join("?" * len(part))
+        for rid, content, size, title in conn.execute(
+                f"SELECT resource_id, content, (SELECT total(value ->> 'size') FROM "
+                f"json_each(files)), title FROM resources WHERE resource_id IN ({marks})", part):
+            rows[rid] = (content, int(size), title)
+    roots = sorted({r[0] for r in rows.values()})
+    pinned: set[bytes] = set()
+    latest: dict[bytes, tuple[str, int, str | None]] = {}
+    for part in _chunks(roots):
+        marks = ",".join("?" * len(part))
+        pinned.update(c for (c,) in conn.execute(
+            f"SELECT DISTINCT cid FROM pins WHERE cid IN ({marks})", part))
+        for root, state, done, error in conn.execute(
+                f"SELECT root, state, bytes_done, last_error FROM transfers "
+                f"WHERE root IN ({marks}) ORDER BY id", part):
+            latest[root] = (state, done, error)
     out: dict[str, pc.ResourceState] = {}
     for rid in rids:
-        row = conn.execute("SELECT content, files, title, retracted FROM resources "
-                           "WHERE resource_id = ?", (rid,)).fetchone()
+        row = rows.get(rid)
         if row is None:
             out[rid] = pc.ResourceState(known=False)
             continue
-        content, files, title, _ = row
-        held = conn.execute("SELECT 1 FROM pins WHERE cid = ? LIMIT 1", (content,)).fetchone()
-        t = conn.execute("SELECT state, bytes_done, last_error FROM transfers WHERE root = ? "
-                         "ORDER BY id DESC LIMIT 1", (content,)).fetchone()
-        out[rid] = pc.ResourceState(held=held is not None, known=True, title=title,
-                                    size=catalog.files_size(files),
+        content, size, title = row
+        t = latest.get(content)
+        out[rid] = pc.ResourceState(held=content in pinned, known=True, title=title,
+                                    size=size,
                                     transfer=t[0] if t else None,
                                     bytes_done=t[1] if t else 0, error=t[2] if t else None)
     return out
@@ -304,9 +325,10 @@ def status(home: Home, *, adoption: int | None = None, now: dt.datetime | None =
     states = resource_states(conn, rids)
     spent = budget_spent(conn, now)
     rate_at = rate_function(conn)
+    results = pc.readiness_many([w for _, w in per], states, now=now, budget_spent=spent,
+                                rate_at=rate_at)
     out = []
-    for a, window in per:
-        lessons = pc.readiness(window, states, now=now, budget_spent=spent, rate_at=rate_at)
+    for (a, _), lessons in zip(per, results, strict=True):
         out.append({
             "adoption": a["adoption"], "course_id": a["course_id"], "title": a["title"],
             "class": a["class"], "teacher": a["teacher"], "start": a["start"].isoformat(),

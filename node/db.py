@@ -233,6 +233,7 @@ MIGRATIONS: list[str] = [
         created INTEGER NOT NULL,
         UNIQUE (course_id, class)
     );
+    CREATE INDEX transfers_root ON transfers(root);
     """,
 ]
 

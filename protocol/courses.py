@@ -374,7 +374,7 @@ def parse_skipped(text: str) -> tuple[dt.date, ...]:
     return tuple(sorted(out))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Lesson:
     unit: int
     unit_title: str
@@ -384,7 +384,7 @@ class Lesson:
     resources: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Scheduled:
     lesson: Lesson
     date: dt.date                     # the day of its first period
@@ -402,32 +402,27 @@ def schedule(lessons: Sequence[Lesson], start: dt.date, timetable: Timetable,
              skipped: Iterable[dt.date] = ()) -> list[Scheduled]:
     """The date of every lesson: the timetable's slots from ``start`` on, in order of day and
     period, skipping ``skipped`` days; a lesson of k periods takes the next k slots."""
-    skip = frozenset(skipped)
-    by_day: dict[int, list[int]] = {}
-    for d, p in timetable.slots:
-        by_day.setdefault(d, []).append(p)
-    for ps in by_day.values():
-        ps.sort()
+    skip = frozenset(d.toordinal() for d in skipped)
+    by_day: list[tuple[int, ...]] = [()] * 8
+    for d in range(1, 8):
+        by_day[d] = tuple(sorted(p for wd, p in timetable.slots if wd == d))
     out: list[Scheduled] = []
-    day = start
-    pending: list[tuple[dt.date, int]] = []
-    it = iter(lessons)
-    current = next(it, None)
-    guard = 0
-    while current is not None:
-        periods = () if day in skip else by_day.get(day.isoweekday(), ())
-        for p in periods:
-            pending.append((day, p))
-            if len(pending) == current.periods:
-                out.append(Scheduled(current, pending[0][0], tuple(pending)))
-                pending = []
-                current = next(it, None)
-                if current is None:
-                    break
-        day += dt.timedelta(days=1)
-        guard += 1
-        if guard > 366 * 20:   # skipped dates cannot empty every week for twenty years
-            raise LocalProtocolError("the timetable leaves no day for the lessons")
+    day = start.toordinal()
+    last = day + 366 * 20      # skipped dates cannot empty every week for twenty years
+    pending: list[tuple[int, int]] = []
+    fromordinal = dt.date.fromordinal
+    for lesson in lessons:
+        need = lesson.periods
+        while len(pending) < need:
+            if day > last:
+                raise LocalProtocolError("the timetable leaves no day for the lessons")
+            if day not in skip:
+                pending.extend((day, p) for p in by_day[(day - 1) % 7 + 1])
+            day += 1
+        taken, pending = pending[:need], pending[need:]
+        first = fromordinal(taken[0][0])
+        out.append(Scheduled(lesson, first, tuple(
+            (first if o == taken[0][0] else fromordinal(o), p) for o, p in taken)))
     return out
 
 
@@ -443,7 +438,7 @@ NOT_QUEUED = "not-queued"      # not due yet (beyond the horizon), or not asked 
 FAILED = "failed"              # the transfer failed or was cancelled
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ResourceState:
     """What the node knows of one resource (the node fills it from its tables)."""
     held: bool = False                  # every block is here
@@ -489,8 +484,10 @@ def arrival_times(amounts: Sequence[int], now: dt.datetime,
     moved = 0.0
     i = 0
     end = now + dt.timedelta(days=horizon_days)
+    rates: dict[tuple[int, int], Any] = {}
     while i < len(amounts) and t < end:
-        rate = rate_at(t)
+        tod = (t.hour, t.minute)
+        rate = rates[tod] if tod in rates else rates.setdefault(tod, rate_at(t))
         if rate is None:
             out.extend([t] * (len(amounts) - i))
             return out
@@ -510,64 +507,80 @@ def readiness(scheduled: Sequence[Scheduled], states: dict[str, ResourceState], 
               now: dt.datetime, budget_spent: bool, rate_at: Any,
               lesson_start: dt.time = dt.time(8, 0)) -> list[LessonStatus]:
     """Per lesson: ready (every resource held), fetching, or missing — and for each resource
-    not ready, why. Estimated arrivals assume the queued bytes move in lesson order at the
-    scheduled rates (``rate_at``); a resource arriving after its lesson's start (``lesson_start``
-    local time on the lesson's day) is ``too-slow``."""
-    # the bytes still to come, in the order the lessons need them (a resource counted once)
-    order: list[tuple[str, int]] = []
+    not ready, why (see :func:`readiness_many`)."""
+    return readiness_many([scheduled], states, now=now, budget_spent=budget_spent,
+                          rate_at=rate_at, lesson_start=lesson_start)[0]
+
+
+_ACTIVE = frozenset({"queued", "running", "waiting", "paused"})
+
+
+def readiness_many(groups: Sequence[Sequence[Scheduled]], states: dict[str, ResourceState], *,
+                   now: dt.datetime, budget_spent: bool, rate_at: Any,
+                   lesson_start: dt.time = dt.time(8, 0)) -> list[list[LessonStatus]]:
+    """Readiness of the lessons of several adoptions, which share one transfer queue.
+    Estimated arrivals assume the bytes still to come move in the order the lessons need them
+    at the scheduled rates (``rate_at``); a resource arriving after its lesson's start
+    (``lesson_start`` local time on the lesson's day) is ``too-slow``."""
+    order: list[tuple[dt.date, str, int]] = []
     seen: set[str] = set()
-    for s in sorted(scheduled, key=lambda s: s.date):
-        for rid in s.lesson.resources:
-            st = states.get(rid)
-            if rid in seen or st is None or st.held or not st.known:
-                continue
-            seen.add(rid)
-            if st.transfer in ("queued", "running", "waiting", "paused"):
-                order.append((rid, max(0, st.size - st.bytes_done)))
+    for group in groups:
+        for s in group:
+            for rid in s.lesson.resources:
+                if rid in seen:
+                    continue
+                seen.add(rid)
+                st = states.get(rid)
+                if st is not None and not st.held and st.known and st.transfer in _ACTIVE:
+                    order.append((s.date, rid, max(0, st.size - st.bytes_done)))
+    order.sort()
     cumulative: list[int] = []
     total = 0
-    for _, n in order:
+    for _, _, n in order:
         total += n
         cumulative.append(total)
-    arrivals = dict(zip((r for r, _ in order),
-                        arrival_times(cumulative, now, rate_at), strict=True))
+    arrivals = dict(zip((r for _, r, _ in order), arrival_times(cumulative, now, rate_at),
+                        strict=True))
+    unknown = ResourceState(known=False)
     out = []
-    for s in scheduled:
-        deadline = dt.datetime.combine(s.date, lesson_start)
-        rs: list[ResourceStatus] = []
-        for rid in s.lesson.resources:
-            st = states.get(rid, ResourceState(known=False))
-            r = ResourceStatus(rid, READY, None, st.size if st.held else st.bytes_done, st.size)
-            if st.held:
-                pass
-            elif not st.known:
-                r.status, r.why = MISSING, NOT_IN_CATALOG
-            elif st.transfer in ("queued", "running"):
-                r.status = FETCHING
-                eta = arrivals.get(rid)
-                r.eta = None if eta is None else int(eta.timestamp() * 1000)
-                if budget_spent:
-                    r.why = BUDGET
-                elif eta is None or eta > deadline:
-                    r.why = TOO_SLOW
-            elif st.transfer == "waiting":
-                r.status = MISSING
-                r.why = BUDGET if budget_spent or (st.error and "budget" in st.error) \
-                    else NO_PROVIDER
-            elif st.transfer == "paused":
-                r.status, r.why = FETCHING, "paused"
-            elif st.transfer in ("failed", "cancelled"):
-                r.status, r.why = MISSING, FAILED
-            else:
-                r.status, r.why = MISSING, NOT_QUEUED
-            rs.append(r)
-        if all(r.status == READY for r in rs):
-            status = READY
-        elif any(r.status == MISSING for r in rs):
-            status = MISSING
-        else:
-            status = FETCHING
-        out.append(LessonStatus(s, status, rs))
+    for group in groups:
+        statuses = []
+        for s in group:
+            rs: list[ResourceStatus] = []
+            any_missing = all_ready = False
+            all_ready = True
+            for rid in s.lesson.resources:
+                st = states.get(rid, unknown)
+                if st.held:
+                    rs.append(ResourceStatus(rid, READY, None, st.size, st.size))
+                    continue
+                all_ready = False
+                r = ResourceStatus(rid, MISSING, None, st.bytes_done, st.size)
+                tr = st.transfer
+                if not st.known:
+                    r.why = NOT_IN_CATALOG
+                elif tr == "queued" or tr == "running":
+                    r.status = FETCHING
+                    eta = arrivals.get(rid)
+                    r.eta = None if eta is None else int(eta.timestamp() * 1000)
+                    if budget_spent:
+                        r.why = BUDGET
+                    elif eta is None or eta > dt.datetime.combine(s.date, lesson_start):
+                        r.why = TOO_SLOW
+                elif tr == "waiting":
+                    r.why = BUDGET if budget_spent or (st.error and "budget" in st.error) \
+                        else NO_PROVIDER
+                elif tr == "paused":
+                    r.status, r.why = FETCHING, "paused"
+                elif tr in ("failed", "cancelled"):
+                    r.why = FAILED
+                else:
+                    r.why = NOT_QUEUED
+                any_missing = any_missing or r.status == MISSING
+                rs.append(r)
+            status = READY if all_ready else MISSING if any_missing else FETCHING
+            statuses.append(LessonStatus(s, status, rs))
+        out.append(statuses)
     return out
 
 
