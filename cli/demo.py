@@ -5,7 +5,8 @@ throwaway home (SQLite + files, no servers): a county demonstration school found
 and invites two village schools; both join by invite code; village A publishes the sample
 lessons shipped in samples/; the demonstration school replicates and seeds them; village A goes
 offline; village B finds them with search and gets them from the seed, byte-identical and
-verified. Exits non-zero if any step does not do what it says.
+verified; the demonstration school publishes a course using them, village B adopts it with a
+timetable starting today and its node fetches what the next two weeks' lessons need. Exits non-zero if any step does not do what it says.
 """
 
 from __future__ import annotations
@@ -208,7 +209,38 @@ def main() -> None:
         print("byte-identical to samples/ although the publisher is offline")
         run(village_b, "verify")
 
-        step("11. Tampering is caught: one byte of a block stored at Shiling is changed on disk")
+        step("11. A course: the demonstration school publishes a two-unit course using these "
+             "lessons; Shiling adopts it for a class, with a timetable starting today")
+        outline = work / "course.txt"
+        outline.write_text(
+            "title: 三年级数学与科学（上册）示范课程\nsubject: 数学\ngrade: 3\nvolume: 上册\n"
+            "edition: 人教版\ndescription: 县实验小学为村小准备的专递课堂课程\n\n"
+            f"# 1 分数的初步认识\n- 1 认识几分之一 (2 课时): {frac['resource_id']}\n"
+            f"- 2 分数练习: {adapted['resource_id']}\n\n"
+            f"# 2 水的循环\n- 1 The Water Cycle: {water['resource_id']}\n", "utf-8")
+        course = run(demo, "course", "create", str(outline), json_out=True)
+        kid = course["course_id"]
+        print(f"course {kid}: {course['lessons']} lessons in 2 units")
+        wait_until(lambda: any(c["course_id"] == kid for c in
+                               run(village_b, "course", "list", json_out=True)),
+                   "the course reaching Shiling")
+        run(village_b, "course", "show", kid)
+        run(village_b, "course", "adopt", kid, "--class", "三年级（1）班", "--timetable",
+            "mon:2 tue:2 wed:2 thu:2 fri:2", "--days", "14")
+
+        def lessons_ready() -> bool:
+            st = run(village_b, "course", "status", json_out=True)
+            return bool(st[0]["lessons"]) and all(le["status"] == "ready"
+                                                  for le in st[0]["lessons"])
+        took = wait_until(lessons_ready, "the coming lessons' resources reaching Shiling")
+        run(village_b, "course", "status")
+        kept = {(p["resource_id"], p["reason"]) for p in
+                run(village_b, "pins", json_out=True)["pins"]}
+        assert (adapted["resource_id"], "course") in kept, "the course did not fetch the worksheet"
+        print(f"the lessons of the next two weeks are on Shiling's node ({took:.1f} s after "
+              "adopting; the worksheet came from the demonstration school's seed)")
+
+        step("12. Tampering is caught: one byte of a block stored at Shiling is changed on disk")
         daemons.stop(village_b.name)
         _flip_one_bit(village_b, water["files"][0]["cid"])
         res = run(village_b, "verify", ok=False)

@@ -17,5 +17,6 @@ def test_demo_story_passes():
     for line in ("joined ", "error: the seed refused the invite: used",
                  "pinned by the demonstration school",
                  "byte-identical to samples/ although the publisher is offline",
+                 "the lessons of the next two weeks are on Shiling's node",
                  "All steps passed."):
         assert line in out, line
