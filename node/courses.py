@@ -387,3 +387,34 @@ def check_course_id(text: str) -> str:
         raise NodeError(f"{text!r} is not a course id (k...)")
     return text
 
+
+
+def tree(home: Home, course_id: str) -> dict[str, Any]:
+    """A course as a syllabus tree (show) with, for each of our adoptions of it, the date and
+    readiness of every lesson (past ones too): ``adoptions`` and, per lesson, ``by_adoption``."""
+    out = show(home, course_id)
+    mine = [a for a in adoptions(home.conn) if a["course_id"] == course_id]
+    groups = [scheduled(a) for a in mine]
+    rids = {r for g in groups for s in g for r in s.lesson.resources}
+    rids |= set(out["resources"])
+    states = resource_states(home.conn, rids)
+    now = dt.datetime.now()
+    results = pc.readiness_many(groups, states, now=now,
+                                budget_spent=budget_spent(home.conn, now),
+                                rate_at=rate_function(home.conn))
+    by_lesson: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for a, lessons in zip(mine, results, strict=True):
+        for ls in lessons:
+            by_lesson.setdefault((ls.scheduled.lesson.unit, ls.scheduled.lesson.number),
+                                 []).append({"adoption": a["adoption"], "class": a["class"],
+                                             **_lesson_json(ls, states)})
+    for u in out["units"]:
+        for le in u["lessons"]:
+            le["by_adoption"] = by_lesson.get((u["number"], le["number"]), [])
+    out["adoptions"] = [{"adoption": a["adoption"], "class": a["class"],
+                         "start": a["start"].isoformat(), "timetable": str(a["timetable"])}
+                        for a in mine]
+    for rid, info in out["resources"].items():
+        st = states.get(rid)
+        info["held"] = bool(st and st.held)
+    return out

@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import browse, drafts, operate, studios, teach
+from . import browse, courses, drafts, operate, studios, teach
 from .pages import HERE, Frame, Web, WebConfig
 
 __all__ = ["WebConfig", "make_app"]
@@ -47,6 +47,10 @@ def make_app(node: Any, config: WebConfig) -> Starlette:
         Route("/studio/{sid}/{action}", studios.studio_action, methods=["POST"]),
         Route("/teacher/{key}", studios.record_page),
         Route("/teacher/{key}/record.csv", studios.record_csv),
+        Route("/week", courses.week_page),
+        Route("/courses", courses.courses_page),
+        Route("/courses/new", courses.course_new, methods=["GET", "POST"]),
+        Route("/c/{kid}", courses.course_page),
         Route("/where", browse.where_page),
         Route("/operator", operate.status_page),
         Route("/operator/transfers", operate.transfers_page),

@@ -93,7 +93,10 @@ async def search_page(request: Request) -> Response:
         limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
     more = len(results) > PAGE_SIZE
     base = {k: v for k, v in p.items() if k != "page" and v}
+    from node import courses   # courses matching the words appear above the resources
+    course_hits = courses.search(web.home.conn, q, limit=5) if q and page == 1 else []
     return web.render(request, "search.html", q=q, f=filters, results=results[:PAGE_SIZE],
+                      courses=course_hits,
                       page=page, more=more, lists=web.facet_lists(),
                       prev_url="?" + urllib.parse.urlencode({**base, "page": page - 1}),
                       next_url="?" + urllib.parse.urlencode({**base, "page": page + 1}))

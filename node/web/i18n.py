@@ -426,6 +426,71 @@ TEXTS.update({
     "counted_entries": ("Counted entries", "统计的记录"),
     "nothing_counted": ("Nothing yet.", "暂无。"),
 })
+# Courses (node/web/courses.py): the week page, the course list and page, publishing.
+COURSE_TEXTS: dict[str, tuple[str, str]] = {
+    "nav_week": ("This week", "本周课程"),
+    "nav_courses": ("Courses", "课程"),
+    "week_title": ("This week", "本周课程"),
+    "week_intro": ("The lessons of your classes' courses in the coming seven days, with the "
+                   "copies on this school's node.",
+                   "未来七天您所教班级的课程安排，以及本校节点上保存的资源。"),
+    "week_none": ("No lessons in the coming days. An operator adopts a course for a class "
+                  "with 'schoolmesh course adopt'.",
+                  "未来几天没有课。管理员可用“schoolmesh course adopt”为班级选用课程。"),
+    "today": ("Today", "今天"),
+    "weekday_1": ("Monday", "星期一"), "weekday_2": ("Tuesday", "星期二"),
+    "weekday_3": ("Wednesday", "星期三"), "weekday_4": ("Thursday", "星期四"),
+    "weekday_5": ("Friday", "星期五"), "weekday_6": ("Saturday", "星期六"),
+    "weekday_7": ("Sunday", "星期日"),
+    "class": ("Class", "班级"),
+    "unit_n": ("Unit {n}", "第{n}单元"),
+    "lesson_n": ("Lesson {n}", "第{n}课"),
+    "periods_n": ("{n} period(s)", "{n} 课时"),
+    "period_list": ("period {p}", "第{p}节"),
+    "status_ready": ("Ready", "已就绪"),
+    "status_fetching": ("Fetching", "正在获取"),
+    "status_missing": ("Missing", "缺少资源"),
+    "why_unknown": ("no school we replicate describes it", "本校未同步发布此资源的学校"),
+    "why_no-provider": ("no school that holds it is connected", "没有已连接的学校保存此资源"),
+    "why_budget": ("this month's transfer budget is spent", "本月流量额度已用完"),
+    "why_too-slow": ("too slow: expected after the lesson", "太慢：预计在上课之后才能到达"),
+    "why_failed": ("its fetch failed or was cancelled", "获取失败或已取消"),
+    "why_paused": ("its fetch is paused", "获取已暂停"),
+    "why_not-queued": ("not asked for yet", "尚未开始获取"),
+    "expected_at": ("expected {when}", "预计 {when} 到达"),
+    "open_copy": ("Open", "打开"),
+    "not_in_library": ("(not in this library)", "（本资源库中没有）"),
+    "courses_title": ("Courses", "课程"),
+    "courses_none": ("No courses yet.", "还没有课程。"),
+    "course_search": ("Search courses", "搜索课程"),
+    "grade": ("Grade", "年级"),
+    "grade_n": ("Grade {n}", "{n}年级"),
+    "volume": ("Volume", "册次"),
+    "edition": ("Edition", "教材版本"),
+    "lessons_n": ("{n} lessons", "{n} 课"),
+    "course_syllabus": ("Syllabus", "课程目录"),
+    "course_adopted": ("Adopted by", "选用班级"),
+    "course_not_adopted": ("No class of this school follows this course.",
+                           "本校还没有班级选用此课程。"),
+    "course_retracted": ("This course was withdrawn by its school.", "此课程已被发布学校撤回。"),
+    "course_new": ("Publish a course", "发布课程"),
+    "course_outline": ("Course outline", "课程大纲"),
+    "course_outline_help": ("First the course fields (title, subject, grade 学前 or 1-12, "
+                            "volume 上册/下册/全一册, edition, description), one 'key: value' a "
+                            "line; then each unit as '# 1 Unit title' and each lesson as "
+                            "'- 1 Lesson title (2): resource ids'.",
+                            "先写课程信息，每行一项“名称: 内容”（title 标题、subject 学科、grade "
+                            "年级（学前或 1-12）、volume 册次（上册/下册/全一册）、edition 教材版本、"
+                            "description 简介）；然后每个单元写作“# 1 单元名称”，每课写作"
+                            "“- 1 课题 (2): 资源编号”。"),
+    "course_publish": ("Publish the course", "发布课程"),
+    "course_outline_empty": ("The outline is empty.", "课程大纲为空。"),
+    "course_outline_long": ("The outline is longer than {n} characters.",
+                            "课程大纲超过 {n} 个字符。"),
+    "course_failed": ("The course was not published: {detail}", "课程未发布：{detail}"),
+    "no_course": ("There is no such course in this library.", "本资源库中没有这个课程。"),
+    "course_kind": ("Course", "课程"),
+}
 
 # Vocabulary labels (values stay the identifiers stored in records).
 LABELS: dict[str, tuple[str, str]] = {
@@ -472,7 +537,7 @@ def translator(lang: str) -> Callable[..., str]:
     i = 0 if lang == "en" else 1
 
     def t(key: str, **fmt: object) -> str:
-        pair = TEXTS.get(key) or LABELS.get(key)
+        pair = TEXTS.get(key) or COURSE_TEXTS.get(key) or LABELS.get(key)
         if pair is None:
             return key
         return pair[i].format(**fmt) if fmt else pair[i]
