@@ -43,12 +43,19 @@ class CourseService:
         self._sub = bus.subscribe(events.DatabaseChanged, events.TransfersChanged,
                                   events.Overflow)
         self.queued = 0          # fetches queued since start (status, tests)
+        self._last: tuple[Any, ...] | None = None
 
     def wake(self) -> None:
         self._sub.kick()
 
     def run_once(self) -> int:
-        n = courses.queue_due(self.home, self.queue, self.clock().date())
+        """Queue what is due, if anything it depends on changed since the last look (the
+        database changes every second while transfers run: their progress)."""
+        key = (self.clock().date(), courses.due_key(self.home.conn))
+        if key == self._last:
+            return 0
+        n = courses.queue_due(self.home, self.queue, key[0])
+        self._last = key
         if n:
             self.queued += n
             log.info("courses: %d resource(s) of coming lessons queued", n)

@@ -350,6 +350,18 @@ def _lesson_json(ls: pc.LessonStatus, states: dict[str, pc.ResourceState]) -> di
                            "size": r.size, "eta": r.eta} for r in ls.resources]}
 
 
+def due_key(conn: sqlite3.Connection) -> tuple[Any, ...]:
+    """What :func:`queue_due` depends on, cheaply: courses, adoptions, resources (new, updated,
+    retracted), pins, transfers started or ended. Equal keys: nothing new to queue."""
+    return conn.execute(
+        "SELECT (SELECT count(*) || ':' || total(seq) || ':' || total(retracted) FROM courses),"
+        " (SELECT count(*) || ':' || ifnull(max(id), 0) FROM course_adoptions),"
+        " (SELECT count(*) || ':' || total(seq) || ':' || total(retracted) FROM resources),"
+        " (SELECT count(*) FROM pins),"
+        " (SELECT ifnull(max(id), 0) || ':' || count(*) FROM transfers WHERE state IN "
+        "('done', 'failed', 'cancelled'))").fetchone()
+
+
 def queue_due(home: Home, queue: Any, today: dt.date) -> int:
     """Queue the fetch of every due resource not held, at subscription priority, pinned for
     its adoption when complete; returns how many were queued. A resource whose course fetch
