@@ -195,6 +195,11 @@ def search(obj: Context, query: str | None, subjects: tuple[str, ...], levels: t
             extra = ", ".join(filter(None, [r["type"], r["language"], *r["levels"]]))
             click.echo(f"{r['resource_id']}  {r['title']}  [{extra}]  "
                        f"{r['school'] or r['school_id']}")
+        if query:   # courses matching the words (the JSON stays the list of resources)
+            from node import courses
+            for c in courses.search(obj.home().conn, query, limit=5):
+                click.echo(f"course {c['course_id']}  {c['title']}  [{c['subject']}, grade "
+                           f"{c['grade']}, {c['lessons']} lessons]  {c['school'] or c['school_id']}")
     emit(rows, as_json, human)
 
 

@@ -195,6 +195,7 @@ def test_cli_create_update_show_adopt_status(cli, home, tmp_path):
     assert made == {"course_id": kid, "version": 1, "lessons": 3}
     assert [c["course_id"] for c in cli.json("course", "list", "水的循环")] == [kid]
     assert cli.json("course", "list", "--grade", "3")[0]["volume"] == "上册"
+    assert f"course {kid}" in cli.ok("search", "空气").stdout   # search shows courses too
     y = tmp_path / "c.yaml"
     y.write_text(YAML.replace("raaaaaaaaaaaaaaaaaaaaaaaaaa", rid), "utf-8")
     assert cli.json("course", "update", kid, y)["version"] == 2
