@@ -199,7 +199,8 @@ def search(obj: Context, query: str | None, subjects: tuple[str, ...], levels: t
             from node import courses
             for c in courses.search(obj.home().conn, query, limit=5):
                 click.echo(f"course {c['course_id']}  {c['title']}  [{c['subject']}, grade "
-                           f"{c['grade']}, {c['lessons']} lessons]  {c['school'] or c['school_id']}")
+                           f"{c['grade']}, {c['lessons']} lessons]  "
+                           f"{c['school'] or c['school_id']}")
     emit(rows, as_json, human)
 
 
