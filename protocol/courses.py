@@ -169,8 +169,8 @@ def validate_body(kind: str, body: Any, *, local: bool) -> None:
 _GRADE_WORDS = {"学前": "学前", "一": "1", "二": "2", "三": "3", "四": "4", "五": "5", "六": "6",
                 "七": "7", "八": "8", "九": "9", "十": "10", "十一": "11", "十二": "12"}
 _RID = re.compile(r"^r[a-z2-7]{26}$")
-_PERIODS = re.compile(r"[(（]\s*(\d+)\s*(?:课时|periods?)?\s*[)）]\s*$")
-_NUMBERED = re.compile(r"^(\d+)[.、:：\s]\s*(.+)$")
+_PERIODS = re.compile(r"[(（]\s*([0-9]{1,6})\s*(?:课时|periods?)?\s*[)）]\s*$")
+_NUMBERED = re.compile(r"^([0-9]{1,6})[.、:：\s]\s*(.+)$")
 
 
 def normalize_grade(value: Any) -> str:
@@ -333,12 +333,12 @@ class Timetable:
                 continue
             day, sep, periods = part.replace("：", ":").partition(":")
             day_n = WEEKDAYS.get(day.strip().lower()) or (
-                int(day) if day.strip().isdigit() else None)
+                int(day) if re.fullmatch(r"\s*[0-9]\s*", day) else None)
             if not sep or day_n is None:
                 raise LocalProtocolError(f"timetable: {part!r} is not weekday:period "
                                          "(e.g. mon:1 or 周三:2)")
             for p in re.split(r"[,，]", periods):
-                if not p.strip().isdigit():
+                if not re.fullmatch(r"\s*[0-9]{1,2}\s*", p):
                     raise LocalProtocolError(f"timetable: {part!r}: periods are numbers")
                 slots.append((day_n, int(p)))
         return cls(tuple(sorted(set(slots))) if len(set(slots)) == len(slots)

@@ -282,3 +282,34 @@ async def test_course_service_reacts_to_database_writes(home, tmp_path, cli_at):
     assert queue.list()[0]["target"] == rid and woken
     assert 1 <= seconds_to_midnight(dt.datetime(2026, 1, 1, 23, 59, 30)) <= 31
     h.close()
+
+
+# -- whatever a teacher types: a course or one clear error ------------------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_LINES = st.sampled_from(["title: 音乐", "subject: 音乐", "grade: 3", "grade: 十三", "volume: 上册",
+                          "volume: 中册", "# 1 唱歌", "#", "# x", "- 1 上学歌 (2 课时)", "- (0)",
+                          "- 2 歌: raaaaaaaaaaaaaaaaaaaaaaaaaa raaaaaaaaaaaaaaaaaaaaaaaaaa",
+                          "- 1 重复", "edition: ", "随便写", "", "// note", "- 3 x (99)"])
+
+
+@given(st.lists(st.one_of(_LINES, st.text(max_size=30)), max_size=12))
+def test_any_outline_parses_or_says_why(lines):
+    text = "\n".join(lines)
+    try:
+        o = pc.parse_text_outline(text)
+    except pc.LocalProtocolError:
+        return
+    pc.validate_body(pc.KIND_COURSE_PUBLISH, {"version": 1, **o}, local=True)
+    assert pc.parse_text_outline(pc.outline_to_text(o["meta"], o["units"])) == o
+
+
+@given(st.text(max_size=40))
+def test_any_timetable_text_parses_or_says_why(text):
+    try:
+        tt = pc.Timetable.parse(text)
+    except pc.LocalProtocolError:
+        return
+    assert pc.Timetable.parse(str(tt)).slots == tuple(sorted(tt.slots))
