@@ -2,8 +2,9 @@
 that keeps a restored school from forking its own feed.
 
 A backup holds the school key, settings, teacher accounts and their sealed keys, communities,
-invites issued, subscriptions, follows and the school's own feed, sealed with a passphrase
-(``crypto.seal``: the key file's scrypt + AES-256-GCM scheme).  Content is not in it: it comes back from peers
+invites issued, subscriptions, course adoptions, follows and the school's own feed, sealed with
+a passphrase (``crypto.seal``: the key file's scrypt + AES-256-GCM scheme).  Content is not in
+it: it comes back from peers
 or a bundle.
 
 A restored home does not know whether its school signed entries after the backup was made
@@ -76,8 +77,10 @@ def collect(home: Home) -> pb.Backup:
     tables: dict[str, list[dict[str, Any]]] = {}
     for table, columns in pb.TABLES.items():
         cols = list(columns)
-        tables[table] = [dict(zip(cols, row)) for row in conn.execute(
+        rows = [dict(zip(cols, row)) for row in conn.execute(
             f"SELECT {', '.join(cols)} FROM {table} ORDER BY 1")]  # names from pb.TABLES only
+        if rows or table not in pb.LATER_TABLES:
+            tables[table] = rows
     settings = {k: v for k, v in conn.execute("SELECT key, value FROM settings")
                 if k not in _NOT_RESTORED}
     feed = [raw for (raw,) in conn.execute("SELECT raw FROM entries WHERE feed = ? ORDER BY seq",

@@ -31,7 +31,13 @@ TABLES: dict[str, dict[str, str]] = {
     "invites": {"invite_id": "b", "community": "s", "verifier": "b", "role": "s",
                 "expires": "i", "created": "i", "used_by": "s?", "used_at": "i?"},
     "subscriptions": {"id": "i", "subject": "s?", "level": "s?", "created": "i"},
+    # added with courses (specs/courses.md §6): written only when it has rows, so a backup
+    # of a school without adoptions stays readable by readers from before
+    "course_adoptions": {"id": "i", "course_id": "s", "class": "s", "teacher": "s?",
+                         "start": "s", "timetable": "s", "skipped": "s", "horizon": "i",
+                         "created": "i"},
 }
+LATER_TABLES = frozenset({"course_adoptions"})   # omitted from a backup when empty
 FIELDS = frozenset({"v", "created", "key", "settings", "tables", "feed"})
 _TYPES = {"s": str, "i": int, "b": bytes}
 

@@ -208,6 +208,12 @@ def test_cli_create_update_show_adopt_status(cli, home, tmp_path):
     st = cli.json("course", "status", str(a["adoption"]), "--days", "60")
     assert st[0]["lessons"] and all(le["status"] == "ready" for le in st[0]["lessons"])
     assert "ready" in cli.ok("course", "status").stdout
+    # adoptions are this school's own decisions: a backup carries them
+    env = {"SCHOOLMESH_BACKUP_PASSPHRASE": "山高水长-backup-2026"}
+    assert cli.json("backup", "-o", tmp_path / "b.smb", env=env)["course_adoptions"] == 1
+    restored = type(cli)(tmp_path / "restored")
+    restored.json("init", "--restore", tmp_path / "b.smb", env=env)
+    assert restored.state()["db"]["course_adoptions"] == cli.state()["db"]["course_adoptions"]
     # bad input: one clear line, exit 1 (usage errors 2)
     assert "already adopted" in cli.fail("course", "adopt", kid, "--class", "三年级一班",
                                          "--timetable", "mon:1")
