@@ -44,7 +44,8 @@ The running node (trio services, each with ``serve(*, task_status)`` and its own
                      browse.py (reading), teach.py (changing), operate.py (operator pages),
                      drafts.py (text tools in the adapt flow), staging.py (form drafts:
                      staged uploads, one publish per form), preview.py (Office/PDF pages as
-                     images, in the background), auth.py, upload.py, qr.py,
+                     images, in the background), courses.py (this week, course pages,
+                     publishing a course), auth.py, upload.py, qr.py,
                      stream.py (HTTP Range from the block store), i18n.py, server.py,
                      studios.py (studios, mentoring, records of contributions)
 
