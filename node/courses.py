@@ -240,44 +240,24 @@ def scheduled(a: dict[str, Any]) -> list[pc.Scheduled]:
     return pc.schedule(pc.lessons_of(a["units"]), a["start"], a["timetable"], a["skipped"])
 
 
-def _chunks(items: list[Any], n: int = 500) -> Any:
-    for i in range(0, len(items), n):
-        yield items[i:i + n]
-
-
 def resource_states(conn: sqlite3.Connection, rids: set[str]) -> dict[str, pc.ResourceState]:
     """What this node knows of each resource: held (its content pinned), its latest transfer
-    (a few batched queries, whatever the number of resources)."""
-    rows: dict[str, tuple[bytes, int, str]] = {}
-    for part in _chunks(sorted(rids)):
-        marks = ",".join("?" * len(part))
-        for rid, content, size, title in conn.execute(
-                f"SELECT resource_id, content, (SELECT total(value ->> 'size') FROM "
-                f"json_each(files)), title FROM resources WHERE resource_id IN ({marks})", part):
-            rows[rid] = (content, int(size), title)
-    roots = sorted({r[0] for r in rows.values()})
-    pinned: set[bytes] = set()
-    latest: dict[bytes, tuple[str, int, str | None]] = {}
-    for part in _chunks(roots):
-        marks = ",".join("?" * len(part))
-        pinned.update(c for (c,) in conn.execute(
-            f"SELECT DISTINCT cid FROM pins WHERE cid IN ({marks})", part))
-        for root, state, done, error in conn.execute(
-                f"SELECT root, state, bytes_done, last_error FROM transfers "
-                f"WHERE root IN ({marks}) ORDER BY id", part):
-            latest[root] = (state, done, error)
+    (one statement, whatever the number of resources)."""
     out: dict[str, pc.ResourceState] = {}
-    for rid in rids:
-        row = rows.get(rid)
-        if row is None:
-            out[rid] = pc.ResourceState(known=False)
-            continue
-        content, size, title = row
-        t = latest.get(content)
-        out[rid] = pc.ResourceState(held=content in pinned, known=True, title=title,
-                                    size=size,
-                                    transfer=t[0] if t else None,
-                                    bytes_done=t[1] if t else 0, error=t[2] if t else None)
+    loads = json.loads
+    for rid, title, files, held, state, done, error in conn.execute(
+            "SELECT r.resource_id, r.title, r.files, "
+            " EXISTS (SELECT 1 FROM pins p WHERE p.cid = r.content), "
+            " t.state, t.bytes_done, t.last_error "
+            "FROM json_each(?) j JOIN resources r ON r.resource_id = j.value "
+            "LEFT JOIN transfers t ON t.id = "
+            " (SELECT max(id) FROM transfers x WHERE x.root = r.content)",
+            (json.dumps(sorted(rids)),)):
+        out[rid] = pc.ResourceState(held=bool(held), known=True, title=title,
+                                    size=sum(f["size"] for f in loads(files)),
+                                    transfer=state, bytes_done=done or 0, error=error)
+    for rid in rids - out.keys():
+        out[rid] = pc.ResourceState(known=False)
     return out
 
 

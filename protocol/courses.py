@@ -12,7 +12,7 @@ import base64
 import bisect
 import datetime as dt
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -398,31 +398,40 @@ def lessons_of(units: Sequence[dict[str, Any]]) -> list[Lesson]:
             for u in units for le in u["lessons"]]
 
 
+def _slots(start: int, timetable: Timetable, skip: frozenset[int]) -> Iterator[tuple[int, int]]:
+    """The (day ordinal, period) slots from day ordinal ``start`` on, in time order, week by
+    week (ordinal 1, 0001-01-01, is a Monday)."""
+    weekly = sorted((d - 1, p) for d, p in timetable.slots)
+    week = start - (start - 1) % 7
+    last = start + 366 * 20      # skipped dates cannot empty every week for twenty years
+    while week <= last:
+        for off, p in weekly:
+            day = week + off
+            if day >= start and day not in skip:
+                yield day, p
+        week += 7
+    raise LocalProtocolError("the timetable leaves no day for the lessons")
+
+
 def schedule(lessons: Sequence[Lesson], start: dt.date, timetable: Timetable,
              skipped: Iterable[dt.date] = ()) -> list[Scheduled]:
     """The date of every lesson: the timetable's slots from ``start`` on, in order of day and
     period, skipping ``skipped`` days; a lesson of k periods takes the next k slots."""
-    skip = frozenset(d.toordinal() for d in skipped)
-    by_day: list[tuple[int, ...]] = [()] * 8
-    for d in range(1, 8):
-        by_day[d] = tuple(sorted(p for wd, p in timetable.slots if wd == d))
-    out: list[Scheduled] = []
-    day = start.toordinal()
-    last = day + 366 * 20      # skipped dates cannot empty every week for twenty years
-    pending: list[tuple[int, int]] = []
+    slots = _slots(start.toordinal(), timetable, frozenset(d.toordinal() for d in skipped))
     fromordinal = dt.date.fromordinal
+    out: list[Scheduled] = []
+    append = out.append
     for lesson in lessons:
-        need = lesson.periods
-        while len(pending) < need:
-            if day > last:
-                raise LocalProtocolError("the timetable leaves no day for the lessons")
-            if day not in skip:
-                pending.extend((day, p) for p in by_day[(day - 1) % 7 + 1])
-            day += 1
-        taken, pending = pending[:need], pending[need:]
-        first = fromordinal(taken[0][0])
-        out.append(Scheduled(lesson, first, tuple(
-            (first if o == taken[0][0] else fromordinal(o), p) for o, p in taken)))
+        o, p = next(slots)
+        first = fromordinal(o)
+        if lesson.periods == 1:
+            append(Scheduled(lesson, first, ((first, p),)))
+            continue
+        taken = [(first, p)]
+        for _ in range(lesson.periods - 1):
+            o2, p2 = next(slots)
+            taken.append((first if o2 == o else fromordinal(o2), p2))
+        append(Scheduled(lesson, first, tuple(taken)))
     return out
 
 
@@ -512,7 +521,7 @@ def readiness(scheduled: Sequence[Scheduled], states: dict[str, ResourceState], 
                           rate_at=rate_at, lesson_start=lesson_start)[0]
 
 
-_ACTIVE = frozenset({"queued", "running", "waiting", "paused"})
+_MOVING = frozenset({"queued", "running"})   # transfers whose bytes are on their way
 
 
 def readiness_many(groups: Sequence[Sequence[Scheduled]], states: dict[str, ResourceState], *,
@@ -531,7 +540,7 @@ def readiness_many(groups: Sequence[Sequence[Scheduled]], states: dict[str, Reso
                     continue
                 seen.add(rid)
                 st = states.get(rid)
-                if st is not None and not st.held and st.known and st.transfer in _ACTIVE:
+                if st is not None and not st.held and st.known and st.transfer in _MOVING:
                     order.append((s.date, rid, max(0, st.size - st.bytes_done)))
     order.sort()
     cumulative: list[int] = []
