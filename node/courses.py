@@ -244,9 +244,9 @@ def resource_states(conn: sqlite3.Connection, rids: set[str]) -> dict[str, pc.Re
     """What this node knows of each resource: held (its content pinned), its latest transfer
     (one statement, whatever the number of resources)."""
     out: dict[str, pc.ResourceState] = {}
-    loads = json.loads
-    for rid, title, files, held, state, done, error in conn.execute(
-            "SELECT r.resource_id, r.title, r.files, "
+    for rid, title, size, held, state, done, error in conn.execute(
+            "SELECT r.resource_id, r.title, "
+            " (SELECT total(f.value ->> 'size') FROM json_each(r.files) f), "
             " EXISTS (SELECT 1 FROM pins p WHERE p.cid = r.content), "
             " t.state, t.bytes_done, t.last_error "
             "FROM json_each(?) j JOIN resources r ON r.resource_id = j.value "
@@ -254,7 +254,7 @@ def resource_states(conn: sqlite3.Connection, rids: set[str]) -> dict[str, pc.Re
             " (SELECT max(id) FROM transfers x WHERE x.root = r.content)",
             (json.dumps(sorted(rids)),)):
         out[rid] = pc.ResourceState(held=bool(held), known=True, title=title,
-                                    size=sum(f["size"] for f in loads(files)),
+                                    size=int(size),
                                     transfer=state, bytes_done=done or 0, error=error)
     for rid in rids - out.keys():
         out[rid] = pc.ResourceState(known=False)
