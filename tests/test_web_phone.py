@@ -69,7 +69,13 @@ async def site(nursery, tmp_path, browser):
     await browser.run(lambda ctx: ctx.clear_cookies())
     key = identities.unlock(home.conn, "wang", PASSWORD)
     sid = studio.create(home, key, LONG[:60], LONG)["studio"]
-    samples = {"rid": rid, "path": urllib.parse.quote(f"{LONG}.txt"), "n": "1", "tid": str(tid),
+    from node import courses
+    kid = courses.publish(home, courses.parse_outline(
+        f"title: {LONG[:60]}\nsubject: 科学\ngrade: 3\nvolume: 下册\nunits:\n"
+        f"  - title: {LONG[:60]}\n    lessons:\n"
+        f"      - {{title: {LONG[:60]}, periods: 2, resources: [{rid}]}}\n",
+        yaml_hint=True))["course_id"]
+    samples = {"kid": kid, "rid": rid, "path": urllib.parse.quote(f"{LONG}.txt"), "n": "1", "tid": str(tid),
                "name": "wang", "code": "en", "action": "pause", "sid": sid, "key": wang["key"]}
     with trio.fail_after(TEST_SECONDS):
         yield node, samples
