@@ -8,6 +8,8 @@ Stores and library operations (no network)
     blockstore.py    content-addressed blocks: big ones as files, small ones in SQLite
     feeds.py         append-only signed feeds; ``admit``: the one rule for entries from outside
     catalog.py       resources indexed from feed entries, full-text search (FTS5)
+    textindex.py     the text inside local files (pptx, docx, xlsx, pdf, txt): bounded
+                     extraction and the background indexer service
     library.py       publish, update, retract, show, get, verify
     extract.py       writing a resource's files to a folder safely
     bundle.py        USB bundles: wants files and CAR export

@@ -11,6 +11,13 @@ Like Lucene's CJK analyzer we index runs of CJK characters as overlapping bigram
 of two or more characters is found as a phrase of its bigrams) and, in a separate column, as
 single characters (so one-character queries work).  Other scripts go to FTS5 unchanged
 (unicode61 + Porter stemming for English).
+
+Besides the record's words the index holds its ``people`` (creator, file names) and ``body``:
+the text inside its files, extracted in the background by node/textindex.py into
+``file_texts`` (by file CID, so a file shared by versions or resources is read once).  A row's
+``text_state`` says whether that text is in: 0 the row predates these columns, 1 some file's
+text is not extracted yet (its content may not be local), 2 complete.  With a textbook filter
+(grade, volume, edition) results come in textbook order: unit, then lesson.
 """
 
 from __future__ import annotations
@@ -21,8 +28,9 @@ import re
 import sqlite3
 from typing import Any
 
-from crypto import cid_to_str
-from protocol import courses, records
+from crypto import cid_from_str, cid_to_str
+from protocol import courses, records, vocab
+from protocol.errors import LocalProtocolError
 from protocol.records import FeedEntry
 
 # CJK Unified Ideographs (+ext A, compatibility), Hiragana/Katakana, Hangul syllables.
@@ -30,8 +38,31 @@ _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-
 
 
 RANK_WINDOW = 2000
-# title, description, keywords, subjects, chars, facets
-_BM25 = "bm25(catalog_fts, 10.0, 2.0, 5.0, 5.0, 1.0, 0.0)"
+# title, description, keywords, subjects, chars, facets, people, body
+_BM25 = "bm25(catalog_fts, 10.0, 2.0, 5.0, 5.0, 1.0, 0.0, 5.0, 1.0)"
+
+# Files whose text node/textindex.py extracts, by lowercased suffix.
+TEXT_SUFFIXES = (".pptx", ".docx", ".xlsx", ".pdf", ".txt", ".md")
+BODY_LIMIT = 300_000   # characters of file text indexed per resource
+CURRICULUM_FIELDS = ("grade", "volume", "edition", "unit", "lesson")
+
+
+def curriculum(meta: dict[str, Any]) -> dict[str, Any]:
+    """The textbook fields of ``meta`` that hold to specs/records.md §5.3 (a record stored
+    before this node knew them was not checked; those that break a rule are left out)."""
+    out = {}
+    for k in CURRICULUM_FIELDS:
+        if k in meta:
+            try:
+                records.validate_curriculum({k: meta[k]})
+            except LocalProtocolError:
+                continue
+            out[k] = meta[k]
+    return out
+
+
+def has_text(path: str) -> bool:
+    return path.lower().endswith(TEXT_SUFFIXES)
 
 
 def facet_token(facet: str, value: str) -> str:
@@ -48,6 +79,13 @@ def _facet_tokens(school_id: str, meta: dict[str, Any]) -> str:
     if "learningResourceType" in meta:
         toks.append(facet_token("type", meta["learningResourceType"]))
     toks.append(facet_token("license", meta["license"]))
+    cur = curriculum(meta)
+    if "grade" in cur:
+        toks.append(facet_token("grade", str(cur["grade"])))
+    if "volume" in cur:
+        toks.append(facet_token("volume", cur["volume"]))
+    if "edition" in cur:
+        toks.append(facet_token("edition", cur["edition"].strip()))
     return " ".join(toks)
 
 
@@ -210,7 +248,6 @@ def _index_version(conn: sqlite3.Connection, entry: FeedEntry, rid: str, *, new:
             "UPDATE resources SET title=?, language=?, type=?, license=?, content=?, meta=?,"
             " files=?, seq=?, version=?, updated=? WHERE id = ?", values + (res,))
         conn.execute("DELETE FROM facets WHERE res = ?", (res,))
-        conn.execute("DELETE FROM catalog_fts WHERE rowid = ?", (res,))
         conn.execute("DELETE FROM lineage WHERE res = ?", (rid,))
     conn.execute("INSERT OR IGNORE INTO resource_versions VALUES (?,?,?,?,?)",
                  (rid, body["version"], entry.seq, body["content"], entry.time))
@@ -222,22 +259,69 @@ def _index_version(conn: sqlite3.Connection, entry: FeedEntry, rid: str, *, new:
     conn.execute("DELETE FROM fulfils WHERE res = ?", (rid,))
     conn.executemany("INSERT OR IGNORE INTO fulfils VALUES (?,?)",
                      [(rid, q) for q in meta.get("fulfils", [])])
+    write_index(conn, res, entry.school_id, meta, files)
+
+
+def write_index(conn: sqlite3.Connection, res: int, school_id: str, meta: dict[str, Any],
+                files: list[dict[str, Any]]) -> None:
+    """(Re)write resource ``res``'s full-text row, curriculum columns and text state from its
+    metadata, file list and the file texts extracted so far (inside the caller's write
+    transaction)."""
+    cur = curriculum(meta)
     text = {
         "title": meta["title"], "description": meta.get("description", ""),
         "keywords": " ".join(meta.get("keywords", [])),
         "subjects": " ".join(meta.get("about", [])),
     }
+    names = " ".join(f["path"].replace("/", " ") for f in files)
+    creator = meta.get("creator", "") if isinstance(meta.get("creator"), str) else ""
+    people = f"{creator} {names}"
+    for part in ("unit", "lesson"):
+        if isinstance(title := cur.get(part, {}).get("title"), str):
+            text["keywords"] += " " + title
+    wanted = [f["cid"] for f in files if has_text(f["path"])]
+    texts: dict[str, str] = {}
+    if wanted:
+        rows = conn.execute(
+            f"SELECT cid, text FROM file_texts WHERE cid IN ({','.join('?' * len(wanted))})",
+            [cid_from_str(c) for c in wanted]).fetchall()
+        texts = {cid_to_str(c): t for c, t in rows}
+    body = " ".join(texts[c] for c in dict.fromkeys(wanted) if c in texts)[:BODY_LIMIT]
+    state = 2 if all(c in texts for c in wanted) else 1
+    conn.execute("DELETE FROM catalog_fts WHERE rowid = ?", (res,))
     conn.execute(
-        "INSERT INTO catalog_fts(rowid, title, description, keywords, subjects, chars, facets)"
-        " VALUES (?,?,?,?,?,?,?)",
-        (res, *(cjk_bigrams(v) for v in text.values()), cjk_chars(" ".join(text.values())),
-         _facet_tokens(entry.school_id, meta)))
+        "INSERT INTO catalog_fts(rowid, title, description, keywords, subjects, chars, facets,"
+        " people, body) VALUES (?,?,?,?,?,?,?,?,?)",
+        (res, *(cjk_bigrams(v) for v in text.values()),
+         cjk_chars(" ".join(text.values()) + " " + people), _facet_tokens(school_id, meta),
+         cjk_bigrams(people), cjk_bigrams(body)))
+    conn.execute(
+        "UPDATE resources SET grade = ?, volume = ?, edition = ?, unit_no = ?, lesson_no = ?,"
+        " text_state = ? WHERE id = ?",
+        (cur.get("grade"), cur.get("volume"), cur.get("edition"),
+         cur.get("unit", {}).get("number"), cur.get("lesson", {}).get("number"), state, res))
+
+
+def reindex(conn: sqlite3.Connection, res: int) -> None:
+    """Rebuild one resource's index row from what the catalog holds (not retracted)."""
+    row = conn.execute("SELECT school_id, meta, files, retracted FROM resources WHERE id = ?",
+                       (res,)).fetchone()
+    if row is None:
+        return
+    if row[3]:
+        conn.execute("UPDATE resources SET text_state = 2 WHERE id = ?", (res,))
+        return
+    write_index(conn, res, row[0], json.loads(row[1]), json.loads(row[2]))
 
 
 def search(conn: sqlite3.Connection, query: str | None = None, *, subject: list[str] = (),
            level: list[str] = (), language: str | None = None, rtype: str | None = None,
-           school: str | None = None, license: str | None = None, limit: int = 20,
+           school: str | None = None, license: str | None = None, grade: int | None = None,
+           volume: str | None = None, edition: str | None = None, limit: int = 20,
            offset: int = 0) -> list[dict[str, Any]]:
+    """Resources matching every word of ``query`` (in titles, descriptions, keywords,
+    subjects, creators, file names and the text inside files) and every filter. With a
+    textbook filter (grade, volume, edition) the results come in unit, then lesson order."""
     text = fts_query(query) if query else None
     if query and text is None:
         return []  # only punctuation: nothing can match
@@ -250,6 +334,13 @@ def search(conn: sqlite3.Connection, query: str | None = None, *, subject: list[
         terms.append(f'facets : "{facet_token("type", rtype)}"')
     if license:
         terms.append(f'facets : "{facet_token("license", license)}"')
+    if grade is not None:
+        terms.append(f'facets : "{facet_token("grade", str(grade))}"')
+    if volume:
+        terms.append(f'facets : "{facet_token("volume", volume)}"')
+    if edition and edition.strip():
+        terms.append(f'facets : "{facet_token("edition", edition.strip())}"')
+    textbook = grade is not None or bool(volume) or bool(edition and edition.strip())
     if school:
         ids = {school} | {sid for (sid,) in conn.execute(
             "SELECT school_id FROM feeds WHERE name = ?", (school,))}
@@ -257,10 +348,12 @@ def search(conn: sqlite3.Connection, query: str | None = None, *, subject: list[
                                        for i in sorted(ids)) + ")")
     cols = ("r.resource_id, r.school_id, f.name, r.version, r.title, r.language, r.type,"
             " r.license, r.content, r.meta, r.updated")
+    by_lesson = ("r.unit_no IS NULL, r.unit_no, r.lesson_no IS NULL, r.lesson_no, "
+                 if textbook else "")
     if terms:
         # Newest RANK_WINDOW matches in rowid order (no sort), then rank those by relevance
         # (only when there are words; filters alone list the newest first).
-        order = "m.score, m.id DESC" if text else "m.id DESC"
+        order = by_lesson + ("m.score, m.id DESC" if text else "m.id DESC")
         sql = (f"SELECT {cols} FROM (SELECT rowid AS id, {_BM25} AS score FROM catalog_fts"
                f" WHERE catalog_fts MATCH ? ORDER BY rowid DESC LIMIT {RANK_WINDOW}) m"
                f" JOIN resources r ON r.id = m.id LEFT JOIN feeds f ON f.feed = r.feed"
@@ -279,6 +372,8 @@ def search(conn: sqlite3.Connection, query: str | None = None, *, subject: list[
             "title": title, "language": lang, "type": rtype_, "license": lic,
             "subjects": m.get("about", []), "levels": m.get("educationalLevel", []),
             "content_cid": cid_to_str(content), "updated": updated,
+            "creator": m.get("creator"), "time_required": m.get("timeRequired"),
+            **curriculum(m),
         })
     return out
 
@@ -291,6 +386,9 @@ def facet_lists(conn: sqlite3.Connection) -> dict[str, Any]:
             "ORDER BY count(*) DESC LIMIT 60")],
         "languages": [v for (v,) in conn.execute(
             "SELECT DISTINCT language FROM resources LIMIT 30")],
+        "editions": list(dict.fromkeys([*(v for (v,) in conn.execute(
+            "SELECT edition FROM resources WHERE edition IS NOT NULL GROUP BY edition "
+            "ORDER BY count(*) DESC LIMIT 30")), *vocab.COMMON_EDITIONS])),
         "schools": [{"id": i, "name": n} for i, n in conn.execute(
             "SELECT school_id, name FROM feeds WHERE flagged IS NULL ORDER BY name "
             "LIMIT 200")],

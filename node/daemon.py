@@ -25,6 +25,7 @@ from . import limits as nlimits
 from . import transfers as ntransfers
 from .errors import NodeError
 from .home import DB_FILE, Home, now_ms
+from .textindex import TextIndexer
 from .peerlog import PeerLog
 from .p2p import host as p2p
 from .p2p import meter, streams
@@ -133,6 +134,8 @@ class Node:
             await nursery.start(self.limiter.serve, self.home.conn)
             await nursery.start(events.DatabaseWatcher(self.home.path / DB_FILE,
                                                        self.events).serve)
+            self.text_index = TextIndexer(self.home, self.events)
+            await nursery.start(self.text_index.serve)
             self.exchange = BlockExchange(self.host, self.home.blocks,
                                           over_budget=self._over_budget,
                                           write_timeout=self._write_timeout)

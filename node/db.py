@@ -235,6 +235,32 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX transfers_root ON transfers(root);
     """,
+    # 11: textbook curriculum (specs/records.md §5.3) and the text inside files: curriculum
+    # columns for sorting by unit and lesson; file_texts holds what node/textindex.py extracted
+    # (by file CID); the full-text table gains people (creator, file names) and body (text in
+    # files). text_state: 0 the index row predates these (rebuild from meta), 1 body pending
+    # until the content is local, 2 done. Old rows keep their words and are rebuilt in the
+    # background.
+    """
+    ALTER TABLE resources ADD COLUMN grade INTEGER;
+    ALTER TABLE resources ADD COLUMN volume TEXT;
+    ALTER TABLE resources ADD COLUMN edition TEXT;
+    ALTER TABLE resources ADD COLUMN unit_no INTEGER;
+    ALTER TABLE resources ADD COLUMN lesson_no INTEGER;
+    ALTER TABLE resources ADD COLUMN text_state INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX resources_text_pending ON resources(text_state) WHERE text_state < 2;
+    CREATE TABLE file_texts (
+        cid BLOB PRIMARY KEY, text TEXT NOT NULL, error TEXT, time INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE VIRTUAL TABLE catalog_fts_11 USING fts5(
+        title, description, keywords, subjects, chars, facets, people, body,
+        tokenize = 'porter unicode61 remove_diacritics 2'
+    );
+    INSERT INTO catalog_fts_11(rowid, title, description, keywords, subjects, chars, facets)
+        SELECT rowid, title, description, keywords, subjects, chars, facets FROM catalog_fts;
+    DROP TABLE catalog_fts;
+    ALTER TABLE catalog_fts_11 RENAME TO catalog_fts;
+    """,
 ]
 
 

@@ -8,6 +8,7 @@ from .errors import LocalProtocolError
 TEXT_LIMITS = {
     "name": 200, "title": 200, "description": 5000, "creator": 200, "reason": 1000,
     "subject": 100, "comment": 500, "version": 64, "model": 200,
+    "edition": 100,
 }
 
 

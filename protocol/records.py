@@ -184,7 +184,7 @@ def _text_list(meta: dict, key: str) -> list[str]:
 META_FIELDS = frozenset({
     "title", "description", "inLanguage", "about", "educationalLevel", "learningResourceType",
     "license", "creator", "keywords", "timeRequired", "isBasedOn", "supply", "classroom",
-    "fulfils", "tool"})
+    "fulfils", "tool", "grade", "volume", "edition", "unit", "lesson", "basedOnLicense"})
 # meta.tool: the tool a resource was made with (specs/records.md §5.2)
 TOOL_FIELDS = frozenset({"name", "version", "instructionsHash"})
 TOOL_OPTIONAL = frozenset({"model"})
@@ -201,6 +201,39 @@ def _validate_tool(tool: Any) -> None:
     if not isinstance(digest, str) or len(digest) != 64 or not set(digest) <= HEX:
         raise LocalProtocolError("tool instructionsHash must be 64 lowercase hex digits "
                                  "(SHA-256)")
+
+
+def _validate_part(part: Any, what: str) -> None:
+    """``unit`` / ``lesson``: a map of an optional number and an optional title, not empty."""
+    if not isinstance(part, dict) or not part or not set(part) <= {"number", "title"}:
+        raise LocalProtocolError(f"{what} must be a map of number and/or title")
+    if "number" in part:
+        n = part["number"]
+        if type(n) is not int or not 1 <= n <= vocab.NUMBER_MAX:
+            raise LocalProtocolError(f"{what} number must be an integer 1-{vocab.NUMBER_MAX}")
+    _text(part, "title")
+
+
+def validate_curriculum(meta: dict) -> None:
+    """The textbook fields of ``meta`` (specs/records.md §5.3)."""
+    if "grade" in meta:
+        g = meta["grade"]
+        if type(g) is not int or not vocab.GRADE_MIN <= g <= vocab.GRADE_MAX:
+            raise LocalProtocolError(
+                f"grade must be an integer {vocab.GRADE_MIN}-{vocab.GRADE_MAX} (0: preschool)")
+    if "volume" in meta:
+        vocab.check_choice("volume", meta["volume"], vocab.VOLUMES)
+    _text(meta, "edition")
+    for what in ("unit", "lesson"):
+        if what in meta:
+            _validate_part(meta[what], what)
+    if "basedOnLicense" in meta:
+        lics = meta["basedOnLicense"]
+        based = meta.get("isBasedOn")
+        if not isinstance(lics, list) or not isinstance(based, list) or len(lics) != len(based):
+            raise LocalProtocolError("basedOnLicense must list one licence per isBasedOn id")
+        for lic in lics:
+            vocab.check_choice("license", lic, vocab.LICENSES)
 
 
 def validate_meta(meta: Any, *, local: bool = True) -> None:
@@ -238,6 +271,7 @@ def validate_meta(meta: Any, *, local: bool = True) -> None:
         vocab.check_choice("classroom", _text(meta, "classroom") or "", vocab.CLASSROOM)
     if "tool" in meta:
         _validate_tool(meta["tool"])
+    validate_curriculum(meta)
 
 
 def _check_cid(value: Any, what: str, *, directory: bool = False) -> bytes:

@@ -35,6 +35,23 @@ LICENSES = (
 )
 DEFAULT_LICENSE = "CC-BY-4.0"
 
+# Textbook curriculum (specs/records.md §5.3): grades 0 (学前, preschool) to 12, volumes, and
+# the editions offered as suggestions (the edition itself is free text).
+GRADE_MIN, GRADE_MAX = 0, 12
+VOLUMES = ("first", "second", "single")        # 上册, 下册, 全一册
+COMMON_EDITIONS = ("人教版", "北师大版", "统编版", "部编版", "苏教版", "外研版", "沪教版",
+                   "湘教版", "冀教版", "青岛版", "浙教版", "译林版", "教科版", "粤教版")
+NUMBER_MAX = 999                              # unit and lesson numbers
+
+
+def level_of_grade(grade: int) -> str:
+    """The Kolibri level a school grade belongs to (China: 6 primary, 3 + 3 secondary)."""
+    if grade == 0:
+        return "preschool"
+    return ("lower-primary" if grade <= 3 else "upper-primary" if grade <= 6
+            else "lower-secondary" if grade <= 9 else "upper-secondary")
+
+
 # Who pays for / provides the material (the seed's supply models).
 SUPPLY = ("government", "market", "public-welfare", "school")
 # How the material reaches a classroom (the seed's three classroom forms).
