@@ -74,6 +74,17 @@ def metadata_options(update: bool) -> Callable[[Any], Any]:
                          help="The resource this one adapts (repeatable)."),
             click.option("--supply", type=click.Choice(_SUPPLY), help="Supply model."),
             click.option("--classroom", type=click.Choice(_CLASSROOM), help="Classroom form."),
+            click.option("--grade", metavar="GRADE",
+                         help="School grade: 学前 (preschool) or 1-12; sets --level if none "
+                              "is given."),
+            click.option("--volume", metavar="VOLUME",
+                         help="Textbook volume: 上册, 下册 or 全一册 (first, second, single)."),
+            click.option("--edition", metavar="EDITION",
+                         help="Textbook edition, e.g. " + ", ".join(_EDITIONS[:6]) + "."),
+            click.option("--unit", metavar="'N TITLE'",
+                         help="Textbook unit: number and/or title, e.g. \"5 时、分、秒\"."),
+            click.option("--lesson", metavar="'N TITLE'",
+                         help="Lesson in the unit: number and/or title, e.g. \"1 认识钟表\"."),
             click.option("--tool", type=click.Choice(list(_RECIPES)),
                          help="The files are a draft made with this text tool ('schoolmesh "
                               "tools'); records its name, version, model and instructions "
@@ -87,10 +98,12 @@ def metadata_options(update: bool) -> Callable[[Any], Any]:
 
 # Vocabularies are small constants; importing protocol.vocab costs nothing noticeable.
 from protocol.vocab import CLASSROOM as _CLASSROOM  # noqa: E402
+from protocol.vocab import COMMON_EDITIONS as _EDITIONS  # noqa: E402
 from protocol.vocab import LEVELS as _LEVELS  # noqa: E402
 from protocol.vocab import LICENSES as _LICENSES  # noqa: E402
 from protocol.vocab import RESOURCE_TYPES as _TYPES  # noqa: E402
 from protocol.vocab import SUPPLY as _SUPPLY  # noqa: E402
+from protocol.vocab import level_of_grade, part_label  # noqa: E402
 from node.tools import RECIPES as _RECIPES  # noqa: E402
 
 
@@ -108,7 +121,30 @@ def _meta(kw: dict[str, Any], *, update: bool) -> dict[str, Any]:
     if kw["tool"]:
         from node.tools import provenance
         m["tool"] = provenance(kw["tool"])
+    m.update(_curriculum(kw))
+    if not update and "grade" in m and not m.get("educationalLevel"):
+        m["educationalLevel"] = [level_of_grade(m["grade"])]
     return {k: v for k, v in m.items() if v is not None}
+
+
+def _curriculum(kw: dict[str, Any]) -> dict[str, Any]:
+    """--grade/--volume/--edition/--unit/--lesson → meta fields (specs/records.md §5.3)."""
+    from protocol.errors import LocalProtocolError
+    from protocol.vocab import parse_grade, parse_part, parse_volume
+    out: dict[str, Any] = {}
+    try:
+        if kw.get("grade") is not None:
+            out["grade"] = parse_grade(kw["grade"])
+        if kw.get("volume") is not None:
+            out["volume"] = parse_volume(kw["volume"])
+        for part in ("unit", "lesson"):
+            if kw.get(part) is not None:
+                out[part] = parse_part(kw[part], part)
+    except LocalProtocolError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if kw.get("edition") is not None:
+        out["edition"] = kw["edition"].strip() or None
+    return out
 
 
 def _print_result(d: dict[str, Any]) -> None:
@@ -176,23 +212,35 @@ def retract(obj: Context, resource_id: str, reason: str | None, as_json: bool) -
 @click.option("--language", help="Only this language (zh matches zh-CN).")
 @click.option("--type", "rtype", type=click.Choice(_TYPES), help="Only this resource type.")
 @click.option("--school", help="Only this school (school id or name).")
+@click.option("--grade", help="Only this grade: 学前 or 1-12 (results in unit, lesson order).")
+@click.option("--volume", help="Only this volume: 上册, 下册 or 全一册.")
+@click.option("--edition", help="Only this textbook edition, e.g. 人教版.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True,
               help="Show at most this many results.")
 @json_option
 @pass_ctx
 def search(obj: Context, query: str | None, subjects: tuple[str, ...], levels: tuple[str, ...],
-           language: str | None, rtype: str | None, school: str | None, limit: int,
-           as_json: bool) -> None:
-    """Search the library (titles, descriptions, keywords, subjects; Chinese too)."""
+           language: str | None, rtype: str | None, school: str | None, grade: str | None,
+           volume: str | None, edition: str | None, limit: int, as_json: bool) -> None:
+    """Search the library: titles, descriptions, keywords, subjects, creators, file names
+    and the text inside files (Chinese too)."""
     from node import catalog
+    cur = _curriculum({"grade": grade, "volume": volume})
     rows = catalog.search(obj.home().conn, query, subject=list(subjects), level=list(levels),
-                          language=language, rtype=rtype, school=school, limit=limit)
+                          language=language, rtype=rtype, school=school,
+                          grade=cur.get("grade"), volume=cur.get("volume"), edition=edition,
+                          limit=limit)
 
     def human(rows: list[dict[str, Any]]) -> None:
         if not rows:
             click.echo("no resources found")
         for r in rows:
-            extra = ", ".join(filter(None, [r["type"], r["language"], *r["levels"]]))
+            place = " ".join(filter(None, [
+                r.get("edition"), f"{r['grade']}年级" if r.get("grade") else
+                ("学前" if r.get("grade") == 0 else None),
+                {"first": "上册", "second": "下册", "single": "全一册"}.get(r.get("volume", "")),
+                part_label(r.get("unit")), part_label(r.get("lesson"))]))
+            extra = ", ".join(filter(None, [r["type"], r["language"], *r["levels"], place]))
             click.echo(f"{r['resource_id']}  {r['title']}  [{extra}]  "
                        f"{r['school'] or r['school_id']}")
         if query:   # courses matching the words (the JSON stays the list of resources)
@@ -221,7 +269,7 @@ def show(obj: Context, resource_id: str, as_json: bool) -> None:
         click.echo(f"school: {d['school'] or ''} {d['school_id']}")
         for k in ("description", "inLanguage", "about", "educationalLevel",
                   "learningResourceType", "license", "creator", "keywords", "timeRequired",
-                  "supply", "classroom"):
+                  "supply", "classroom", "grade", "volume", "edition", "basedOnLicense"):
             if k in m:
                 v = m[k]
                 click.echo(f"{k}: {', '.join(v) if isinstance(v, list) else v}")
@@ -234,6 +282,9 @@ def show(obj: Context, resource_id: str, as_json: bool) -> None:
             click.echo(f"based on: {b['resource_id']} {b['title'] or '(not in this library)'}")
         for a in d["lineage"]["adaptations"]:
             click.echo(f"adapted as: {a['resource_id']} {a['title']}")
+        for part in ("unit", "lesson"):
+            if part in m:
+                click.echo(f"{part}: {part_label(m[part])}")
         if isinstance(tool := m.get("tool"), dict):
             click.echo(f"made with: {tool_line(tool)}")
     emit(d, as_json, human)

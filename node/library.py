@@ -179,6 +179,28 @@ def _result(rid: str, body: dict[str, Any]) -> dict[str, Any]:
                       for f in body["files"]]}
 
 
+NO_DERIVATIVES = ("CC-BY-ND-4.0", "CC-BY-NC-ND-4.0", "LicenseRef-All-Rights-Reserved")
+
+
+def original_licences(conn: sqlite3.Connection, meta: dict[str, Any]
+                      ) -> tuple[dict[str, Any], list[str]]:
+    """An adaptation's meta with ``basedOnLicense`` filled in from the catalog (when every
+    original is known here), and a warning for each original whose licence forbids
+    derivatives (specs/records.md §5.3)."""
+    based = meta.get("isBasedOn") or []
+    if not based:
+        return meta, []
+    rows = dict(conn.execute(
+        f"SELECT resource_id, license FROM resources WHERE resource_id IN "
+        f"({','.join('?' * len(based))})", based).fetchall())
+    warnings = [f"{rid} is licensed {rows[rid]}, which does not allow adaptations: ask its "
+                f"school for permission before sharing yours" for rid in based
+                if rows.get(rid) in NO_DERIVATIVES]
+    if "basedOnLicense" not in meta and all(rid in rows for rid in based):
+        meta = dict(meta, basedOnLicense=[rows[rid] for rid in based])
+    return meta, warnings
+
+
 def file_links(home: Home, rid: str) -> dict[str, unixfs.DagLink]:
     """``{path: file root}`` of a resource's current version, read from its directory nodes
     (their links carry each file's DAG size), for :func:`publish` and :func:`update` to keep
@@ -207,7 +229,10 @@ def publish(home: Home, paths: list[Path], meta: dict[str, Any], progress: Any =
     adaptation's files taken from the original as they are)."""
     meta = {"inLanguage": db.get_setting(home.conn, "language", "zh-CN"),
             "license": vocab.DEFAULT_LICENSE, **meta}
+    meta, warnings = original_licences(home.conn, meta)
     _check_meta(meta)
+    for w in warnings:
+        home.warn(w)
     home.key()  # fail on a missing passphrase before doing any work
     from .backup import require_known_head
     require_known_head(home.conn)
@@ -225,13 +250,18 @@ def publish(home: Home, paths: list[Path], meta: dict[str, Any], progress: Any =
     return _result(records.resource_id_of(entry), body)
 
 
-def _merge_meta(row: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+def _merge_meta(row: dict[str, Any], changes: dict[str, Any], conn: sqlite3.Connection
+                | None = None) -> dict[str, Any]:
     meta = json.loads(row["meta"])
     for k, v in changes.items():
         if v is None or v == []:
             meta.pop(k, None)
         else:
             meta[k] = v
+    if "isBasedOn" in changes:
+        meta.pop("basedOnLicense", None)   # recorded again for the new originals
+        if conn is not None:
+            meta = original_licences(conn, meta)[0]
     _check_meta(meta)
     return meta
 
@@ -272,7 +302,7 @@ def _update_entry(home: Home, rid: str, changes: dict[str, Any], new_files: Any,
             content = row["content"]
             file_list = [{"path": f["path"], "cid": cid_from_str(f["cid"]), "size": f["size"]}
                          for f in json.loads(row["files"])]
-        meta = _merge_meta(row, changes)
+        meta = _merge_meta(row, changes, conn)
         if require_change and content == row["content"] and meta == json.loads(row["meta"]):
             raise NothingChanged(f"nothing to save: the files and the details are those of "
                                  f"version {row['version']}")

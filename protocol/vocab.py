@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from .errors import LocalProtocolError
 
@@ -42,6 +43,61 @@ VOLUMES = ("first", "second", "single")        # 上册, 下册, 全一册
 COMMON_EDITIONS = ("人教版", "北师大版", "统编版", "部编版", "苏教版", "外研版", "沪教版",
                    "湘教版", "冀教版", "青岛版", "浙教版", "译林版", "教科版", "粤教版")
 NUMBER_MAX = 999                              # unit and lesson numbers
+
+
+VOLUME_WORDS = {"上册": "first", "下册": "second", "全一册": "single", "上": "first",
+                "下": "second"}
+GRADE_WORDS = {"学前": 0, "preschool": 0}
+_PART = re.compile(r"^\s*(?:第\s*)?(\d{1,3})\s*(?:单元|课|[.、:：)）]|\s|$)\s*(.*)$", re.S)
+
+
+def parse_grade(text: str) -> int:
+    """``3``, ``学前`` or ``preschool`` → the record's grade (0–12)."""
+    t = text.strip()
+    g = GRADE_WORDS.get(t.casefold(), GRADE_WORDS.get(t))
+    if g is None and t.isdigit() and t.isascii():
+        g = int(t)
+    if g is None or not GRADE_MIN <= g <= GRADE_MAX:
+        raise LocalProtocolError(f"grade {text!r}: give 学前 (preschool) or 1-12")
+    return g
+
+
+def parse_volume(text: str) -> str:
+    """``上册``/``下册``/``全一册`` or ``first``/``second``/``single`` → the identifier."""
+    t = text.strip()
+    v = VOLUME_WORDS.get(t, t.casefold())
+    if v not in VOLUMES:
+        raise LocalProtocolError(f"volume {text!r}: give 上册, 下册 or 全一册 "
+                                 "(first, second, single)")
+    return v
+
+
+def parse_part(text: str, what: str = "unit") -> dict[str, Any]:
+    """``"5 时、分、秒"`` → ``{"number": 5, "title": "时、分、秒"}``; a number or a title alone
+    gives only that key (``第5单元``, ``1. 认识钟表`` work too)."""
+    t = text.strip()
+    if not t:
+        raise LocalProtocolError(f"{what}: give a number, a title or both (\"5 时、分、秒\")")
+    m = _PART.match(t)
+    out: dict[str, Any] = {}
+    if m:
+        n = int(m.group(1))
+        if not 1 <= n <= NUMBER_MAX:
+            raise LocalProtocolError(f"{what} number must be 1-{NUMBER_MAX}")
+        out["number"] = n
+        t = m.group(2).strip()
+    if t:
+        if len(t) > 200:
+            raise LocalProtocolError(f"{what} title is longer than 200 characters")
+        out["title"] = t
+    return out
+
+
+def part_label(part: Any) -> str:
+    """``{"number": 5, "title": "时、分、秒"}`` → ``"5 时、分、秒"``."""
+    if not isinstance(part, dict):
+        return ""
+    return " ".join(str(part[k]) for k in ("number", "title") if k in part)
 
 
 def level_of_grade(grade: int) -> str:
