@@ -80,16 +80,20 @@ async def search_page(request: Request) -> Response:
             "license": _choice(p.get("license"), vocab.LICENSES),
             "language": (p.get("language") or "").strip()[:35] or None,
             "school": (p.get("school") or "").strip()[:200] or None,
+            "grade": vocab.parse_grade(p["grade"]) if (p.get("grade") or "").strip() else None,
+            "volume": _choice(p.get("volume"), vocab.VOLUMES),
+            "edition": (p.get("edition") or "").strip()[:100] or None,
         }
         page = int(p.get("page") or 1)
         if not 1 <= page <= MAX_PAGE:
             raise ValueError("page")
-    except ValueError:
+    except (ValueError, ProtocolError):
         return web.error(request, 400, "bad_search")
     results = catalog.search(
         web.home.conn, q or None, subject=[filters["subject"]] if filters["subject"] else [],
         level=[filters["level"]] if filters["level"] else [], language=filters["language"],
         rtype=filters["rtype"], school=filters["school"], license=filters["license"],
+        grade=filters["grade"], volume=filters["volume"], edition=filters["edition"],
         limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
     more = len(results) > PAGE_SIZE
     base = {k: v for k, v in p.items() if k != "page" and v}
@@ -135,7 +139,8 @@ async def resource_page(request: Request) -> Response:
         files.append(item)
     _, zip_renamed = stream.portable_entries([(f["path"], b"", 0) for f in res["files"]])
     return web.render(request, "resource.html", r=res, m=res["meta"], files=files,
-                      own_school_id=web.home.school_id,
+                      own_school_id=web.home.school_id, cur=catalog.curriculum(res["meta"]),
+                      mine=res["school_id"] == web.home.school_id,
                       zip_renamed=len(zip_renamed), signed_by=_signed_by(web, rid),
                       feedback=board.list_feedback(web.home, rid),
                       fulfils=board.fulfilled_requests(web.home, rid))

@@ -6,7 +6,9 @@ browser's Accept-Language; Chinese is the default.  A test checks both languages
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from typing import Any
 
 LANGUAGES = ("zh-CN", "en")
 DEFAULT = "zh-CN"
@@ -511,6 +513,123 @@ LABELS: dict[str, tuple[str, str]] = {
     "master-teacher": ("Master teacher", "名师课堂"),
     "elite-school": ("Elite school online", "名校网络课堂"),
 }
+
+
+TEXTS.update({
+    "filter_grade": ("Grade", "年级"),
+    "filter_volume": ("Volume", "册次"),
+    "filter_edition": ("Textbook edition", "教材版本"),
+    "unit": ("Unit", "单元"),
+    "lesson_in_unit": ("Lesson", "课"),
+    "part_hint": ("number and title, e.g. “5 Hours, minutes, seconds”",
+                  "序号和标题，例如“5 时、分、秒”"),
+    "edition_hint": ("as the textbook names itself, e.g. 人教版", "按教材封面填写，例如 人教版"),
+    "textbook": ("Textbook", "教材"),
+    "original_license": ("Licence of the original", "原作的许可协议"),
+    "nd_warning": ("The original “{title}” is licensed “{license}”, which does not allow "
+                   "adaptations. Ask its school for permission before you share yours; your "
+                   "adaptation will record the original's licence.",
+                   "原作“{title}”的许可协议是“{license}”，不允许改编。分享你的改编版之前，请先征得"
+                   "原作学校的同意；改编版会记录原作的许可协议。"),
+    "edit": ("Edit the description", "修改资源信息"),
+    "edit_title": ("Edit: {title}", "修改：{title}"),
+    "save_version": ("Save as a new version", "保存为新版本"),
+    "not_yours": ("Only the school that published a resource can change it.",
+                  "只有发布资源的学校才能修改它。"),
+    "time_words_hint": ("in minutes, e.g. 40, or PT1H30M", "分钟数，例如 40；或 PT1H30M"),
+})
+
+# Words for values stored as codes (licences, languages, durations, grades, volumes).
+LICENSE_WORDS: dict[str, tuple[str, str]] = {
+    "CC-BY-4.0": ("Attribution (CC BY 4.0)", "署名"),
+    "CC-BY-SA-4.0": ("Attribution-ShareAlike (CC BY-SA 4.0)", "署名-相同方式共享"),
+    "CC-BY-NC-4.0": ("Attribution-NonCommercial (CC BY-NC 4.0)", "署名-非商业性使用"),
+    "CC-BY-NC-SA-4.0": ("Attribution-NonCommercial-ShareAlike (CC BY-NC-SA 4.0)",
+                        "署名-非商业性使用-相同方式共享"),
+    "CC-BY-ND-4.0": ("Attribution-NoDerivatives (CC BY-ND 4.0)", "署名-禁止演绎"),
+    "CC-BY-NC-ND-4.0": ("Attribution-NonCommercial-NoDerivatives (CC BY-NC-ND 4.0)",
+                        "署名-非商业性使用-禁止演绎"),
+    "CC0-1.0": ("Public domain dedication (CC0)", "公共领域贡献（CC0）"),
+    "CC-PDDC": ("Public domain", "公有领域"),
+    "GFDL-1.3-or-later": ("GNU Free Documentation License", "GNU 自由文档许可证"),
+    "MIT": ("MIT License", "MIT 许可证"),
+    "Apache-2.0": ("Apache License 2.0", "Apache 许可证 2.0"),
+    "LicenseRef-All-Rights-Reserved": ("All rights reserved", "保留所有权利"),
+}
+LANGUAGE_WORDS: dict[str, tuple[str, str]] = {
+    "zh": ("Chinese", "中文"), "zh-cn": ("Chinese", "中文"), "zh-hans": ("Chinese", "中文"),
+    "zh-tw": ("Chinese (Traditional)", "中文（繁体）"),
+    "zh-hk": ("Chinese (Traditional)", "中文（繁体）"),
+    "zh-hant": ("Chinese (Traditional)", "中文（繁体）"),
+    "en": ("English", "英语"), "bo": ("Tibetan", "藏语"), "ug": ("Uyghur", "维吾尔语"),
+    "mn": ("Mongolian", "蒙古语"), "ii": ("Yi", "彝语"), "za": ("Zhuang", "壮语"),
+    "ko": ("Korean", "朝鲜语"), "kk": ("Kazakh", "哈萨克语"), "ja": ("Japanese", "日语"),
+    "ru": ("Russian", "俄语"), "fr": ("French", "法语"), "de": ("German", "德语"),
+    "es": ("Spanish", "西班牙语"), "yue": ("Cantonese", "粤语"),
+}
+_ZH_DIGITS = "零一二三四五六七八九十"
+VOLUME_WORDS: dict[str, tuple[str, str]] = {
+    "first": ("Volume 1", "上册"), "second": ("Volume 2", "下册"),
+    "single": ("Single volume", "全一册"),
+}
+_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
+
+
+class Words:
+    """Codes in words, in one language (the templates' ``words``)."""
+
+    def __init__(self, lang: str) -> None:
+        self.i = 0 if lang == "en" else 1
+
+    def license(self, code: Any) -> str:
+        pair = LICENSE_WORDS.get(code) if isinstance(code, str) else None
+        return pair[self.i] if pair else str(code)
+
+    def language(self, tag: Any) -> str:
+        if not isinstance(tag, str):
+            return str(tag)
+        low = tag.lower()
+        pair = LANGUAGE_WORDS.get(low) or LANGUAGE_WORDS.get(low.split("-")[0])
+        return pair[self.i] if pair else tag
+
+    def duration(self, iso: Any) -> str:
+        m = _DURATION.match(iso) if isinstance(iso, str) else None
+        if not m or not any(m.groups()):
+            return str(iso)
+        units = (("day", "days", "天"), ("hour", "hours", "小时"),
+                 ("minute", "minutes", "分钟"), ("second", "seconds", "秒"))
+        parts = []
+        for value, (one, many, zh) in zip(m.groups(), units):
+            if value is not None and int(value):
+                n = int(value)
+                parts.append(f"{n} {zh}" if self.i else f"{n} {one if n == 1 else many}")
+        return " ".join(parts) or ("0 分钟" if self.i else "0 minutes")
+
+    def grade(self, g: Any) -> str:
+        if type(g) is not int or not 0 <= g <= 12:
+            return str(g)
+        if g == 0:
+            return "学前" if self.i else "Preschool"
+        if not self.i:
+            return f"Grade {g}"
+        if g >= 10:
+            return "高" + _ZH_DIGITS[g - 9]
+        return _ZH_DIGITS[g] + "年级"
+
+    def volume(self, v: Any) -> str:
+        pair = VOLUME_WORDS.get(v) if isinstance(v, str) else None
+        return pair[self.i] if pair else str(v)
+
+    def part(self, p: Any, what: str) -> str:
+        """A unit or lesson: ``第5单元 时、分、秒`` / ``Unit 5 Hours``."""
+        if not isinstance(p, dict):
+            return ""
+        n, title = p.get("number"), p.get("title")
+        if self.i:
+            head = f"第{n}{'单元' if what == 'unit' else '课'}" if n is not None else ""
+        else:
+            head = f"{'Unit' if what == 'unit' else 'Lesson'} {n}" if n is not None else ""
+        return " ".join(x for x in (head, title) if x)
 
 
 def choose(cookie: str | None, accept_language: str | None) -> str:

@@ -246,7 +246,7 @@ class Web:
                ) -> HTMLResponse:
         lang = self.lang(request)
         page = self.env.get_template(template).render(
-            t=i18n.translator(lang), lang=lang, csrf=self.session(request).csrf,
+            t=i18n.translator(lang), words=i18n.Words(lang), lang=lang, csrf=self.session(request).csrf,
             teacher=self.teacher(request), operator=self.operator(request),
             school=self.home.name, path=request.url.path,
             query=request.url.query, vocab=vocab,

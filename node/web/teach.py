@@ -15,7 +15,7 @@ import trio
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from node import board, identities, library, tools
+from node import board, catalog, identities, library, tools
 from node.teachers import signing_as
 from node.errors import NodeError
 from protocol import records, vocab
@@ -140,8 +140,11 @@ def _form_defaults(web: Web, based_on: str | None, fulfils: str | None,
                     values[k] = m[k]
             values["about"] = ", ".join(m.get("about", []))
             values["keywords"] = ", ".join(m.get("keywords", []))
+            values.update(meta_values({k: m[k] for k in catalog.CURRICULUM_FIELDS
+                                       if k in m}))
             values["isBasedOn"] = [based_on]
             values["based_on_title"] = m["title"]
+            values["based_on_license"] = m["license"]
             if src["meta"]["license"] in vocab.LICENSES:
                 values["license"] = m["license"]
     if keywords:  # suggested by the text tools (node/web/drafts.py)
@@ -177,7 +180,7 @@ def _render_form(web: Web, request: Request, *, token: str, values: dict[str, An
     return web.render(request, "publish.html", status=status, v=values, error=error,
                       detail=detail, requests=board.list_requests(web.home, 50),
                       action=action, draft_files=files, edit=edit,
-                      limit=web.upload_limit())
+                      limit=web.upload_limit(), no_derivatives=library.NO_DERIVATIVES)
 
 
 async def _form_page(web: Web, request: Request, edit: dict[str, Any] | None
@@ -281,12 +284,13 @@ def _editable(web: Web, request: Request) -> tuple[dict[str, Any] | None, Respon
 
 
 def _edit_values(res: dict[str, Any]) -> dict[str, Any]:
-    m = res["meta"]
-    v: dict[str, Any] = {k: m.get(k, "") for k in ("title", "description", "inLanguage",
-                                                   "license", "learningResourceType",
-                                                   "timeRequired", "supply", "classroom")}
-    v.update(about=", ".join(m.get("about", [])), keywords=", ".join(m.get("keywords", [])),
-             educationalLevel=m.get("educationalLevel", []), isBasedOn=[], fulfils=[])
+    """A resource's metadata as the edit form shows it."""
+    v: dict[str, Any] = {k: "" for k in ("title", "description", "inLanguage", "license",
+                                         "learningResourceType", "timeRequired", "supply",
+                                         "classroom", "about", "keywords",
+                                         *catalog.CURRICULUM_FIELDS)}
+    v.update(meta_values(res["meta"]))
+    v.update(isBasedOn=[], fulfils=[])
     return v
 
 
@@ -408,3 +412,16 @@ async def feedback(request: Request) -> Response:
         return web.error(request, 400, "bad_feedback")
     web.once.finish(once, f"/r/{rid}#feedback")
     return RedirectResponse(f"/r/{rid}#feedback", status_code=303)
+
+
+def meta_values(m: dict[str, Any]) -> dict[str, Any]:
+    """A record's metadata as the form shows it (lists joined, unit/lesson as "5 title")."""
+    v: dict[str, Any] = dict(m)
+    v.setdefault("educationalLevel", [])
+    for k in ("about", "keywords"):
+        if isinstance(m.get(k), list):
+            v[k] = ", ".join(m[k])
+    for k in ("unit", "lesson"):
+        if k in m:
+            v[k] = vocab.part_label(m[k])
+    return v

@@ -32,6 +32,7 @@ from node import tools
 from node.blockstore import process_alive
 from node.errors import DiskFull, NodeError
 from node.home import Home
+from protocol import records, vocab
 from protocol.errors import ProtocolError
 from protocol.paths import BadPath, normalise
 
@@ -44,9 +45,11 @@ MAX_FIELDS = 100
 MAX_FILES = 200                 # files in one upload
 LIST_FIELDS = ("educationalLevel", "isBasedOn", "fulfils")
 EDITABLE = ("title", "description", "inLanguage", "license", "learningResourceType",
-            "timeRequired", "supply", "classroom", "about", "keywords", "educationalLevel")
+            "timeRequired", "supply", "classroom", "about", "keywords", "educationalLevel",
+            "grade", "volume", "edition", "unit", "lesson")
 TEXT_FIELDS = ("title", "description", "inLanguage", "license", "learningResourceType",
-               "timeRequired", "supply", "classroom", "about", "keywords", "tool")
+               "timeRequired", "supply", "classroom", "about", "keywords", "tool", "grade",
+               "volume", "edition", "unit", "lesson")
 
 
 class UploadError(Exception):
@@ -208,6 +211,9 @@ def form_meta(fields: dict[str, list[str]], teacher: str) -> dict[str, Any]:
     if tool := one("tool"):  # a draft of the text tools (node/web/drafts.py)
         # an unknown name stays text, which records.validate_meta refuses
         meta["tool"] = tools.provenance(tool) if tool in tools.RECIPES else tool
+    meta.update(form_curriculum(one))
+    if "grade" in meta and "educationalLevel" not in meta:
+        meta["educationalLevel"] = [vocab.level_of_grade(meta["grade"])]
     return meta
 
 
@@ -216,6 +222,25 @@ def edit_changes(fields: dict[str, list[str]]) -> dict[str, Any]:
     removed); author, lineage, requests fulfilled and tool stay as they were."""
     meta = form_meta(fields, "")
     return {k: meta.get(k) for k in EDITABLE}
+
+
+def form_curriculum(one: Any) -> dict[str, Any]:
+    """Textbook fields and class time from the form (``one(key)``: a field's text); a
+    ProtocolError says what is wrong. Class time may be given in minutes (``40``)."""
+    out: dict[str, Any] = {}
+    if one("grade"):
+        out["grade"] = vocab.parse_grade(one("grade"))
+    if one("volume"):
+        out["volume"] = vocab.parse_volume(one("volume"))
+    if one("edition"):
+        out["edition"] = one("edition")
+    for part in ("unit", "lesson"):
+        if one(part):
+            out[part] = vocab.parse_part(one(part), part)
+    minutes = one("timeRequired")
+    if minutes.isdigit() and minutes.isascii() and 0 < int(minutes) < 10_000:
+        out["timeRequired"] = f"PT{int(minutes)}M"
+    return out
 
 
 def form_values(fields: dict[str, list[str]]) -> dict[str, Any]:
