@@ -132,16 +132,15 @@ def _curriculum(kw: dict[str, Any]) -> dict[str, Any]:
     from protocol.errors import LocalProtocolError
     from protocol.vocab import parse_grade, parse_part, parse_volume
     out: dict[str, Any] = {}
-    try:
-        if kw.get("grade") is not None:
-            out["grade"] = parse_grade(kw["grade"])
-        if kw.get("volume") is not None:
-            out["volume"] = parse_volume(kw["volume"])
-        for part in ("unit", "lesson"):
-            if kw.get(part) is not None:
-                out[part] = parse_part(kw[part], part)
-    except LocalProtocolError as exc:
-        raise click.BadParameter(str(exc)) from None
+    parsers = {"grade": parse_grade, "volume": parse_volume,
+               "unit": lambda t: parse_part(t, "unit"),
+               "lesson": lambda t: parse_part(t, "lesson")}
+    for name, parse in parsers.items():
+        if kw.get(name) is not None:
+            try:
+                out[name] = parse(kw[name])
+            except LocalProtocolError as exc:
+                raise click.BadParameter(str(exc), param_hint=f"--{name}") from None
     if kw.get("edition") is not None:
         out["edition"] = kw["edition"].strip() or None
     return out

@@ -48,7 +48,7 @@ NUMBER_MAX = 999                              # unit and lesson numbers
 VOLUME_WORDS = {"上册": "first", "下册": "second", "全一册": "single", "上": "first",
                 "下": "second"}
 GRADE_WORDS = {"学前": 0, "preschool": 0}
-_PART = re.compile(r"^\s*(?:第\s*)?(\d{1,3})\s*(?:单元|课|[.、:：)）]|\s|$)\s*(.*)$", re.S)
+_PART = re.compile(r"^\s*(?:第\s*)?(\d+)\s*(?:单元|课|[.、:：)）]|\s|$)\s*(.*)$", re.S)
 
 
 def parse_grade(text: str) -> int:
