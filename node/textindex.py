@@ -49,6 +49,10 @@ PASS_SECONDS = 2.0                    # one pass of the indexer, then it looks a
 REBUILD_CHUNK = 500                   # index rows rebuilt in one write transaction
 
 
+def _mib(n: int) -> str:
+    return f"{n / 2**20:g} MiB" if n >= 2**20 else f"{n} bytes"
+
+
 class ExtractError(Exception):
     """This file's text cannot be read (malformed, too big, too slow)."""
 
@@ -91,7 +95,7 @@ def _check_zip(data: bytes) -> None:
     if len(infos) > MAX_MEMBERS:
         raise ExtractError(f"more than {MAX_MEMBERS} parts")
     if sum(i.file_size for i in infos) > MAX_UNZIPPED:
-        raise ExtractError(f"unpacks to more than {MAX_UNZIPPED // 2**20} MiB")
+        raise ExtractError(f"unpacks to more than {_mib(MAX_UNZIPPED)}")
 
 
 def _docx(data: bytes, out: _Text) -> None:
@@ -168,7 +172,7 @@ def extract_text(data: bytes, name: str, *, time_limit: float = TIME_LIMIT) -> s
     if reader is None:
         raise ExtractError(f"no text is read from {suffix or 'files without a suffix'}")
     if len(data) > MAX_FILE_BYTES:
-        raise ExtractError(f"larger than {MAX_FILE_BYTES // 2**20} MiB")
+        raise ExtractError(f"larger than {_mib(MAX_FILE_BYTES)}")
     if suffix in (".docx", ".pptx", ".xlsx"):
         _check_zip(data)
     out = _Text(time_limit)
@@ -238,7 +242,7 @@ def _index_resource(home: Home, res: int, files: list[dict[str, Any]]) -> bool:
         if conn.execute("SELECT 1 FROM file_texts WHERE cid = ?", (cid,)).fetchone():
             continue
         if f["size"] > MAX_FILE_BYTES:
-            found.append((cid, "", f"larger than {MAX_FILE_BYTES // 2**20} MiB"))
+            found.append((cid, "", f"larger than {_mib(MAX_FILE_BYTES)}"))
             continue
         try:
             data = _read_file(home, cid, f["size"])
