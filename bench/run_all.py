@@ -19,6 +19,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BENCHES = ["publish_large.py", "publish_small.py", "search.py", "bundle.py", "network.py",
            "bitswap.py", "web.py", "community.py", "storage.py", "courses.py"]
+BENCHES = ["publish_large.py", "publish_small.py", "search.py", "extract_search.py",
+           "bundle.py", "network.py", "bitswap.py", "web.py", "community.py", "storage.py"]
 
 
 def main() -> None:
@@ -75,6 +77,12 @@ def main() -> None:
               f"MiB/s, export {r['export_mib_s']} MiB/s (ratio {r['export_ratio']}), import "
               f"{r['import_mib_s']} MiB/s (ratio {r['import_ratio']}); peak RSS "
               f"{r['export_rss_mb']} / {r['import_rss_mb']} MB")
+    if "extract_search" in by:
+        e, s = by["extract_search"]["extract"], by["extract_search"]["search"]
+        print(f"extract_search {e['files']} files / {e['mib']} MiB: extract {e['extract_mib_s']} "
+              f"MiB/s, {e['extract_files_s']} files/s (peak RSS {e['peak_rss_mib']} MiB), "
+              f"indexer {e['indexer_mib_s']} MiB/s; search on {s['resources']:,} resources "
+              f"with file text: p50 {s['p50_ms']} ms, p95 {s['p95_ms']} ms")
     for name in ("network", "bitswap", "web", "community"):
         if name in by:
             figures = {k: v for k, v in by[name].items() if k not in ("bench", "targets")}
