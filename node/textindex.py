@@ -215,16 +215,19 @@ def index_pass(home: Home, skip: set[int], *, seconds: float = PASS_SECONDS) -> 
                 catalog.reindex(conn, res)
     else:
         return True
-    # 2. local content whose text is not in yet
+    # 2. local content (pinned: own, fetched, imported, seeded) whose text is not in yet
+    below = 2**63 - 1
     while time.monotonic() < end:
         rows = conn.execute(
             "SELECT DISTINCT r.id, r.files FROM pins p JOIN resources r ON r.content = p.cid"
-            " WHERE r.text_state = 1 AND r.retracted = 0 ORDER BY r.id DESC LIMIT 200"
-        ).fetchall()
-        rows = [r for r in rows if r[0] not in skip]
+            " WHERE r.text_state = 1 AND r.retracted = 0 AND r.id < ?"
+            " ORDER BY r.id DESC LIMIT 200", (below,)).fetchall()
         if not rows:
             return False
+        below = rows[-1][0]
         for res, files_json in rows:
+            if res in skip:
+                continue
             if time.monotonic() >= end:
                 return True
             if not _index_resource(home, res, json.loads(files_json)):
