@@ -196,3 +196,30 @@ def test_migration_keeps_old_words_and_rebuilds_in_the_background(tmp_path):
     assert _ids(conn, "王老师") == ["r1"] and _ids(conn, None, grade=3, edition="人教版") == ["r1"]
     assert conn.execute("SELECT text_state FROM resources").fetchone() == (2,)
     conn.close()
+
+
+async def test_two_real_nodes_text_of_fetched_content_is_searchable(nursery, tmp_path):
+    """The daemon runs the indexer: B replicates A's catalog, fetches the content over
+    Bitswap, and finds a word that is only inside A's .pptx."""
+    from node import daemon
+    from node.daemon import Node, Options
+    from node.p2p import host as p2p
+
+    async def start(name: str) -> Node:
+        home = init_home(tmp_path / name, name, "school")
+        opts = Options(listen=["/ip4/127.0.0.1/tcp/0"], request_timeout=2.0)
+        return await nursery.start(Node(home, opts).serve)
+
+    a, b = await start("a"), await start("b")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "课件.pptx").write_bytes(make_pptx("认识钟表", "时针走一大格是一小时", "拨钟游戏"))
+    rid = library.publish(a.home, [src], {"title": "认识钟表", "creator": "王老师",
+                                          "grade": 3, "edition": "人教版"})["resource_id"]
+    await _until(lambda: _ids(a.home.conn, "拨钟游戏") == [rid], "A indexes its own file")
+    daemon.follow(b.home, a.home.school_id)
+    await b.api_connect(p2p.listen_addrs(a.host)[0])
+    await _until(lambda: _ids(b.home.conn, "王老师", grade=3) == [rid], "B has the catalog")
+    assert _ids(b.home.conn, "拨钟游戏") == []      # the content is not here yet
+    await b.api_fetch(rid)
+    await _until(lambda: _ids(b.home.conn, "拨钟游戏") == [rid], "B indexes fetched content")
