@@ -17,10 +17,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["publish_large.py", "publish_small.py", "search.py", "bundle.py", "network.py",
-           "bitswap.py", "web.py", "community.py", "storage.py", "courses.py"]
 BENCHES = ["publish_large.py", "publish_small.py", "search.py", "extract_search.py",
-           "bundle.py", "network.py", "bitswap.py", "web.py", "community.py", "storage.py"]
+           "bundle.py", "network.py", "bitswap.py", "web.py", "community.py", "storage.py",
+           "courses.py"]
 
 
 def main() -> None:

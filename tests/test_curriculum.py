@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import json
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from node import catalog, library
 from protocol import records, vocab
 from protocol.errors import LocalProtocolError, RemoteProtocolError
 from test_web import client, csrf_of, school, sign_in  # noqa: F401  (fixtures)
-from test_web_teach import publish_form
+from test_web_teach import post_multipart, publish_form
 
 V = json.loads((Path(__file__).parents[1] / "specs/vectors/curriculum.json")
                .read_text("utf-8"))
@@ -159,16 +161,20 @@ async def test_web_publish_edit_search_and_words(client):
     # edit: a new version with the same files, other lesson
     form = (await client.get(f"/r/{rid}/edit")).text
     assert 'value="1 认识钟表"' in form and 'value="人教版"' in form
+    action = re.search(r'<form method="post" action="([^"]+)" enctype', form).group(1) \
+        .replace("&amp;", "&")
     data = {"csrf": csrf_of(form), "title": "认识钟表", "inLanguage": "zh-CN",
             "license": "CC-BY-NC-ND-4.0", "grade": "3", "volume": "first", "edition": "人教版",
-            "unit": "5 时、分、秒", "lesson": "2 认识钟表（二）", "timeRequired": "PT40M"}
-    r = await client.post(f"/r/{rid}/edit", data=data)
+            "unit": "5 时、分、秒", "lesson": "2 认识钟表（二）", "timeRequired": "PT40M",
+            "keep": ["钟表.txt"]}
+    no_file = [("files", ("", b"", "application/octet-stream"))]   # as browsers send it
+    bad = await post_multipart(client, action, dict(data, unit="0 x"), no_file)
+    assert bad.status_code == 400 and "unit number" in bad.text
+    r = await post_multipart(client, action, data, no_file)
     assert r.status_code == 303, r.text
     shown = library.show(client.home, rid)
     assert shown["version"] == 2 and shown["meta"]["lesson"]["number"] == 2
     assert [f["path"] for f in shown["files"]] == ["钟表.txt"]
-    bad = await client.post(f"/r/{rid}/edit", data=dict(data, unit="0 x"))
-    assert bad.status_code == 400 and "unit number" in bad.text
     # adapting warns (no derivatives); the adaptation records the original's licence
     adapt = (await client.get("/publish", params={"based_on": rid})).text
     assert 'id="nd-warning"' in adapt and "不允许改编" in adapt and 'value="人教版"' in adapt

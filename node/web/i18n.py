@@ -531,11 +531,6 @@ TEXTS.update({
                    "adaptation will record the original's licence.",
                    "原作“{title}”的许可协议是“{license}”，不允许改编。分享你的改编版之前，请先征得"
                    "原作学校的同意；改编版会记录原作的许可协议。"),
-    "edit": ("Edit the description", "修改资源信息"),
-    "edit_title": ("Edit: {title}", "修改：{title}"),
-    "save_version": ("Save as a new version", "保存为新版本"),
-    "not_yours": ("Only the school that published a resource can change it.",
-                  "只有发布资源的学校才能修改它。"),
     "time_words_hint": ("in minutes, e.g. 40, or PT1H30M", "分钟数，例如 40；或 PT1H30M"),
 })
 
