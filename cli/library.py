@@ -223,12 +223,13 @@ def search(obj: Context, query: str | None, subjects: tuple[str, ...], levels: t
            volume: str | None, edition: str | None, limit: int, as_json: bool) -> None:
     """Search the library: titles, descriptions, keywords, subjects, creators, file names
     and the text inside files (Chinese too)."""
-    from node import catalog
+    from node import catalog, oversight
+    home = obj.home()
     cur = _curriculum({"grade": grade, "volume": volume})
-    rows = catalog.search(obj.home().conn, query, subject=list(subjects), level=list(levels),
+    rows = catalog.search(home.conn, query, subject=list(subjects), level=list(levels),
                           language=language, rtype=rtype, school=school,
                           grade=cur.get("grade"), volume=cur.get("volume"), edition=edition,
-                          limit=limit)
+                          limit=limit, hide=oversight.hidden_from_me(home))
 
     def human(rows: list[dict[str, Any]]) -> None:
         if not rows:

@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
-from . import (bundle, community, course, identity, library, limits, net, service, storage,
-               studio, tools, transfers, web)
+from . import (bundle, community, course, identity, library, limits, net, report, service,
+               storage, studio, tools, transfers, web)
 from .context import EXIT_ERROR, Context, one_line
 
 
@@ -98,3 +98,4 @@ storage.register(main)
 tools.register(main)
 studio.register(main)
 course.register(main)
+report.register(main)

@@ -42,6 +42,8 @@ The running node (trio services, each with ``serve(*, task_status)`` and its own
     identities.py    teachers' keys on a node: sealed under passwords, certified, export/import
     studio.py        master-teacher studios: the pure fold of studio entries, actions, listings
     contributions.py a teacher's record of contributions from signed entries; CSV
+    oversight.py     community reports, holdings summaries, the copy audit, moderation,
+                     feedback reaching its author (the computing is protocol/report.py)
     web/             the teacher web library: app.py (routes), pages.py (framework),
                      browse.py (reading), teach.py (changing), operate.py (operator pages),
                      drafts.py (text tools in the adapt flow), staging.py (form drafts:
@@ -49,7 +51,8 @@ The running node (trio services, each with ``serve(*, task_status)`` and its own
                      images, in the background), courses.py (this week, course pages,
                      publishing a course), auth.py, upload.py, qr.py,
                      stream.py (HTTP Range from the block store), i18n.py, server.py,
-                     studios.py (studios, mentoring, records of contributions)
+                     studios.py (studios, mentoring, records of contributions),
+                     report.py (the community report, feedback on my resources)
 
 py-libp2p, behind one wall (p2p/)
     p2p/host.py      the host as schoolmesh needs it; dialling by address kind

@@ -26,6 +26,7 @@ import hashlib
 import json
 import re
 import sqlite3
+from collections.abc import Collection
 from typing import Any
 
 from crypto import cid_from_str, cid_to_str
@@ -318,10 +319,11 @@ def search(conn: sqlite3.Connection, query: str | None = None, *, subject: list[
            level: list[str] = (), language: str | None = None, rtype: str | None = None,
            school: str | None = None, license: str | None = None, grade: int | None = None,
            volume: str | None = None, edition: str | None = None, limit: int = 20,
-           offset: int = 0) -> list[dict[str, Any]]:
+           offset: int = 0, hide: Collection[str] = ()) -> list[dict[str, Any]]:
     """Resources matching every word of ``query`` (in titles, descriptions, keywords,
     subjects, creators, file names and the text inside files) and every filter. With a
-    textbook filter (grade, volume, edition) the results come in unit, then lesson order."""
+    textbook filter (grade, volume, edition) the results come in unit, then lesson order.
+    ``hide``: resource ids left out (hidden by a community's moderation, node/oversight.py)."""
     text = fts_query(query) if query else None
     if query and text is None:
         return []  # only punctuation: nothing can match
@@ -346,6 +348,9 @@ def search(conn: sqlite3.Connection, query: str | None = None, *, subject: list[
             "SELECT school_id FROM feeds WHERE name = ?", (school,))}
         terms.append("(" + " OR ".join(f'facets : "{facet_token("school", i)}"'
                                        for i in sorted(ids)) + ")")
+    hidden = ""
+    if hide:
+        hidden = (" AND r.resource_id NOT IN (" + ",".join("?" * len(hide)) + ")")
     cols = ("r.resource_id, r.school_id, f.name, r.version, r.title, r.language, r.type,"
             " r.license, r.content, r.meta, r.updated")
     by_lesson = ("r.unit_no IS NULL, r.unit_no, r.lesson_no IS NULL, r.lesson_no, "
@@ -357,12 +362,12 @@ def search(conn: sqlite3.Connection, query: str | None = None, *, subject: list[
         sql = (f"SELECT {cols} FROM (SELECT rowid AS id, {_BM25} AS score FROM catalog_fts"
                f" WHERE catalog_fts MATCH ? ORDER BY rowid DESC LIMIT {RANK_WINDOW}) m"
                f" JOIN resources r ON r.id = m.id LEFT JOIN feeds f ON f.feed = r.feed"
-               f" ORDER BY {order} LIMIT ? OFFSET ?")
-        args: tuple[Any, ...] = (" AND ".join(terms), limit, offset)
+               f" WHERE 1{hidden} ORDER BY {order} LIMIT ? OFFSET ?")
+        args: tuple[Any, ...] = (" AND ".join(terms), *sorted(hide), limit, offset)
     else:
         sql = (f"SELECT {cols} FROM resources r LEFT JOIN feeds f ON f.feed = r.feed"
-               " WHERE r.retracted = 0 ORDER BY r.id DESC LIMIT ? OFFSET ?")
-        args = (limit, offset)
+               f" WHERE r.retracted = 0{hidden} ORDER BY r.id DESC LIMIT ? OFFSET ?")
+        args = (*sorted(hide), limit, offset)
     out = []
     rows = conn.execute(sql, args).fetchall()
     for rid, sid, name, ver, title, lang, rtype_, lic, content, meta, updated in rows:

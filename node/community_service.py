@@ -22,7 +22,7 @@ from protocol import feedsync
 from protocol.errors import ProtocolError
 from protocol.framing import encode_frame
 
-from . import backup, community, db, events, gc
+from . import backup, community, db, events, gc, oversight
 from .errors import NodeError
 from .home import Home, now_ms
 from .peerlog import PeerLog
@@ -120,6 +120,8 @@ class CommunityService:
                         for addr in row["seeds"]:
                             self.mesh.keep_dialled(addr)
                     self._queue_fetches(policy)
+                    if policy.topics:   # a member: say what we hold (rate-limited)
+                        oversight.announce(self.home)
                     await self._drop_superseded_own()
                 except (NodeError, ProtocolError, sqlite3.Error) as exc:
                     log.warning("communities: %s", exc)
@@ -129,8 +131,10 @@ class CommunityService:
                 await self._sub.wait(wait)
 
     def _queue_fetches(self, policy: community.Policy) -> None:
+        hidden = oversight.hidden_from_me(self.home)   # moderation: not seeded
         if policy.issuer_of:
             kept, _, _ = community.seeding_plan(self.home, policy.memberships)
+            kept = [s for s in kept if s.resource_id not in hidden]
             for s in kept:
                 self._keep(s.content, s.resource_id, s.size, "seeding", "community", s.community)
             # what left the plan (over the quota, a removed school) is no longer kept
@@ -143,6 +147,8 @@ class CommunityService:
                     c.executemany("DELETE FROM pins WHERE reason = 'community' AND cid = ?",
                                   [(x,) for x in gone])
         for rid, root, size, sub_id in community.subscription_matches(self.home):
+            if rid in hidden:
+                continue
             self._keep(root, rid, size, "subscription", "subscription", f"subscription {sub_id}")
         conn = self.home.conn
         if db.get_setting(conn, backup.REFETCH_OWN_SETTING):

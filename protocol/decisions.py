@@ -1,6 +1,6 @@
 """The bodies of community decision entries (specs/communities.md §2): a charter (a
 demonstration school founds a community), certificates and revocations (a demonstration school
-admits or removes a school) and links (federation).  ``records.validate_body`` calls
+admits or removes a school), links (federation) and moderation (specs/oversight.md §3).  ``records.validate_body`` calls
 :func:`validate_body` for these kinds; everything else about communities (invite codes, the
 redeem messages, membership) is in :mod:`.membership`, which builds on this module.
 """
@@ -19,6 +19,10 @@ KIND_CERTIFICATE = "community.certificate"
 KIND_REVOCATION = "community.revocation"
 KIND_LINK = "community.link"
 COMMUNITY_KINDS = frozenset({KIND_CHARTER, KIND_CERTIFICATE, KIND_REVOCATION, KIND_LINK})
+# A demonstration school hides (or shows again) a resource for its community (specs/oversight.md
+# §3). Not a membership decision: membership resolution does not read it.
+KIND_MODERATION = "community.moderation"
+MODERATION_ACTIONS = ("hide", "unhide")
 
 ROLE_MEMBER = "member"
 ROLE_DEMONSTRATION = "demonstration"
@@ -96,5 +100,18 @@ def validate_body(kind: str, body: dict[str, Any]) -> None:
         _check_time(body["time"], "time")
         if body["other"] == body["community"]:
             raise LocalProtocolError("a community cannot link to itself")
+    elif kind == KIND_MODERATION:
+        _exact(body, {"community", "resource", "action", "time"}, {"reason"})
+        _check_community(body["community"])
+        rid = body["resource"]
+        if not (isinstance(rid, str) and len(rid) == 27 and rid[0] == "r"
+                and all(c in _B32 for c in rid[1:])):
+            raise LocalProtocolError("resource must be a resource id")
+        if body["action"] not in MODERATION_ACTIONS:
+            raise LocalProtocolError(f"action must be one of {', '.join(MODERATION_ACTIONS)}")
+        _check_time(body["time"], "time")
+        if body["action"] == "hide" and "reason" not in body:
+            raise LocalProtocolError("hiding a resource needs a reason")
+        text(body, "reason")
     else:
         raise LocalProtocolError(f"{kind!r} is not a community kind")

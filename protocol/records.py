@@ -19,7 +19,7 @@ from crypto.cid import CID_DAG_PB, CID_SIZE
 
 from . import codec, courses, decisions, studio, teachers, vocab
 from .decisions import (  # noqa: F401  (the kinds are part of this module's interface)
-    COMMUNITY_KINDS, KIND_CERTIFICATE, KIND_CHARTER, KIND_LINK, KIND_REVOCATION,
+    COMMUNITY_KINDS, KIND_CERTIFICATE, KIND_CHARTER, KIND_LINK, KIND_MODERATION, KIND_REVOCATION,
 )
 from .errors import LocalProtocolError, RemoteProtocolError
 from .fields import TEXT_LIMITS  # noqa: F401  (part of this module's interface)
@@ -39,6 +39,9 @@ KIND_UPDATE = "resource.update"
 KIND_RETRACT = "resource.retract"
 KIND_REQUEST = "request"       # a teacher asks the community for a resource
 KIND_FEEDBACK = "feedback"     # a teacher tells an author how a resource went in class
+KIND_HOLDINGS = "holdings"     # the content roots a school keeps (specs/oversight.md §2)
+HOLDINGS_DIGEST = 6            # bytes of each root's SHA-256 digest in a holdings summary
+HOLDINGS_MAX = 150_000         # roots in one summary (900,000 bytes: under the record limit)
 ROLES = ("school", "demonstration")
 
 REQUEST_DESCRIPTION_MAX = 2000   # characters in a request's description
@@ -358,7 +361,17 @@ def validate_body(kind: str, body: Any, *, local: bool) -> None:
         if type(rating) is not int or not RATING_MIN <= rating <= RATING_MAX:
             raise LocalProtocolError(f"rating must be an integer {RATING_MIN}-{RATING_MAX}")
         _text(body, "comment")
-    elif kind in COMMUNITY_KINDS:
+    elif kind == KIND_HOLDINGS:
+        _exact(body, {"roots"})
+        roots = body["roots"]
+        if not isinstance(roots, bytes) or len(roots) % HOLDINGS_DIGEST:
+            raise LocalProtocolError(f"roots must be bytes, a multiple of {HOLDINGS_DIGEST}")
+        if len(roots) > HOLDINGS_MAX * HOLDINGS_DIGEST:
+            raise LocalProtocolError(f"at most {HOLDINGS_MAX} roots in a holdings summary")
+        d = HOLDINGS_DIGEST
+        if any(roots[i - d:i] >= roots[i:i + d] for i in range(d, len(roots), d)):
+            raise LocalProtocolError("roots must be sorted ascending, without duplicates")
+    elif kind in COMMUNITY_KINDS or kind == KIND_MODERATION:
         decisions.validate_body(kind, body)
     elif kind in teachers.TEACHER_KINDS:
         teachers.validate_body(kind, body)

@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import browse, courses, drafts, operate, studios, teach
+from . import browse, courses, drafts, operate, report, studios, teach
 from .pages import HERE, Frame, Web, WebConfig
 
 __all__ = ["WebConfig", "make_app"]
@@ -51,6 +51,7 @@ def make_app(node: Any, config: WebConfig) -> Starlette:
         Route("/courses", courses.courses_page),
         Route("/courses/new", courses.course_new, methods=["GET", "POST"]),
         Route("/c/{kid}", courses.course_page),
+        Route("/report", report.report_page),
         Route("/where", browse.where_page),
         Route("/operator", operate.status_page),
         Route("/operator/transfers", operate.transfers_page),

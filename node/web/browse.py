@@ -16,7 +16,7 @@ from starlette.responses import (
 )
 
 from crypto import cid_from_str
-from node import board, catalog, gc, teachers
+from node import board, catalog, gc, oversight, teachers
 from node.errors import NodeError, NotFound
 from protocol import vocab
 from protocol.errors import ProtocolError
@@ -94,7 +94,8 @@ async def search_page(request: Request) -> Response:
         level=[filters["level"]] if filters["level"] else [], language=filters["language"],
         rtype=filters["rtype"], school=filters["school"], license=filters["license"],
         grade=filters["grade"], volume=filters["volume"], edition=filters["edition"],
-        limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+        limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE,
+        hide=oversight.hidden_from_me(web.home))
     more = len(results) > PAGE_SIZE
     base = {k: v for k, v in p.items() if k != "page" and v}
     from node import courses   # courses matching the words appear above the resources
@@ -125,6 +126,9 @@ async def resource_page(request: Request) -> Response:
     rid = request.path_params["rid"]
     res = resource_or_none(web, rid)
     if res is None:
+        h = oversight.hidden(web.home).get(rid)
+        if h is not None:
+            return web.error(request, 404, "hidden_resource", reason=h.reason)
         return web.error(request, 404, "no_resource")
     files = []
     for f in res["files"]:
@@ -143,6 +147,8 @@ async def resource_page(request: Request) -> Response:
                       mine=res["school_id"] == web.home.school_id,
                       zip_renamed=len(zip_renamed), signed_by=_signed_by(web, rid),
                       feedback=board.list_feedback(web.home, rid),
+                      copies=oversight.holders_of(web.home, rid),
+                      moderated=oversight.hidden(web.home).get(rid),
                       fulfils=board.fulfilled_requests(web.home, rid))
 
 

@@ -244,10 +244,13 @@ class Web:
 
     def render(self, request: Request, template: str, status: int = 200, **ctx: Any
                ) -> HTMLResponse:
+        from node import oversight
         lang = self.lang(request)
+        teacher = self.teacher(request)
         page = self.env.get_template(template).render(
-            t=i18n.translator(lang), words=i18n.Words(lang), lang=lang, csrf=self.session(request).csrf,
-            teacher=self.teacher(request), operator=self.operator(request),
+            t=i18n.translator(lang), words=i18n.Words(lang), lang=lang,
+            csrf=self.session(request).csrf, teacher=teacher, operator=self.operator(request),
+            unread=oversight.unread(self.home, teacher) if teacher else 0,
             school=self.home.name, path=request.url.path,
             query=request.url.query, vocab=vocab,
             disk_low=storage.low_space(self.home.conn, self.home.path) is not None,
@@ -289,7 +292,9 @@ async def in_thread(gen: Iterator[bytes]) -> Any:
 
 
 def resource_or_none(web: Web, rid: str) -> dict[str, Any] | None:
-    if not records.is_resource_id(rid):
+    """The resource, or None if there is none or a community of ours hid it."""
+    from node import oversight
+    if not records.is_resource_id(rid) or rid in oversight.hidden_from_me(web.home):
         return None
     try:
         return library.show(web.home, rid)

@@ -15,7 +15,7 @@ import trio
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from node import board, catalog, identities, library, tools
+from node import board, catalog, identities, library, oversight, tools
 from node.teachers import signing_as
 from node.errors import NodeError
 from protocol import records, vocab
@@ -299,8 +299,19 @@ async def mine(request: Request) -> Response:
     web: Web = request.app.state.web
     if (redirect := _need_teacher(web, request)) is not None:
         return redirect
-    items = library.teacher_resources(web.home, web.teacher(request) or "")
-    return web.render(request, "mine.html", items=items)
+    teacher = web.teacher(request) or ""
+    items = library.teacher_resources(web.home, teacher)
+    # feedback from other schools reaches the author here (visiting marks it read), and what
+    # a community hid, with the reason (node/oversight.py)
+    unread = oversight.unread(web.home, teacher)
+    stats = {rid: (n, avg, used) for rid, n, avg, used in web.home.conn.execute(
+        "SELECT resource_id, count(*), round(avg(rating), 1), sum(used) FROM feedback "
+        "GROUP BY resource_id")}
+    page = web.render(request, "mine.html", items=items, stats=stats, new=unread,
+                      feedback_items=oversight.my_feedback(web.home),
+                      notices=oversight.moderation_notices(web.home))
+    oversight.mark_read(web.home, teacher)
+    return page
 
 
 async def edit(request: Request) -> Response:

@@ -1,0 +1,118 @@
+"""Oversight between real nodes on 127.0.0.1 (specs/oversight.md): two members compute the
+same report byte for byte from replicated feeds; holdings summaries count copies; a
+demonstration school hides a resource and members stop showing it while the author keeps it;
+a member that tries to hide is rejected everywhere; feedback reaches the author's web page."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import trio
+
+from node import catalog, feeds, library, oversight
+from node.home import now_ms
+from node.web import auth
+from node.web.app import WebConfig, make_app
+from protocol import records
+from protocol import report as pr
+from test_community_net import Nodes, community_of, join, publish, wait_for
+
+PASSWORD = "correct horse battery"
+
+
+def found(node, title: str) -> bool:
+    hide = oversight.hidden_from_me(node.home)
+    return any(r["title"] == title for r in catalog.search(node.home.conn, title, hide=hide))
+
+
+def heads(node, schools) -> dict:
+    return {s: feeds.head(node.home.conn, bytes(feeds.PublicKey.from_school_id(s).raw))
+            for s in schools}
+
+
+async def test_report_moderation_and_feedback_across_nodes(nursery, tmp_path):
+    nodes = Nodes(nursery, tmp_path)
+    d, cid = await community_of(nodes, tmp_path)
+    a, b = await nodes.start("a"), await nodes.start("b")
+    await join(a, d)
+    await join(b, d)
+    base = publish(d, tmp_path, "分数", about=["数学"], educationalLevel=["lower-primary"])
+    r = publish(a, tmp_path, "Fractions", about=["数学"], educationalLevel=["lower-primary"],
+                isBasedOn=[base["resource_id"]])
+    await wait_for(lambda: found(b, "Fractions") and found(b, "分数"), "B has the catalog")
+    library.append_entry(b.home, records.KIND_FEEDBACK, {
+        "resource": r["resource_id"], "used": True, "rating": 5, "comment": "学生很喜欢"})
+    library.append_entry(b.home, records.KIND_FEEDBACK, {
+        "resource": base["resource_id"], "used": True, "rating": 4})
+    for n in (a, b, d):
+        oversight.announce(n.home, force=True)
+    schools = [d.home.school_id, a.home.school_id, b.home.school_id]
+
+    # the same feeds give the same report, byte for byte, on two different nodes
+    await wait_for(lambda: heads(a, schools) == heads(b, schools) == heads(d, schools)
+                   and heads(a, schools)[b.home.school_id][0] >= 4, "feeds replicated")
+    with trio.fail_after(20):
+        while True:
+            ja, jb = (pr.to_json(oversight.report(n.home, cid)) for n in (a, b))
+            if ja == jb:
+                break
+            await trio.sleep(0.1)   # an automatic holdings summary was still on its way
+    rep = oversight.report(a.home, cid)
+    assert set(rep["heads"]) == set(schools)
+    assert rep["feedback"]["total"] == 2 and rep["feedback"]["used_in_class"] == 2
+    (reach,) = rep["reach"]
+    assert reach["school"] == d.home.school_id
+    assert reach["adapted_by"] == [a.home.school_id] and reach["used_by"] == [b.home.school_id]
+    copies = {x["resource"]: x["count"] for x in rep["audit"]["items"]}
+    assert copies[r["resource_id"]] >= 1    # the author; the seed once it has fetched it
+    assert rep["coverage"]["counts"]["数学"]["lower-primary"] == 2
+    assert "upper-secondary" in rep["coverage"]["empty_levels"]
+
+    # a member that tries to hide a resource is rejected by every receiving node
+    bad = library.append_entry(b.home, records.KIND_MODERATION, {
+        "community": cid, "resource": base["resource_id"], "action": "hide",
+        "reason": "不是示范校", "time": now_ms()})
+    await wait_for(lambda: all(n.home.conn.execute("SELECT 1 FROM entries WHERE hash = ?",
+                                                   (bad.hash,)).fetchone() for n in (a, d)),
+                   "the forged moderation replicated")
+    for n in (a, b, d):
+        assert base["resource_id"] not in oversight.hidden(n.home)
+        entries = oversight.community_entries(n.home, cid)
+        _, rejected = pr.moderation(cid, entries, now_ms())
+        assert [h for h, _ in rejected] == [bad.hash]
+    assert found(b, "分数")
+
+    # the demonstration school hides A's resource: gone from B's search and web, A keeps it
+    oversight.moderate(d.home, r["resource_id"], "hide", "图片版权不明", cid)
+    await wait_for(lambda: not found(b, "Fractions"), "hidden on B")
+    assert found(a, "Fractions")
+    assert [n["reason"] for n in oversight.moderation_notices(a.home)] == ["图片版权不明"]
+    auth.add_teacher(a.home.conn, "li", PASSWORD)
+    for node, status in ((b, 404), (a, 200)):
+        app = make_app(node, WebConfig.for_home(node.home.path))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://school.lan") as c:
+            page = await c.get(f"/r/{r['resource_id']}")
+            assert page.status_code == status
+            assert "图片版权不明" in page.text
+    # feedback reached the author: unread count in the header, listed on "my resources"
+    app = make_app(a, WebConfig.for_home(a.home.path))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://school.lan") as c:
+        login = await c.get("/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', login.text).group(1)
+        await c.post("/login", data={"csrf": csrf, "name": "li", "password": PASSWORD})
+        home_page = (await c.get("/")).text
+        assert re.search(r'class="badge unread"[^>]*>1<', home_page)
+        mine = (await c.get("/mine")).text
+        assert "学生很喜欢" in mine and "图片版权不明" in mine
+        assert 'class="badge unread"' not in (await c.get("/")).text   # seen
+        page = await c.get("/report")
+        assert page.status_code == 200 and "data:image/svg+xml;base64," in page.text
+        assert "<script" not in page.text.split("</header>", 1)[1]
+        js = await c.get(f"/report?community={cid}&format=json")
+        assert js.json()["community"] == cid
+
+    oversight.moderate(d.home, r["resource_id"], "unhide", None, cid)
+    await wait_for(lambda: found(b, "Fractions"), "shown again on B")
