@@ -10,15 +10,43 @@ import re
 import httpx
 import trio
 
-from node import catalog, feeds, library, oversight
-from node.home import now_ms
+from crypto import PublicKey
+
+from node import catalog, community, feeds, library, oversight
+from node.daemon import Node, Options
+from node.home import init_home, now_ms
+from node.p2p import host as p2p
 from node.web import auth
 from node.web.app import WebConfig, make_app
 from protocol import records
 from protocol import report as pr
-from test_community_net import Nodes, community_of, join, publish, wait_for
 
 PASSWORD = "correct horse battery"
+DEADLINE = 30
+
+
+async def wait_for(condition, what: str) -> None:
+    with trio.fail_after(DEADLINE):
+        while not condition():
+            await trio.sleep(0.05)
+
+
+async def start(nursery, tmp_path, name: str, role: str = "school") -> Node:
+    home = init_home(tmp_path / name, name, role)
+    return await nursery.start(
+        Node(home, Options(listen=["/ip4/127.0.0.1/tcp/0"], request_timeout=3.0)).serve)
+
+
+def publish(node: Node, tmp_path, title: str, **meta) -> dict:
+    d = tmp_path / f"src-{node.home.name}-{title}"
+    d.mkdir()
+    (d / "lesson.txt").write_text(f"{title}\n" * 200, "utf-8")
+    return library.publish(node.home, [d], {"title": title, **meta})
+
+
+async def join(node: Node, demo: Node) -> dict:
+    code = community.invite(demo.home, None, seeds=p2p.listen_addrs(demo.host))["code"]
+    return await node.api_community_join(code)
 
 
 def found(node, title: str) -> bool:
@@ -27,14 +55,14 @@ def found(node, title: str) -> bool:
 
 
 def heads(node, schools) -> dict:
-    return {s: feeds.head(node.home.conn, bytes(feeds.PublicKey.from_school_id(s).raw))
+    return {s: feeds.head(node.home.conn, PublicKey.from_school_id(s).raw)
             for s in schools}
 
 
 async def test_report_moderation_and_feedback_across_nodes(nursery, tmp_path):
-    nodes = Nodes(nursery, tmp_path)
-    d, cid = await community_of(nodes, tmp_path)
-    a, b = await nodes.start("a"), await nodes.start("b")
+    d = await start(nursery, tmp_path, "demo", "demonstration")
+    cid = community.create(d.home, "青山片区")["community_id"]
+    a, b = await start(nursery, tmp_path, "a"), await start(nursery, tmp_path, "b")
     await join(a, d)
     await join(b, d)
     base = publish(d, tmp_path, "分数", about=["数学"], educationalLevel=["lower-primary"])

@@ -182,6 +182,8 @@ class Web:
             lstrip_blocks=True)
         self.env.filters["when"] = lambda ms: time.strftime("%Y-%m-%d", time.gmtime(ms / 1000))
         self.env.filters["size"] = human_size
+        from .report import day
+        self.env.filters["day"] = day
         self.env.filters["urlpath"] = lambda p: urllib.parse.quote(p, safe="/")
         self._facets: tuple[float, dict[str, Any]] | None = None
         self.drafts = staging.Drafts(config.upload_dir.parent / DRAFTS_DIR)

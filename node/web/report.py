@@ -9,11 +9,11 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import sys
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import jinja2
-import pygal
 from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -26,19 +26,30 @@ from . import i18n
 
 _CHART = dict(js=[], disable_xml_declaration=True, width=720, height=300,
               explicit_size=True, show_legend=True, legend_at_bottom=True, print_values=False,
-              style=pygal.style.CleanStyle, truncate_label=-1)
+              truncate_label=-1)
+
+
+def _pygal() -> Any:
+    """pygal, imported when a chart is drawn. Its import adds a finder for map plugins at the
+    end of ``sys.meta_path`` that only has the pre-3.4 ``find_module`` API (an ImportWarning
+    for every failed optional import anywhere); we use no map plugin, so it is taken out."""
+    import pygal
+    sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "PluginImportFixer"]
+    return pygal
 
 
 def _svg(chart: Any) -> Markup:
     """A chart as an <img> with a data: URI: the page's CSP allows it, it runs nothing, it
     prints, and the HTML file stands alone."""
-    data = base64.b64encode(chart.render()).decode("ascii")
+    svg = chart.render()
+    data = base64.b64encode(svg.encode("utf-8") if isinstance(svg, str) else svg).decode()
     title = chart.config.title or ""
     return Markup(f'<img class="chart" alt="{escape(title)}" '
                   f'src="data:image/svg+xml;base64,{data}">')
 
 
 def charts(rep: dict[str, Any], t: Any) -> dict[str, Markup]:
+    pygal = _pygal()
     months = rep["months"] or ["-"]
     pub = pygal.StackedBar(title=t("rep_chart_pub"), **_CHART)
     pub.x_labels = months
@@ -67,8 +78,8 @@ def render_text(rep: dict[str, Any]) -> str:
     names = {s["school"]: s["name"] or s["school"] for s in rep["schools"]}
     fb, rq, au = rep["feedback"], rep["requests"], rep["audit"]
     out = [f"community {rep['name']} ({rep['community']})",
-           f"period: {_day(rep['period']['from'])} .. {_day(rep['period']['to'], end=True)}"
-           f" (as of {_day(rep['period']['as_of'])})",
+           f"period: {day(rep['period']['from'])} .. {day(rep['period']['to'], end=True)}"
+           f" (as of {day(rep['period']['as_of'])})",
            f"computed from {len(rep['heads'])} feeds:"]
     out += [f"  {names.get(s, s)}  {s}  seq {h['seq']}  {h['hash'][:16]}"
             for s, h in rep["heads"].items()]
@@ -125,7 +136,7 @@ def render_csv(rep: dict[str, Any]) -> str:
     return buf.getvalue()
 
 
-def _day(ms: int | None, *, end: bool = False) -> str:
+def day(ms: int | None, *, end: bool = False) -> str:
     if ms is None:
         return "…"
     d = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
@@ -138,7 +149,7 @@ def _env() -> jinja2.Environment:
     from .pages import HERE
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
                              autoescape=True, trim_blocks=True, lstrip_blocks=True)
-    env.filters["day"] = _day
+    env.filters["day"] = day
     return env
 
 
