@@ -9,6 +9,7 @@ from __future__ import annotations
 import mimetypes
 import time
 from collections import OrderedDict
+from datetime import datetime, timedelta, timezone
 import urllib.parse
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -182,7 +183,6 @@ class Web:
             lstrip_blocks=True)
         self.env.filters["when"] = lambda ms: time.strftime("%Y-%m-%d", time.gmtime(ms / 1000))
         self.env.filters["size"] = human_size
-        from .report import day
         self.env.filters["day"] = day
         self.env.filters["urlpath"] = lambda p: urllib.parse.quote(p, safe="/")
         self._facets: tuple[float, dict[str, Any]] | None = None
@@ -270,6 +270,15 @@ class Web:
         lists = catalog.facet_lists(self.home.conn)
         self._facets = (now, lists)
         return lists
+
+
+def day(ms: int | None, *, end: bool = False) -> str:
+    if ms is None:
+        return "…"
+    d = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    if end:
+        d -= timedelta(milliseconds=1)
+    return d.strftime("%Y-%m-%d")
 
 
 def human_size(n: int) -> str:

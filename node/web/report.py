@@ -23,6 +23,7 @@ from node.errors import NodeError
 from protocol import report as pr
 
 from . import i18n
+from .pages import HERE, Web, day
 
 _CHART = dict(js=[], disable_xml_declaration=True, width=720, height=300,
               explicit_size=True, show_legend=True, legend_at_bottom=True, print_values=False,
@@ -136,17 +137,7 @@ def render_csv(rep: dict[str, Any]) -> str:
     return buf.getvalue()
 
 
-def day(ms: int | None, *, end: bool = False) -> str:
-    if ms is None:
-        return "…"
-    d = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-    if end:
-        d -= timedelta(milliseconds=1)
-    return d.strftime("%Y-%m-%d")
-
-
 def _env() -> jinja2.Environment:
-    from .pages import HERE
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
                              autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["day"] = day
@@ -184,7 +175,6 @@ def _day_param(text: str | None, *, end: bool) -> int | None:
 async def report_page(request: Request) -> Response:
     """The community report (signed-in teachers and operators); ?format=json for the JSON,
     ?print=1 for the printable view."""
-    from .pages import Web
     web: Web = request.app.state.web
     if web.teacher(request) is None:
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
