@@ -97,6 +97,17 @@ async def test_report_moderation_and_feedback_across_nodes(nursery, tmp_path):
     assert rep["coverage"]["counts"]["数学"]["lower-primary"] == 2
     assert "upper-secondary" in rep["coverage"]["empty_levels"]
 
+    # the demonstration school keeps every rare resource in one command
+    rare = set(rep["audit"]["rare"])
+    assert rare
+    seeded = oversight.seed_rare(d.home, cid)
+    assert set(seeded["pinned"]) | set(seeded["queued"]) | set(seeded["already"]) == rare
+    for rid in rare:
+        (content,) = d.home.conn.execute("SELECT content FROM resources WHERE resource_id = ?",
+                                         (rid,)).fetchone()
+        assert d.home.conn.execute("SELECT 1 FROM pins WHERE cid = ? UNION SELECT 1 FROM "
+                                   "transfers WHERE root = ?", (content, content)).fetchone()
+
     # a member that tries to hide a resource is rejected by every receiving node
     bad = library.append_entry(b.home, records.KIND_MODERATION, {
         "community": cid, "resource": base["resource_id"], "action": "hide",
@@ -138,6 +149,9 @@ async def test_report_moderation_and_feedback_across_nodes(nursery, tmp_path):
         assert 'class="badge unread"' not in (await c.get("/")).text   # seen
         page = await c.get("/report")
         assert page.status_code == 200 and "data:image/svg+xml;base64," in page.text
+        printable = await c.get(f"/report?community={cid}&print=1")
+        assert "report-form" not in printable.text and "feedback-total" in printable.text
+        assert (await c.get("/report?from=2026-99-01")).status_code == 400
         assert "<script" not in page.text.split("</header>", 1)[1]
         js = await c.get(f"/report?community={cid}&format=json")
         assert js.json()["community"] == cid
