@@ -6,7 +6,9 @@ and invites two village schools; both join by invite code; village A publishes t
 lessons shipped in samples/; the demonstration school replicates and seeds them; village A goes
 offline; village B finds them with search and gets them from the seed, byte-identical and
 verified; the demonstration school publishes a course using them, village B adopts it with a
-timetable starting today and its node fetches what the next two weeks' lessons need. Exits non-zero if any step does not do what it says.
+timetable starting today and its node fetches what the next two weeks' lessons need; the
+demonstration school ends with the community report. Exits non-zero if any step does not do
+what it says.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ def step(text: str) -> None:
     print(f"\n\033[1m== {text}\033[0m", flush=True)
 
 
-def run(home: Path, *args: str, json_out: bool = False, ok: bool = True) -> object:
+def run(home: Path, *args: str, json_out: bool = False, ok: bool = True,
+        quiet: bool = False) -> object:
     cmd = [str(EXE), "--home", str(home), *args] + (["--json"] if json_out else [])
     shown = [a if len(a) < 70 else a[:40] + "…" for a in args]
     print(f"[{home.name}] $ schoolmesh " + " ".join(a if " " not in a else repr(a)
@@ -44,6 +47,8 @@ def run(home: Path, *args: str, json_out: bool = False, ok: bool = True) -> obje
         return res
     if json_out:
         return json.loads(res.stdout)
+    if quiet:
+        return res.stdout
     print(res.stdout.rstrip())
     return res.stdout
 
@@ -247,6 +252,16 @@ def main() -> None:
         print(res.stdout.rstrip())
         assert res.returncode == 1, "verify did not catch a corrupted block"
         print(f"verify exited {res.returncode}: the damaged block is reported")
+
+        step("13. The community report, computed by the demonstration school from signed entries")
+        run(demo, "report", "announce", "--force")
+        text = run(demo, "report")
+        assert "computed from 3 feeds" in str(text), "the report does not cover the 3 schools"
+        rep = json.loads(run(demo, "report", "--format", "json", json_out=False, quiet=True))
+        print(f"JSON report: {len(rep['heads'])} feed heads, "
+              f"{sum(p['published'] + p['adapted'] for p in rep['publications'])} resources "
+              f"published or adapted, {len(rep['audit']['rare'])} held by fewer than 2 schools "
+              "(any school holding the same feeds computes the same bytes)")
         print("\nDemo finished: joined by invite, seeded by the demonstration school, fetched "
               "while the publisher was offline. All steps passed.")
         ok = True
