@@ -96,7 +96,8 @@ def _decided_by(e: FeedEntry, t: int) -> bool:
 # -- the report (§4) ---------------------------------------------------------------------------
 
 def month_of(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m")
+    d = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return f"{d.year:04d}-{d.month:02d}"
 
 
 def _in(t: int, start: int | None, end: int | None) -> bool:
@@ -131,8 +132,11 @@ def compute(community: str, entries: Iterable[FeedEntry], *, start: int | None =
         cutoffs[sid] = (mem.revoked_at if mem.status == pc.REVOKED
                         else mem.expires if mem.status == pc.EXPIRED else None)
     by_feed: dict[str, list[FeedEntry]] = defaultdict(list)
+    sid_of: dict[bytes, str] = {}
     for e in all_entries:
-        sid = e.school_id
+        sid = sid_of.get(e.feed)
+        if sid is None:
+            sid = sid_of[e.feed] = e.school_id
         if sid in cutoffs:
             by_feed[sid].append(e)
     heads, names, used = {}, {}, {}
