@@ -125,6 +125,11 @@ async def test_report_moderation_and_feedback_across_nodes(nursery, tmp_path):
     # the demonstration school hides A's resource: gone from B's search and web, A keeps it
     oversight.moderate(d.home, r["resource_id"], "hide", "图片版权不明", cid)
     await wait_for(lambda: not found(b, "Fractions"), "hidden on B")
+    await wait_for(lambda: r["resource_id"] not in {
+        rid for (rid,) in d.home.conn.execute(
+            "SELECT r.resource_id FROM pins p JOIN resources r ON r.content = p.cid "
+            "WHERE p.reason = 'community'")}, "the seed stops seeding it")
+    await wait_for(lambda: oversight.moderation_notices(a.home), "the author learns why")
     assert found(a, "Fractions")
     assert [n["reason"] for n in oversight.moderation_notices(a.home)] == ["图片版权不明"]
     auth.add_teacher(a.home.conn, "li", PASSWORD)
