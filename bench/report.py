@@ -36,7 +36,8 @@ from protocol import report as pr  # noqa: E402
 
 SEED = 171717
 BATCH = 1000
-SUBJECTS = ["数学", "语文", "英语", "科学", "道德与法治", "音乐", "美术", "体育", "信息技术", "劳动"]
+SUBJECTS = ["数学", "语文", "英语", "科学", "道德与法治", "音乐", "美术", "体育", "信息技术",
+            "劳动"]
 LEVELS = ["lower-primary", "upper-primary", "lower-secondary"]
 T0 = 1_788_000_000_000
 YEAR = 365 * 86_400_000

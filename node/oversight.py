@@ -94,7 +94,7 @@ def hidden_from_me(home: Home) -> set[str]:
     if not h:
         return set()
     own = {rid for (rid,) in home.conn.execute(
-        "SELECT resource_id FROM resources WHERE feed = ?", (home.feed,))}
+        "SELECT resource_id FROM resources WHERE school_id = ?", (home.school_id,))}
     return set(h) - own
 
 
@@ -161,7 +161,7 @@ def holders_of(home: Home, rid: str) -> list[str]:
                                    (records.KIND_HOLDINGS,)):
         raw = home.conn.execute("SELECT raw FROM entries WHERE feed = ? AND kind = ? ORDER BY "
                                 "seq DESC LIMIT 1", (feed, records.KIND_HOLDINGS)).fetchone()[0]
-        if d in pr.holdings_set(_stored(raw).body["roots"]):
+        if pr.holdings_contain(_stored(raw).body["roots"], d):
             out.append(PublicKey(feed).school_id)
     return sorted(out)
 
@@ -205,9 +205,9 @@ def my_feedback(home: Home, limit: int = 200) -> list[dict[str, Any]]:
         "SELECT b.resource_id, r.title, b.school_id, f.name, b.used, b.rating, b.comment, "
         "b.time, e.received FROM feedback b JOIN resources r ON r.resource_id = b.resource_id "
         "JOIN entries e ON e.feed = b.feed AND e.seq = b.seq LEFT JOIN feeds f ON f.feed = b.feed "
-        "WHERE r.feed = ? AND b.feed != ? AND f.flagged IS NULL "
+        "WHERE r.school_id = ? AND b.feed != ? AND f.flagged IS NULL "
         "ORDER BY coalesce(e.received, b.time) DESC LIMIT ?",
-        (home.feed, home.feed, limit)).fetchall()
+        (home.school_id, home.feed, limit)).fetchall()
     return [{"resource_id": r[0], "title": r[1], "school_id": r[2], "school": r[3],
              "used": bool(r[4]), "rating": r[5], "comment": r[6], "time": r[7],
              "received": r[8] if r[8] is not None else r[7]} for r in rows]
@@ -217,8 +217,9 @@ def unread(home: Home, teacher: str) -> int:
     seen = int(db.get_setting(home.conn, SEEN_SETTING + teacher, "0") or 0)
     (n,) = home.conn.execute(
         "SELECT count(*) FROM feedback b JOIN resources r ON r.resource_id = b.resource_id "
-        "JOIN entries e ON e.feed = b.feed AND e.seq = b.seq WHERE r.feed = ? AND b.feed != ? "
-        "AND coalesce(e.received, b.time) > ?", (home.feed, home.feed, seen)).fetchone()
+        "JOIN entries e ON e.feed = b.feed AND e.seq = b.seq "
+        "WHERE r.school_id = ? AND b.feed != ? AND coalesce(e.received, b.time) > ?",
+        (home.school_id, home.feed, seen)).fetchone()
     return int(n)
 
 
@@ -232,7 +233,7 @@ def mark_read(home: Home, teacher: str) -> None:
 def moderation_notices(home: Home) -> list[dict[str, Any]]:
     """Our own resources a community has hidden, with the reason (shown to the author)."""
     own = {rid: t for rid, t in home.conn.execute(
-        "SELECT resource_id, title FROM resources WHERE feed = ?", (home.feed,))}
+        "SELECT resource_id, title FROM resources WHERE school_id = ?", (home.school_id,))}
     return [{"resource_id": rid, "title": own[rid], "community_id": h.community, "by": h.by,
              "reason": h.reason, "time": h.time}
             for rid, h in sorted(hidden(home).items()) if rid in own]

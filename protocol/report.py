@@ -37,6 +37,19 @@ def encode_holdings(roots: Iterable[bytes]) -> bytes:
     return b"".join(digests)
 
 
+def holdings_contain(roots: bytes, digest: bytes) -> bool:
+    """Whether a summary's sorted ``roots`` list ``digest`` (binary search, no set built)."""
+    d = records.HOLDINGS_DIGEST
+    lo, hi = 0, len(roots) // d
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if roots[mid * d:mid * d + d] < digest:
+            lo = mid + 1
+        else:
+            hi = mid
+    return roots[lo * d:lo * d + d] == digest
+
+
 def holdings_set(roots: bytes) -> frozenset[bytes]:
     d = records.HOLDINGS_DIGEST
     return frozenset(roots[i:i + d] for i in range(0, len(roots), d))

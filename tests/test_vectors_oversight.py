@@ -23,6 +23,11 @@ def test_holdings_encoding():
     got = pr.holdings_set(bytes.fromhex(V["holdings"]["encoded"]))
     assert got == {pr.root_digest(r) for r in roots}
     assert all(len(d) == V["holdings"]["digest_bytes"] for d in got)
+    encoded = bytes.fromhex(V["holdings"]["encoded"])
+    assert all(pr.holdings_contain(encoded, d) for d in got)
+    assert not pr.holdings_contain(encoded, b"\x00" * 6)
+    assert not pr.holdings_contain(encoded, b"\xff" * 6)
+    assert not pr.holdings_contain(b"", b"\x00" * 6)
 
 
 def test_moderation_resolution():
