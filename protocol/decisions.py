@@ -1,8 +1,9 @@
 """The bodies of community decision entries (specs/communities.md §2): a charter (a
 demonstration school founds a community), certificates and revocations (a demonstration school
 admits or removes a school), links (federation) and moderation (specs/oversight.md §3).
-``records.validate_body`` calls :func:`validate_body` for these kinds; everything else about communities (invite codes, the
-redeem messages, membership) is in :mod:`.membership`, which builds on this module.
+``records.validate_body`` calls :func:`validate_body` for these kinds; everything else about
+communities (invite codes, the redeem messages, membership) is in :mod:`.membership`, which
+builds on this module.
 """
 
 from __future__ import annotations
