@@ -108,9 +108,18 @@ def _decided_by(e: FeedEntry, t: int) -> bool:
 
 # -- the report (§4) ---------------------------------------------------------------------------
 
+_DAY_MS = 86_400_000
+_months: dict[int, str] = {}
+
+
 def month_of(ms: int) -> str:
-    d = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-    return f"{d.year:04d}-{d.month:02d}"
+    """The UTC month ("2026-09") of a time in ms (cached per day)."""
+    day = ms // _DAY_MS
+    m = _months.get(day)
+    if m is None:
+        d = datetime.fromtimestamp(day * 86_400, tz=timezone.utc)
+        m = _months[day] = f"{d.year:04d}-{d.month:02d}"
+    return m
 
 
 def _in(t: int, start: int | None, end: int | None) -> bool:
@@ -171,8 +180,9 @@ def compute(community: str, entries: Iterable[FeedEntry], *, start: int | None =
             b = e.body
             if e.kind == records.KIND_PUBLISH:
                 meta = b["meta"]
-                res[records.resource_id_of(e)] = _Res(
-                    records.resource_id_of(e), sid, meta["title"], e.time,
+                rid = records.resource_id_of(e)
+                res[rid] = _Res(
+                    rid, sid, meta["title"], e.time,
                     sorted({s.casefold() for s in meta.get("about", [])}),
                     list(meta.get("educationalLevel", [])), list(meta.get("isBasedOn", [])),
                     b["content"])
@@ -320,6 +330,6 @@ def compute(community: str, entries: Iterable[FeedEntry], *, start: int | None =
 
 
 def to_json(report: dict[str, Any]) -> str:
-    """The report's one JSON text: sorted keys, no insignificant whitespace choices left."""
-    return json.dumps(report, ensure_ascii=False, sort_keys=True, indent=1) + "\n"
+    """The report's one JSON text: sorted keys, no whitespace, UTF-8 text unescaped."""
+    return json.dumps(report, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n"
 
