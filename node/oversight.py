@@ -8,6 +8,7 @@ module only reads entries from the database, signs our own entries and pins or q
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import msgpack
@@ -37,16 +38,17 @@ def _stored(raw: bytes) -> FeedEntry:
                      kind=m["kind"], body=m["body"], sig=m["sig"], raw=raw)
 
 
-def community_entries(home: Home, c: str) -> list[FeedEntry]:
-    """Every entry of the community's schools' feeds we hold, and every decision entry."""
+def community_entries(home: Home, c: str) -> Iterator[FeedEntry]:
+    """Every decision entry, then every entry of the community's schools' feeds we hold, one
+    at a time (a report reads hundreds of thousands: they are never all in memory)."""
     m = community.membership(home, c)
     sids = sorted(set(m.members) | ({m.founder} if m.founder else set()))
-    out = list(community.decision_entries(home.conn))
+    yield from community.decision_entries(home.conn)
     for sid in sids:
         feed = PublicKey.from_school_id(sid).raw
-        out.extend(_stored(raw) for (raw,) in home.conn.execute(
-            "SELECT raw FROM entries WHERE feed = ? ORDER BY seq", (feed,)))
-    return out
+        for (raw,) in home.conn.execute("SELECT raw FROM entries WHERE feed = ? ORDER BY seq",
+                                        (feed,)):
+            yield _stored(raw)
 
 
 def report(home: Home, c: str | None = None, start: int | None = None,

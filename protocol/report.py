@@ -6,12 +6,15 @@ result depends on nothing else, so two schools holding the same feeds compute th
 
 from __future__ import annotations
 
+import base64
 import json
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable
+
+from crypto import PublicKey
 
 from . import membership as pc
 from . import records, vocab
@@ -126,6 +129,25 @@ def _in(t: int, start: int | None, end: int | None) -> bool:
     return (start is None or t >= start) and (end is None or t < end)
 
 
+_SLIM_KINDS = frozenset({records.KIND_PROFILE, records.KIND_PUBLISH, records.KIND_UPDATE,
+                         records.KIND_RETRACT, records.KIND_REQUEST, records.KIND_FEEDBACK,
+                         records.KIND_HOLDINGS})
+
+
+@dataclass(frozen=True, slots=True)
+class _Slim:
+    """What the report keeps of an entry."""
+    seq: int
+    time: int
+    kind: str
+    data: Any
+
+
+def _id(prefix: str, entry_hash: bytes) -> str:
+    """A resource ("r") or request ("q") id from its entry's hash (records.md §6)."""
+    return prefix + base64.b32encode(entry_hash[:16]).decode("ascii").rstrip("=").lower()
+
+
 @dataclass(slots=True)
 class _Res:
     rid: str
@@ -145,55 +167,80 @@ def compute(community: str, entries: Iterable[FeedEntry], *, start: int | None =
     """The report of ``community`` over [start, end) (ms; None: unbounded) from verified
     entries of any feeds.  Membership, holdings and moderation are taken at ``end`` (or, when
     open-ended, at the newest entry's time), never at the reader's clock."""
-    all_entries = list({e.hash: e for e in entries}.values())
-    now = end if end is not None else max((e.time for e in all_entries), default=0)
-    decisions = [e for e in all_entries if e.kind in _DECISIONS]
+    # One pass, keeping of each entry only what the report reads (a community's feeds hold
+    # hundreds of thousands of entries): decisions and moderation whole, the rest slim.
+    seen: set[bytes] = set()
+    decisions: list[FeedEntry] = []
+    mods: list[FeedEntry] = []
+    tips: dict[bytes, tuple[int, bytes]] = {}
+    slim: dict[bytes, list[_Slim]] = defaultdict(list)
+    newest = 0
+    for e in entries:
+        h = e.hash
+        if h in seen:
+            continue
+        seen.add(h)
+        tip = tips.get(e.feed)
+        if tip is None or e.seq > tip[0]:
+            tips[e.feed] = (e.seq, h)
+        newest = max(newest, e.time)
+        kind = e.kind
+        if kind in _DECISIONS:
+            decisions.append(e)
+        elif kind == records.KIND_MODERATION:
+            if e.body.get("community") == community:
+                mods.append(e)
+        elif kind in _SLIM_KINDS and (end is None or e.time < end):
+            b = e.body
+            if kind == records.KIND_FEEDBACK:
+                data: Any = (b["resource"], b["used"], b["rating"])
+            elif kind in (records.KIND_PUBLISH, records.KIND_UPDATE):
+                meta = b["meta"]
+                data = (b.get("resource") or _id("r", h), b["version"], b["content"],
+                        meta["title"], meta.get("about", ()), meta.get("educationalLevel", ()),
+                        meta.get("isBasedOn", ()), meta.get("fulfils", ()))
+            elif kind == records.KIND_REQUEST:
+                data = (_id("q", h), b["subject"], b["level"])
+            else:
+                data = b
+            slim[e.feed].append(_Slim(e.seq, e.time, kind, data))
+    now = end if end is not None else newest
     m = pc.resolve(community, decisions, now)
     cutoffs: dict[str, int | None] = {}
     for sid, mem in m.members.items():
         cutoffs[sid] = (mem.revoked_at if mem.status == pc.REVOKED
                         else mem.expires if mem.status == pc.EXPIRED else None)
-    by_feed: dict[str, list[FeedEntry]] = defaultdict(list)
-    sid_of: dict[bytes, str] = {}
-    for e in all_entries:
-        sid = sid_of.get(e.feed)
-        if sid is None:
-            sid = sid_of[e.feed] = e.school_id
-        if sid in cutoffs:
-            by_feed[sid].append(e)
     heads, names, used = {}, {}, {}
-    for sid, es in by_feed.items():
-        es.sort(key=lambda e: e.seq)
-        heads[sid] = {"seq": es[-1].seq, "hash": es[-1].hash.hex()}
-        cut = cutoffs[sid]
-        used[sid] = [e for e in es
-                     if (cut is None or e.time < cut) and (end is None or e.time < end)]
-        for e in used[sid]:
-            if e.kind == records.KIND_PROFILE:
-                names[sid] = e.body["name"]
-    hidden, _ = moderation(community, all_entries, now)
+    for sid, cut in cutoffs.items():
+        feed = PublicKey.from_school_id(sid).raw
+        if feed not in tips:
+            continue
+        heads[sid] = {"seq": tips[feed][0], "hash": tips[feed][1].hex()}
+        used[sid] = sorted((x for x in slim.get(feed, ()) if cut is None or x.time < cut),
+                           key=lambda x: x.seq)
+        for x in used[sid]:
+            if x.kind == records.KIND_PROFILE:
+                names[sid] = x.data["name"]
+    del slim
+    hidden, _ = moderation(community, decisions + mods, now)
 
     # resources, as of the end of the period
     res: dict[str, _Res] = {}
     for sid in sorted(used):
-        for e in used[sid]:
-            b = e.body
-            if e.kind == records.KIND_PUBLISH:
-                meta = b["meta"]
-                rid = records.resource_id_of(e)
-                res[rid] = _Res(
-                    rid, sid, meta["title"], e.time,
-                    sorted({s.casefold() for s in meta.get("about", [])}),
-                    list(meta.get("educationalLevel", [])), list(meta.get("isBasedOn", [])),
-                    b["content"])
-            elif e.kind == records.KIND_UPDATE:
-                r = res.get(b["resource"])
-                if r and r.school == sid and not r.retracted and b["version"] == r.version + 1:
-                    r.version, r.content, r.title = b["version"], b["content"], b["meta"]["title"]
-                    r.subjects = sorted({s.casefold() for s in b["meta"].get("about", [])})
-                    r.levels = list(b["meta"].get("educationalLevel", []))
-            elif e.kind == records.KIND_RETRACT:
-                r = res.get(b["resource"])
+        for x in used[sid]:
+            if x.kind == records.KIND_PUBLISH:
+                rid, _, content, title, about, levels, based_on, _ = x.data
+                res[rid] = _Res(rid, sid, title, x.time, sorted({s.casefold() for s in about}),
+                                list(levels), list(based_on), content)
+            elif x.kind == records.KIND_UPDATE:
+                rid, version, content, title, about, levels, _, _ = x.data
+                r = res.get(rid)
+                if r and r.school == sid and not r.retracted and version == r.version + 1:
+                    r.version, r.content, r.title = version, content, title
+                    r.subjects = sorted({s.casefold() for s in about})
+                    r.levels = list(levels)
+            elif x.kind == records.KIND_RETRACT:
+                r = res.get(x.data["resource"])
                 if r and r.school == sid:
                     r.retracted = True
     live = {rid: r for rid, r in res.items() if not r.retracted}
@@ -202,11 +249,11 @@ def compute(community: str, entries: Iterable[FeedEntry], *, start: int | None =
     holds: dict[str, frozenset[bytes]] = {}
     for sid in sorted(used):
         last = None
-        for e in used[sid]:
-            if e.kind == records.KIND_HOLDINGS:
-                last = e
+        for x in used[sid]:
+            if x.kind == records.KIND_HOLDINGS:
+                last = x
         if last is not None:
-            holds[sid] = holdings_set(last.body["roots"])
+            holds[sid] = holdings_set(last.data["roots"])
 
     def holders(r: _Res) -> list[str]:
         d = root_digest(r.content)
@@ -222,35 +269,37 @@ def compute(community: str, entries: Iterable[FeedEntry], *, start: int | None =
     ratings = [0] * (records.RATING_MAX - records.RATING_MIN + 1)
     used_on: dict[str, set[str]] = defaultdict(set)
     fb_total = fb_used = 0
-    requests: dict[str, FeedEntry] = {}
+    requests: dict[str, tuple[str, _Slim]] = {}
     answers: dict[str, int] = {}
     for sid in sorted(used):
-        for e in used[sid]:
-            if e.kind == records.KIND_FEEDBACK and _in(e.time, start, end):
-                b = e.body
-                row = fb_month[(sid, month_of(e.time))]
+        for x in used[sid]:
+            if x.kind == records.KIND_FEEDBACK:
+                if not _in(x.time, start, end):
+                    continue
+                rid, was_used, rating = x.data
+                row = fb_month[(sid, month_of(x.time))]
                 row[0] += 1
-                row[1] += int(b["used"])
-                row[2] += b["rating"]
-                ratings[b["rating"] - records.RATING_MIN] += 1
+                row[1] += int(was_used)
+                row[2] += rating
+                ratings[rating - records.RATING_MIN] += 1
                 fb_total += 1
-                fb_used += int(b["used"])
-                if b["used"]:
-                    used_on[b["resource"]].add(sid)
-            elif e.kind == records.KIND_REQUEST:
-                requests[records.request_id_of(e)] = e
-            elif e.kind in (records.KIND_PUBLISH, records.KIND_UPDATE):
-                for q in e.body["meta"].get("fulfils", []):
-                    if q not in answers or e.time < answers[q]:
-                        answers[q] = e.time
-    opened = [(q, e) for q, e in requests.items() if _in(e.time, start, end)]
-    waits = sorted((answers[q] - e.time) for q, e in opened
-                   if q in answers and answers[q] >= e.time and (end is None or answers[q] < end))
-    req_rows = [{"request": q, "school": e.school_id, "subject": e.body["subject"],
-                 "level": e.body["level"], "opened": e.time,
+                fb_used += int(was_used)
+                if was_used:
+                    used_on[rid].add(sid)
+            elif x.kind == records.KIND_REQUEST:
+                requests[x.data[0]] = (sid, x)
+            elif x.kind in (records.KIND_PUBLISH, records.KIND_UPDATE):
+                for q in x.data[7]:
+                    if q not in answers or x.time < answers[q]:
+                        answers[q] = x.time
+    opened = [(q, sid, x) for q, (sid, x) in requests.items() if _in(x.time, start, end)]
+    waits = sorted((answers[q] - x.time) for q, _, x in opened
+                   if q in answers and answers[q] >= x.time and (end is None or answers[q] < end))
+    req_rows = [{"request": q, "school": sid, "subject": x.data[1], "level": x.data[2],
+                 "opened": x.time,
                  "answered": answers.get(q) if (end is None or answers.get(q, end) < end)
                  else None}
-                for q, e in sorted(opened, key=lambda x: (x[1].time, x[0]))]
+                for q, sid, x in sorted(opened, key=lambda o: (o[2].time, o[0]))]
 
     # what each demonstration school's material reached
     demo = sorted(sid for sid, mem in m.members.items() if mem.role == pc.ROLE_DEMONSTRATION)
@@ -273,7 +322,7 @@ def compute(community: str, entries: Iterable[FeedEntry], *, start: int | None =
 
     # coverage by subject x grade
     subjects = sorted({s for r in live.values() for s in r.subjects}
-                      | {e.body["subject"].casefold() for e in requests.values()})
+                      | {x.data[1].casefold() for _, x in requests.values()})
     cells: dict[tuple[str, str], int] = defaultdict(int)
     for r in live.values():
         for s in r.subjects:
