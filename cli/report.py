@@ -32,7 +32,9 @@ def _day_ms(text: str | None, *, end: bool) -> int | None:
 @click.option("--from", "start", metavar="DATE", help="First day counted (YYYY-MM-DD, UTC).")
 @click.option("--to", "end", metavar="DATE", help="Last day counted (YYYY-MM-DD, UTC).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "csv", "html"]),
-              default="text", show_default=True)
+              default="text", show_default=True,
+              help="text for the terminal, json (byte-identical on every node holding the same "
+                   "feeds), csv for a spreadsheet, html for printing.")
 @click.option("--lang", type=click.Choice(["zh-CN", "en"]), default="zh-CN",
               show_default=True, help="Language of the html format.")
 @click.pass_context
