@@ -87,27 +87,8 @@ def invite(obj: Context, community_id: str | None, role: str, expires: str,
 
 
 def _reachable(listen: list[str]) -> list[str]:
-    """Listen addresses other schools can dial: a wildcard listen address is replaced by this
-    computer's LAN address; loopback is kept only when it is all there is (tests, demos)."""
-    out = []
-    for a in listen:
-        if a.startswith("/ip4/0.0.0.0/"):
-            a = "/ip4/" + _lan_ip() + a[len("/ip4/0.0.0.0"):]
-        out.append(a)
-    public = [a for a in out if not a.startswith("/ip4/127.")]
-    return (public or out)[:4]
-
-
-def _lan_ip() -> str:
-    import socket
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.connect(("192.0.2.1", 9))   # TEST-NET address: no packet is sent by connect()
-        return str(s.getsockname()[0])
-    except OSError:
-        return "127.0.0.1"
-    finally:
-        s.close()
+    from node.startup import reachable_addrs
+    return reachable_addrs(listen)
 
 
 @community.command()

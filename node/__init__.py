@@ -52,7 +52,8 @@ The running node (trio services, each with ``serve(*, task_status)`` and its own
                      publishing a course), auth.py, upload.py, qr.py,
                      stream.py (HTTP Range from the block store), i18n.py, server.py,
                      studios.py (studios, mentoring, records of contributions),
-                     report.py (the community report, feedback on my resources)
+                     report.py (the community report, feedback on my resources),
+                     charts.py (SVG charts), usb.py (drives, background USB jobs)
 
 py-libp2p, behind one wall (p2p/)
     p2p/host.py      the host as schoolmesh needs it; dialling by address kind

@@ -261,6 +261,13 @@ MIGRATIONS: list[str] = [
     DROP TABLE catalog_fts;
     ALTER TABLE catalog_fts_11 RENAME TO catalog_fts;
     """,
+    # 11: the budget's bytes per local calendar day (the operator page's chart of the month);
+    # the month's total stays in traffic (4), days before this migration are not known
+    """
+    CREATE TABLE traffic_days (
+        day TEXT PRIMARY KEY, up INTEGER NOT NULL, down INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]
 
 

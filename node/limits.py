@@ -1,6 +1,7 @@
 """Bandwidth limits in the running node (specs/limits.md): the settings in SQLite, a trio
 limiter with one token bucket per direction that follows the time-of-day schedule, and the
-monthly budget (byte counters per calendar month, flushed to SQLite every few seconds).
+monthly budget (byte counters per calendar month and per day, flushed to SQLite every few
+seconds).
 """
 
 from __future__ import annotations
@@ -46,6 +47,18 @@ def used(conn: sqlite3.Connection, month: str) -> tuple[int, int]:
     """Bytes (up, down) counted in ``month`` (YYYY-MM)."""
     row = conn.execute("SELECT up, down FROM traffic WHERE month = ?", (month,)).fetchone()
     return (row[0], row[1]) if row else (0, 0)
+
+
+def day_of(when: datetime) -> str:
+    return when.strftime("%Y-%m-%d")
+
+
+def days(conn: sqlite3.Connection, month: str) -> list[tuple[str, int, int]]:
+    """``(day, up, down)`` of every day of ``month`` (YYYY-MM) with counted bytes, in order
+    (days before the daily counts existed are missing; ``used`` has the month's total)."""
+    return [tuple(r) for r in conn.execute(
+        "SELECT day, up, down FROM traffic_days WHERE day >= ? AND day < ? ORDER BY day",
+        (month + "-01", month + "-32"))]
 
 
 def _local_now() -> dtime:
@@ -128,8 +141,10 @@ class Limiter:
                 " is spent: content transfers wait for next month (catalog sync continues; "
                 "raise it with 'schoolmesh limits set --monthly-budget SIZE')")
 
-    def flush(self, conn: sqlite3.Connection, month: str) -> None:
-        """Add the pending counters to ``month``'s row; reload the settings."""
+    def flush(self, conn: sqlite3.Connection, month: str, day: str | None = None) -> None:
+        """Add the pending counters to ``month``'s row (and ``day``'s, YYYY-MM-DD, default
+        today); reload the settings."""
+        day = day or day_of(datetime.now())
         up, down = self.pending["up"], self.pending["down"]
         if not up and not down:   # nothing to count: no write (every write wakes the node)
             self.month_used = sum(used(conn, month))
@@ -141,6 +156,9 @@ class Limiter:
                 c.execute("INSERT INTO traffic(month, up, down) VALUES (?, ?, ?) "
                           "ON CONFLICT(month) DO UPDATE SET up = up + excluded.up, "
                           "down = down + excluded.down", (month, up, down))
+                c.execute("INSERT INTO traffic_days(day, up, down) VALUES (?, ?, ?) "
+                          "ON CONFLICT(day) DO UPDATE SET up = up + excluded.up, "
+                          "down = down + excluded.down", (day, up, down))
         except BaseException:
             self.pending["up"] += up
             self.pending["down"] += down
@@ -157,9 +175,11 @@ class Limiter:
             while True:
                 await trio.sleep(FLUSH_INTERVAL)
                 try:
-                    self.flush(conn, month_of(datetime.now()))
+                    now = datetime.now()
+                    self.flush(conn, month_of(now), day_of(now))
                 except DiskFull:
                     pass   # the counters stay pending until the disk has room again
         finally:
             with contextlib.suppress(DiskFull):
-                self.flush(conn, month_of(datetime.now()))
+                now = datetime.now()
+                self.flush(conn, month_of(now), day_of(now))

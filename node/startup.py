@@ -113,3 +113,28 @@ def teacher_urls(url: str) -> list[str]:
                     key=lambda a: (a.version, a.packed)) or [ipaddress.IPv4Address("127.0.0.1")]
     return [f"http://{a}:{port}/" if a.version == 4 else f"http://[{a}]:{port}/"
             for a in chosen]
+
+
+def reachable_addrs(listen: list[str]) -> list[str]:
+    """Listen addresses other schools can dial (an invite's seeds): a wildcard listen address
+    is replaced by this computer's LAN address; loopback is kept only when it is all there is
+    (tests, demos).  At most 4."""
+    out = []
+    for a in listen:
+        if a.startswith("/ip4/0.0.0.0/"):
+            a = "/ip4/" + _lan_ip() + a[len("/ip4/0.0.0.0"):]
+        out.append(a)
+    public = [a for a in out if not a.startswith("/ip4/127.")]
+    return (public or out)[:4]
+
+
+def _lan_ip() -> str:
+    import socket
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect(("192.0.2.1", 9))   # TEST-NET address: no packet is sent by connect()
+        return str(s.getsockname()[0])
+    except OSError:
+        return "127.0.0.1"
+    finally:
+        s.close()

@@ -26,7 +26,7 @@ from node import catalog, db, library, storage
 from node.errors import NotFound
 from protocol import records, vocab
 
-from . import auth, i18n, preview, staging
+from . import auth, i18n, preview, staging, usb
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "sm_session"
@@ -193,6 +193,7 @@ class Web:
         # signed-in teachers' unsealed keys, by session id: in memory only (specs/teachers.md
         # §5); after a restart a teacher with an identity signs in again before writing
         self.teacher_keys: dict[str, Any] = {}
+        self.jobs = usb.Jobs()        # served by the web server's nursery (server.py)
 
     @asynccontextmanager
     async def draft_lock(self, token: str) -> AsyncIterator[None]:

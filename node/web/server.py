@@ -1,8 +1,8 @@
 """Serve the teacher web library with hypercorn's trio worker (as node/control.py does).
 
 At start, upload folders left by a killed process are removed (upload.clean_stale), and old
-form drafts (staging.Drafts.clean).  The preview worker (preview.Previews.serve) runs beside
-the server.
+form drafts (staging.Drafts.clean).  The server's nursery also owns the preview worker
+(preview.Previews.serve) and the operator pages' background USB jobs (:class:`.usb.Jobs`).
 """
 
 from __future__ import annotations
@@ -40,5 +40,6 @@ async def serve(node: Any, bind: str, *, task_status: Any, config: WebConfig | N
 
     async with trio.open_nursery() as nursery:
         await nursery.start(app.state.web.previews.serve)   # one preview at a time
+        await nursery.start(app.state.web.jobs.serve)       # the operator pages' USB jobs
         await hypercorn_serve(app, hconfig, task_status=_Status())
         nursery.cancel_scope.cancel()
