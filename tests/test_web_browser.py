@@ -321,3 +321,49 @@ async def test_where_page_code_scans_in_the_browser(site, browser, tmp_path):
     decoded = subprocess.run([qr_decode.need_zbarimg(), "--quiet", "--raw", str(shot)],
                              capture_output=True, text=True, timeout=60).stdout
     assert decoded.splitlines() == [url + "/"]
+
+
+async def test_operator_limits_communities_usb_in_chinese(site, browser, tmp_path):
+    """The operator's limits (chart), communities (invite with QR code) and USB pages in
+    zh-CN: an export to a folder the operator types runs to the end with its progress page."""
+    url, ids = site
+    drive = tmp_path / "usb"
+    drive.mkdir()
+
+    def flow(page: Page) -> dict:
+        sign_in(page, url, "zhao")
+        page.goto(url + "/operator")
+        page.click("nav.opnav a[href='/operator/limits']")
+        expect(page.locator("h1")).to_have_text("限速与流量")
+        page.fill("#down", "10M")
+        page.fill("#monthly_budget", "20GB")
+        page.get_by_role("button", name="保存").click()
+        expect(page.locator("p.ok")).to_contain_text("已保存")
+        expect(page.locator("dd.down")).to_have_text("10Mbit/s")
+        chart = page.locator("figure.chart img").first
+        expect(chart).to_be_visible()
+        widths = page.eval_on_selector_all("figure.chart img",
+                                           "els => els.map(e => e.naturalWidth)")
+        page.click("nav.opnav a[href='/operator/communities']")
+        expect(page.locator("main")).to_contain_text("本校尚未加入任何社区")
+        page.fill("#cname", "龙泉学区")
+        page.get_by_role("button", name="创建").click()
+        expect(page.locator("h1")).to_have_text("龙泉学区")
+        page.get_by_role("button", name="生成邀请码").click()
+        expect(page.locator("section.invite")).to_contain_text("一次性邀请码")
+        expect(page.locator("section.invite figure.qr svg")).to_be_visible()
+        code = page.locator("textarea.code").input_value()
+        page.click("nav.opnav a[href='/operator/usb']")
+        expect(page.locator("h1")).to_have_text("U 盘")
+        page.fill("#dir", str(drive))
+        page.get_by_role("button", name="打开").click()
+        expect(page.locator("p.chosen")).to_contain_text(str(drive))
+        page.get_by_role("button", name="导出").click()
+        expect(page.locator("p.state")).to_have_attribute("data-state", "done", timeout=30_000)
+        expect(page.locator("p.ok")).to_contain_text("已写入")
+        return {"widths": widths, "code": code}
+
+    got = await browser.page(flow)
+    assert got["widths"] == [760, 760]            # both SVG charts loaded as images
+    assert len(got["code"]) > 100
+    assert [p.suffix for p in drive.iterdir()] == [".car"]

@@ -32,7 +32,7 @@ def month_days(month: str) -> list[str]:
 
 
 def _chart(kind: type, title: str, labels: list[str]) -> pygal.Graph:
-    chart = kind(js=[], style=STYLE, width=760, height=300, title=title,
+    chart = kind(js=[], style=STYLE, width=760, height=300, explicit_size=True, title=title,
                  show_minor_x_labels=False, x_labels_major_every=5, truncate_legend=-1,
                  legend_at_bottom=True, print_values=False, include_x_axis=True)
     chart.x_labels = labels
