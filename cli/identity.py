@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from .i18n import _
 from .context import Context, emit, json_option, pass_ctx
 
 
@@ -77,14 +78,15 @@ def init(obj: Context, name: str | None, role: str, language: str, encrypt_key: 
     home.close()
 
     def human(d: dict) -> None:
-        verb = "Restored" if restore_file or restore_key else "Created"
-        click.echo(f"{verb} {d['role']} node '{d['name']}' in {d['home']}\n"
-                   f"school id: {d['school_id']}")
+        done = (_("Restored node '{name}' ({role}) in {home}") if restore_file or restore_key
+                else _("Created node '{name}' ({role}) in {home}"))
+        click.echo(done.format(name=d['name'], role=_(d['role']), home=d['home']) + "\n"
+                   + _("school id: {id}").format(id=d['school_id']))
         if d["own_head"] != "known":
-            click.echo("Start the node ('schoolmesh start'): it learns this school's latest "
-                       "entries from its community's seeds before it may publish.")
+            click.echo(_("Start the node ('schoolmesh start'): it learns this school's latest "
+                         "entries from its community's seeds before it may publish."))
         if not (restore_file or restore_key):
-            click.echo("Back up the school: schoolmesh backup -o FILE")
+            click.echo(_("Back up the school: schoolmesh backup -o FILE"))
     emit(data, as_json, human)
 
 

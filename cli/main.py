@@ -11,9 +11,10 @@ from typing import Any
 
 import click
 
-from . import (bundle, community, course, identity, library, limits, net, report, service,
+from . import (bundle, community, course, i18n, identity, library, limits, net, report, service,
                storage, studio, tools, transfers, web)
 from .context import EXIT_ERROR, Context, one_line
+from .i18n import _
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -61,10 +62,12 @@ class SchoolmeshGroup(click.Group):
                 message = str(exc)
                 if isinstance(exc, OSError) and exc.strerror:
                     message = f"{exc.filename or ''}: {exc.strerror}".lstrip(": ")
-                click.echo(f"error: {one_line(message)}", err=True)
+                click.echo(_("error: {message}").format(message=i18n.error(one_line(message))),
+                           err=True)
                 ctx.exit(EXIT_ERROR)
-            click.echo(f"error: unexpected {type(exc).__name__}: {one_line(str(exc))} "
-                       "(run again with --debug and report it)", err=True)
+            click.echo(_("error: unexpected {kind}: {message} (run again with --debug and "
+                         "report it)").format(kind=type(exc).__name__,
+                                              message=one_line(str(exc))), err=True)
             ctx.exit(EXIT_ERROR)
 
 
@@ -99,3 +102,4 @@ tools.register(main)
 studio.register(main)
 course.register(main)
 report.register(main)
+i18n.install(main)     # help texts and click's messages follow the locale (cli/i18n.py)

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from .i18n import _
 from .context import Context, emit, json_option, pass_ctx
 
 CALL_TIMEOUT = 60.0  # seconds for one control call (a connect may take a dial timeout)
@@ -108,9 +109,9 @@ def _say_where(node: Any) -> None:
     """Once the node serves: where teachers open the library (stdout; the log is stderr)."""
     urls = node.teacher_urls()
     if urls:
-        click.echo("Teachers open the web library at: " + "  ".join(urls))
+        click.echo(_("Teachers open the web library at: {urls}").format(urls="  ".join(urls)))
     else:
-        click.echo("The web library is off (--no-web).")
+        click.echo(_("The web library is off (--no-web)."))
 
 
 @click.command()
@@ -127,16 +128,18 @@ def _print_status(d: dict) -> None:
     from node.bundle import human_size as format_size
     click.echo(
         f"{d['name']} ({d['role']}) {d['school_id']}\n" + "".join(
-            f"web library: {u}\n" for u in d.get("web_urls") or ["off"]) +
-        f"peers: {d['peers']}, following: {d['following']}, feed at entry {d['feed_seq']}"
+            _("web library: {url}").format(url=u) + "\n"
+            for u in d.get("web_urls") or [_("off")]) +
+        _("connected schools: {peers}, schools followed: {following}, own catalog entries: "
+          "{seq}").format(peers=d['peers'], following=d['following'], seq=d['feed_seq'])
         + ("" if d["own_head"] == "known" else
-           " (restored: learning its latest entry, publishing waits)"))
-    click.echo(f"disk: {format_size(d['disk']['free'])} free of "
-               f"{format_size(d['disk']['total'])}, reserve "
-               f"{format_size(d['disk']['reserve'])}")
+           _(" (restored: learning its latest entry, publishing waits)")))
+    click.echo(_("disk: {free} free of {total}, reserve {reserve}").format(
+        free=format_size(d['disk']['free']), total=format_size(d['disk']['total']),
+        reserve=format_size(d['disk']['reserve'])))
     if d["disk_warning"]:
         click.echo(f"WARNING: {d['disk_warning']}")
-    click.echo("\n".join(f"listening on {a}" for a in d["listen"]))
+    click.echo("\n".join(_("listening on (address) {addr}").format(addr=a) for a in d["listen"]))
     if urls := d.get("web_urls"):
         from node.web import qr
         tty = click.get_text_stream("stdout").isatty()

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from .i18n import _
 from .context import Context, emit, json_option, pass_ctx
 
 user_option = click.option("--user", "user", is_flag=True,
@@ -47,13 +48,14 @@ def install(obj: Context, user: bool, no_enable: bool, unit_dir: Path | None,
     def human(d: dict[str, Any]) -> None:
         if d["enabled"]:
             ctl = "systemctl --user" if user else "systemctl"
-            click.echo(f"installed and started {d['unit']}\n"
-                       f"logs: journalctl {'--user ' if user else ''}-u {ns.UNIT_NAME} -f; "
-                       f"state: {ctl} status {ns.UNIT_NAME}")
+            click.echo(_("installed and started {unit}").format(unit=d['unit']) + "\n" +
+                       _("log: {log}; state: {state}").format(
+                           log=f"journalctl {'--user ' if user else ''}-u {ns.UNIT_NAME} -f",
+                           state=f"{ctl} status {ns.UNIT_NAME}"))
             if user:
-                click.echo("to run it without anyone logged in: loginctl enable-linger")
+                click.echo(_("to run it without anyone logged in: loginctl enable-linger"))
         else:
-            click.echo(f"wrote {d['unit']} (not enabled)")
+            click.echo(_("wrote {unit} (not enabled)").format(unit=d['unit']))
     emit(d, as_json, human)
 
 
@@ -68,11 +70,13 @@ def status(obj: Context, user: bool, unit_dir: Path | None, as_json: bool) -> No
     d = ns.status(user=user, directory=unit_dir)
 
     def human(d: dict[str, Any]) -> None:
-        click.echo(f"unit file: {d['unit']} ({'installed' if d['installed'] else 'absent'})")
+        click.echo(_("unit file: {unit} ({state})").format(
+            unit=d['unit'], state=_("installed") if d['installed'] else _("absent")))
         if d["systemd"]:
-            click.echo(f"enabled: {d['enabled']}, active: {d['active']}")
+            click.echo(_("starts at boot: {enabled}, running: {active}").format(
+                enabled=_(str(d['enabled']).lower()), active=_(str(d['active']).lower())))
         else:
-            click.echo("systemd is not running on this computer: enabled/active unknown")
+            click.echo(_("systemd is not running on this computer: enabled/active unknown"))
     emit(d, as_json, human)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from .i18n import _
 from .context import Context, emit, json_option, pass_ctx
 
 PASSWORD_ENV = "SCHOOLMESH_TEACHER_PASSWORD"
@@ -64,7 +65,8 @@ def add(obj: Context, name: str, role: str, subjects: str | None, as_json: bool)
     home = obj.home_with_key()
     d = identities.add(home, name, _password(), _subjects(subjects) or [], role)
     emit(d, as_json, lambda d: click.echo(
-        f"{d['role']} {d['teacher']} can now sign in\nteacher key: {d['key']}"))
+        _("{role} {name} can now sign in").format(role=_(d['role']), name=d['teacher'])
+        + "\n" + _("teacher key: {key}").format(key=d['key'])))
 
 
 @teacher.command("role")
@@ -76,7 +78,8 @@ def role(obj: Context, name: str, role: str, as_json: bool) -> None:
     """Make an account a teacher or an operator (takes effect at its next page view)."""
     from node.web import auth
     d = auth.set_role(obj.home().conn, name, role)
-    emit(d, as_json, lambda d: click.echo(f"{d['teacher']} is now {d['role']}"))
+    emit(d, as_json, lambda d: click.echo(_("{name} is now {role}").format(
+        name=d['teacher'], role=_(d['role']))))
 
 
 @teacher.command("password")
@@ -101,7 +104,8 @@ def password(obj: Context, name: str, reset_identity: bool, as_json: bool) -> No
         old = _password(OLD_PASSWORD_ENV, "Old password", twice=False)
         d = identities.change_password(home, name, old, _password())
     emit(d, as_json, lambda d: click.echo(
-        f"new password for {d['teacher']}; signed out of {d['signed_out']} browser(s)"))
+        _("new password for {name}; signed out of {n} browser(s)").format(
+            name=d['teacher'], n=d['signed_out'])))
 
 
 @teacher.command("list")
@@ -112,8 +116,8 @@ def list_(obj: Context, as_json: bool) -> None:
     from node.web import auth
     rows = auth.list_teachers(obj.home().conn)
     emit(rows, as_json, lambda rows: click.echo(
-        "\n".join(f"{r['name']}  ({r['role']})" for r in rows) or "no teachers yet (add one with "
-        "'schoolmesh teacher add NAME')"))
+        "\n".join(f"{r['name']}  ({_(r['role'])})" for r in rows) or
+        _("no teachers yet (add one with 'schoolmesh teacher add NAME')")))
 
 
 @teacher.command("remove")
@@ -127,7 +131,8 @@ def remove(obj: Context, name: str, as_json: bool) -> None:
     home = obj.home()
     d = identities.remove(obj.home_with_key() if identities.public_of(home.conn, name)
                           else home, name)
-    emit(d, as_json, lambda d: click.echo(f"removed teacher {d['removed']}"))
+    emit(d, as_json, lambda d: click.echo(_("removed teacher {name}").format(
+        name=d['removed'])))
 
 
 @teacher.command("revoke")

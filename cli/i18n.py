@@ -1,0 +1,311 @@
+"""The CLI's language: Chinese (zh-CN) when the locale says so, English otherwise.
+
+Messages are gettext messages (domain ``schoolmesh``): the English text in the source is the
+message id, ``cli/locale/zh_CN/LC_MESSAGES/schoolmesh.po`` holds the Chinese.  The locale is
+read from ``LC_ALL``, ``LC_MESSAGES`` and ``LANG`` (the first one set, as gettext does): a
+value starting with ``zh_CN`` (or ``zh_SG``, ``zh_Hans``, plain ``zh``) means Chinese.
+
+Help texts are translated when help is shown, not when the commands are defined
+(:func:`install` gives every command and option of the tree a class that translates its help
+as it renders), and click's own texts ("Usage:", "Missing option", ...) go through the same
+catalog.  Command code translates messages with :func:`_`.
+
+The compiled catalog (``.mo``) is written by ``make venv`` (``pybabel compile``); without it,
+or when the ``.po`` is newer (a fresh clone, an edited translation), the ``.po`` is read
+directly with Babel, so a fresh clone speaks Chinese without a build step.
+``python -m cli.i18n extract`` writes ``cli/locale/schoolmesh.pot`` from the command tree
+and the ``_()`` calls, and merges it into the ``.po`` (new entries come in untranslated).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import gettext
+import inspect
+import io
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+
+DOMAIN = "schoolmesh"
+LOCALE_DIR = Path(__file__).parent / "locale"
+CHINESE = ("zh_CN", "zh_SG", "zh_Hans", "zh-CN", "zh-Hans")
+
+
+def language() -> str:
+    """``zh_CN`` or ``en``, from the environment as it is now."""
+    for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(var)
+        if value:
+            if value.startswith(CHINESE) or value.split(".")[0] == "zh":
+                return "zh_CN"
+            return "en"
+    return "en"
+
+
+@functools.lru_cache(maxsize=4)
+def _catalog(lang: str) -> gettext.NullTranslations:
+    if lang == "en":
+        return gettext.NullTranslations()
+    folder = LOCALE_DIR / lang / "LC_MESSAGES"
+    po, mo = folder / f"{DOMAIN}.po", folder / f"{DOMAIN}.mo"
+    try:
+        if mo.exists() and (not po.exists() or mo.stat().st_mtime >= po.stat().st_mtime):
+            with mo.open("rb") as fh:
+                return gettext.GNUTranslations(fh)
+        return _from_po(po)
+    except (OSError, ValueError):
+        return gettext.NullTranslations()   # a missing or broken catalog: English
+
+
+def _from_po(po: Path) -> gettext.NullTranslations:
+    """The catalog read straight from the ``.po`` (fuzzy entries are left out, as msgfmt does)."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+    with po.open("rb") as fh:
+        catalog = read_po(fh)
+    buf = io.BytesIO()
+    write_mo(buf, catalog, use_fuzzy=False)
+    buf.seek(0)
+    return gettext.GNUTranslations(buf)
+
+
+def _(message: str) -> str:
+    """``message`` in the current language."""
+    return _catalog(language()).gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return _catalog(language()).ngettext(singular, plural, n)
+
+
+def help_id(text: str) -> str:
+    """The message id of a help text: its docstring indentation removed."""
+    return inspect.cleandoc(text)
+
+
+def _help(text: str | None) -> str | None:
+    return None if not text else _(help_id(text))
+
+
+# -- errors from the node ---------------------------------------------------------------------
+# node/ and protocol/ report errors in English (they also go to logs and peers); the CLI shows
+# the ones an operator meets most in Chinese by matching them against these templates (their
+# message ids).  {x!r} matches a quoted value; each value is translated too when it is itself a
+# message id (the forms below, "invite schools", ...).  More specific templates come first.
+ERRORS = [
+    "the node is not running (start it with 'schoolmesh start')",
+    "a node is already running for {home}",
+    "cannot reach the running node: {why}",
+    "no schoolmesh home at {path} (create one with 'schoolmesh init')",
+    "no schoolmesh home at {path} (create it with 'schoolmesh init')",
+    "{path} already exists and is not empty; refusing to touch an existing home",
+    "a password has {low} to {high} characters",
+    "a teacher name has 1-64 letters, digits, spaces, '.', '_' or '-'",
+    "unknown role {role!r} (one of: {roles})",
+    "teacher {name!r} already exists (remove it first)",
+    "no teacher {name!r}",
+    "bad schedule {text!r}: expected {form}",
+    "schedule windows {a} and {b} overlap: each time of day may have one rate ({form})",
+    "bad rate {text!r}: expected {form}",
+    "ambiguous rate {text!r}: write {bits} (bits) or {bytes} (bytes)",
+    "rate {text!r} out of range: between 1KiB/s (8.192kbit/s) and 100GiB/s, or 'unlimited'",
+    "bad {what} {text!r}: expected {form}",
+    "{what} {text!r} out of range: between {low} and {high}",
+    "cannot write {path}: permission denied (a system service needs root: run with sudo, or "
+    "install a user service with --user)",
+    "cannot remove {path}: permission denied (run with sudo)",
+    "this school is not in community {community} (see 'schoolmesh community list')",
+    "this school is not a demonstration school of any community",
+    "this school is in no community yet ('schoolmesh community create' or 'schoolmesh "
+    "community join CODE')",
+    "this school is in {n} communities; name one with --community",
+    "only an active demonstration school of the community can {what}",
+    "an invite needs this node's address: start the node ('schoolmesh start') or give --seed "
+    "MULTIADDR",
+    "the founder of a community cannot be removed",
+    "{school} is not a member of this community",
+    "{school} was already removed",
+    "{path} already exists (use --overwrite to replace it)",
+    "no resource {rid!r} in this library",
+    "no school {school!r} in this library",
+    "{option} {value}: port {port} is out of range (0-{high})",
+    "{option} {value}: {host} is not an IP address (expected HOST:PORT, {example})",
+    "{option} {value}: expected HOST:PORT, {example}",
+]
+
+
+def _error_parts() -> list[str]:
+    from protocol.limits import SCHEDULE_FORM
+    from protocol.units import RATE_FORM, SIZE_FORM
+    return [RATE_FORM, SIZE_FORM, SCHEDULE_FORM, "monthly budget", "invite schools",
+            "remove schools", "e.g. 0.0.0.0:8080", "e.g. 127.0.0.1:0"]
+
+
+_FIELD = re.compile(r"\{(\w+)(!r)?\}")
+
+
+@functools.lru_cache(maxsize=None)
+def _pattern(template: str) -> re.Pattern[str]:
+    out, pos = [], 0
+    for m in _FIELD.finditer(template):
+        out.append(re.escape(template[pos:m.start()]))
+        value = r"'[^']*'|\"[^\"]*\"" if m.group(2) else r".+?"
+        out.append(f"(?P<{m.group(1)}>{value})")
+        pos = m.end()
+    out.append(re.escape(template[pos:]))
+    return re.compile("".join(out), re.S)
+
+
+def error(message: str) -> str:
+    """A node's error message in the current language (unchanged when unknown)."""
+    if language() == "en":
+        return message
+    for template in ERRORS:
+        m = _pattern(template).fullmatch(message)
+        if m:
+            values = {k: _(v) for k, v in m.groupdict().items()}
+            return _FIELD.sub(lambda f: "{" + f.group(1) + "}", _(template)).format(**values)
+    return _(message)
+
+
+# -- the command tree ----------------------------------------------------------------------
+
+class _swapped:
+    """Within the block, ``obj.attr`` (a help text) is its translation."""
+
+    def __init__(self, obj: Any, attr: str) -> None:
+        self.obj, self.attr = obj, attr
+
+    def __enter__(self) -> None:
+        self.original = getattr(self.obj, self.attr, None)
+        if self.original:
+            setattr(self.obj, self.attr, _help(self.original))
+
+    def __exit__(self, *exc: Any) -> None:
+        setattr(self.obj, self.attr, self.original)
+
+
+def _translating(obj: Any, method: str, attrs: tuple[str, ...]) -> None:
+    """Make ``obj.method`` render with its help texts ``attrs`` translated (at call time)."""
+    unbound = getattr(type(obj), method)
+    if getattr(obj, "_translated_" + method, False):
+        return
+
+    def call(*args: Any, **kw: Any) -> Any:
+        with contextlib.ExitStack() as stack:
+            for attr in attrs:
+                stack.enter_context(_swapped(obj, attr))
+            return unbound(obj, *args, **kw)
+    setattr(obj, method, call)
+    setattr(obj, "_translated_" + method, True)
+
+
+def walk(cmd: click.Command) -> Any:
+    """Every command of the tree under ``cmd`` (itself included), depth first."""
+    yield cmd
+    if isinstance(cmd, click.Group):
+        for sub in cmd.commands.values():
+            yield from walk(sub)
+
+
+def install(root: click.Command) -> None:
+    """Translate the help of every command and option under ``root``, and click's texts."""
+    for cmd in walk(root):
+        _translating(cmd, "format_help_text", ("help",))
+        _translating(cmd, "get_short_help_str", ("help", "short_help"))
+        for p in cmd.params:
+            if isinstance(p, click.Option):
+                _translating(p, "get_help_record", ("help",))
+    import importlib
+    for name in ("core", "decorators", "exceptions", "formatting", "parser", "termui", "types"):
+        module = importlib.import_module(f"click.{name}")
+        if getattr(module, "_", None) is not None:
+            module._ = _            # type: ignore[attr-defined]
+        if getattr(module, "ngettext", None) is not None:
+            module.ngettext = ngettext  # type: ignore[attr-defined]
+
+
+# -- extraction (maintainers: python -m cli.i18n extract) -----------------------------------
+
+# click's own texts that users see (ids as in click 8.5's source; plurals as pairs)
+CLICK_MESSAGES: list[str | tuple[str, str]] = [
+    "Usage:", "Options", "Commands", "Show this message and exit.",
+    "Show the version and exit.", "%(prog)s, version %(version)s", "Aborted!",
+    "Try '{command} {option}' for help.", "Error: {message}", "Missing argument",
+    "Missing option", "Missing parameter", "Missing {param_type}", "No such option {name!r}.",
+    "No such command {name!r}.", "Invalid value for {param_hint}: {message}",
+    "Invalid value: {message}", "Missing command.", "default: {default}", "required",
+    "env var: {var}", "Could not open file {filename!r}: {message}",
+    "Repeat for confirmation", "Error: The two entered values do not match.",
+    "Error: invalid input", "Do you want to continue?", "Option {name!r} does not take a value.",
+    "{name} {filename!r} does not exist.", "{name} {filename!r} is a directory.",
+    "{name} {filename!r} is a file.", "{name} {filename!r} is not readable.",
+    "{name} {filename!r} is not writable.", "file", "path", "directory",
+    "{value!r} is not a valid {number_type}.", "{value} is not in the range {range}.",
+    "{value!r} is not a valid boolean. Recognized values: {states}",
+    ("Got unexpected extra argument ({args})", "Got unexpected extra arguments ({args})"),
+    ("Did you mean {possibility}?", "(Did you mean one of: {possibilities}?)"),
+    ("Option {name!r} requires an argument.", "Option {name!r} requires {nargs} arguments."),
+    ("{value!r} is not {choice}.", "{value!r} is not one of {choices}."),
+]
+
+# words the commands translate from data (roles, yes/no)
+DATA_MESSAGES = ["teacher", "operator", "school", "demonstration", "true", "false", "off"]
+
+
+def messages() -> dict[str | tuple[str, str], list[tuple[str, int]]]:
+    """Every message id: the commands' help (from the tree), ``_()`` calls in cli/, and the
+    click texts shown to users; ``{id: [(file, line), ...]}``."""
+    from babel.messages.extract import extract_from_dir
+
+    from .main import main
+    out: dict[str | tuple[str, str], list[tuple[str, int]]] = {}
+    here = Path(__file__).parent
+    for cmd in walk(main):
+        path = inspect.getsourcefile(cmd.callback) if cmd.callback else None
+        where = (Path(path).relative_to(here.parent).as_posix() if path else "cli/main.py", 0)
+        for text in (cmd.help, cmd.short_help) + tuple(
+                p.help for p in cmd.params if isinstance(p, click.Option)):
+            if text:
+                out.setdefault(help_id(text), []).append(where)
+    for filename, lineno, message, _comments, _context in extract_from_dir(
+            str(here), method_map=[("**.py", "python")], keywords={"_": None}):
+        if isinstance(message, str) and message:
+            out.setdefault(message, []).append(("cli/" + filename, lineno))
+    for m in CLICK_MESSAGES:
+        out.setdefault(m, []).append(("click", 0))
+    for m in DATA_MESSAGES + ERRORS + _error_parts():
+        out.setdefault(m, []).append(("cli/i18n.py", 0))
+    return out
+
+
+def extract() -> None:
+    from babel.messages.catalog import Catalog
+    from babel.messages.pofile import read_po, write_po
+    pot = Catalog(project="schoolmesh", domain=DOMAIN, fuzzy=False)
+    for msgid, places in sorted(messages().items(), key=lambda kv: str(kv[0])):
+        pot.add(msgid, locations=places)
+    with (LOCALE_DIR / f"{DOMAIN}.pot").open("wb") as fh:
+        write_po(fh, pot, omit_header=False, sort_output=True, width=100)
+    po_path = LOCALE_DIR / "zh_CN" / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if po_path.exists():
+        with po_path.open("rb") as fh:
+            po = read_po(fh, locale="zh_CN")
+        po.update(pot, no_fuzzy_matching=True)
+    else:
+        po = Catalog(locale="zh_CN", project="schoolmesh", domain=DOMAIN)
+        po.update(pot)
+    with po_path.open("wb") as fh:
+        write_po(fh, po, sort_output=True, width=100, ignore_obsolete=True)
+
+
+if __name__ == "__main__":
+    import sys
+    if sys.argv[1:] != ["extract"]:
+        sys.exit("usage: python -m cli.i18n extract")
+    extract()
