@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from .library import _LEVELS, progress_bar
+from .i18n import _
 from .context import EXIT_ERROR, Context, emit, json_option, one_line, pass_ctx
 
 
@@ -63,13 +64,16 @@ def export(obj: Context, output: Path, resources: tuple[str, ...], schools: tupl
         result = bundle.write_export(home, plan, output, overwrite=overwrite, progress=prog)
 
     def human(d: dict[str, Any]) -> None:
-        click.echo(f"wrote {', '.join(d['output'])} ({d['bytes']} bytes)")
-        click.echo(f"{d['resources']} resource(s), {d['entries']} feed entr"
-                   f"{'y' if d['entries'] == 1 else 'ies'}, {d['blocks']} block(s)"
-                   + (f", for school {d['for_school']}" if d["for_school"] else ""))
-        click.echo(f"library folder: {d['library_folder']}")
+        click.echo(_("wrote {files} ({size} bytes)").format(files=", ".join(d['output']),
+                                                             size=d['bytes']))
+        click.echo(_("{resources} resource(s), {entries} catalog entries, {blocks} block(s)")
+                   .format(resources=d['resources'], entries=d['entries'], blocks=d['blocks'])
+                   + (_(", for school {id}").format(id=d['for_school'])
+                      if d["for_school"] else ""))
+        click.echo(_("library folder: {folder}").format(folder=d['library_folder']))
         for s in d["skipped"]:
-            click.echo(f"skipped {s.get('resource_id') or s.get('school_id')}: {s['reason']}")
+            click.echo(_("skipped {what}: {why}").format(
+                what=s.get('resource_id') or s.get('school_id'), why=s['reason']))
     emit(result, as_json, human)
 
 
@@ -96,21 +100,22 @@ def import_(obj: Context, files: tuple[Path, ...], content_only: bool, as_json: 
         result = run_import(plan, prog)
 
     def human(d: dict[str, Any]) -> None:
-        click.echo(f"added {d['blocks_added']} block(s) ({d['bytes_added']} bytes), skipped "
-                   f"{d['blocks_skipped']}; added {d['entries_added']} feed entr"
-                   f"{'y' if d['entries_added'] == 1 else 'ies'}")
+        click.echo(_("added {blocks} block(s) ({size} bytes), skipped {skipped}; added "
+                     "{entries} catalog entries").format(
+            blocks=d['blocks_added'], size=d['bytes_added'], skipped=d['blocks_skipped'],
+            entries=d['entries_added']))
         for p in d["pinned"]:
-            click.echo(f"  {p.get('resource_id', p['content_cid'])}  complete")
+            click.echo(f"  {p.get('resource_id', p['content_cid'])}  " + _("complete"))
         for p in d["incomplete"]:
-            click.echo(f"  {p.get('resource_id', p['content_cid'])}  incomplete "
-                       "(import the other parts)")
+            click.echo(f"  {p.get('resource_id', p['content_cid'])}  "
+                       + _("incomplete (import the other parts)"))
         for problem in d["invalid"]:
-            click.echo(f"INVALID: {problem}")
+            click.echo(_("INVALID: {problem}").format(problem=problem))
     emit(result, as_json, human)
     if result["invalid"]:
         n = len(result["invalid"])
-        click.echo(f"error: {n} problem{'s' if n > 1 else ''} in the bundle, the rest was "
-                   f"imported: {one_line(result['invalid'][0])}", err=True)
+        click.echo(_("error: {n} problem(s) in the bundle, the rest was imported: {first}")
+                   .format(n=n, first=one_line(result['invalid'][0])), err=True)
         raise click.exceptions.Exit(EXIT_ERROR)
 
 

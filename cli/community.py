@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from .i18n import _
 from .context import Context, emit, json_option, pass_ctx
 from .net import call, daemon_info
 
@@ -56,8 +57,8 @@ def create(obj: Context, name: str, description: str | None, as_json: bool) -> N
     from node import community as nc
     d = nc.create(obj.home_with_key(), name, description)
     emit(d, as_json, lambda d: click.echo(
-        f"community {d['name']!r} created: {d['community_id']}\n"
-        "invite schools with: schoolmesh community invite"))
+        _("community {name!r} created: {id}").format(name=d['name'], id=d['community_id'])
+        + "\n" + _("invite schools with: schoolmesh community invite")))
 
 
 @community.command()
@@ -82,8 +83,9 @@ def invite(obj: Context, community_id: str | None, role: str, expires: str,
         addrs = _reachable(call(obj.home_path, "status")["listen"])
     d = nc.invite(home, community_id, role=role, ttl_ms=ttl, seeds=addrs)
     emit(d, as_json, lambda d: click.echo(
-        f"{d['code']}\n\none-time invite for a {d['role']} school, valid until "
-        f"{_when(d['expires'])}; the school runs: schoolmesh community join CODE"))
+        f"{d['code']}\n\n" + _("one-time invite code for a {role} school, valid until "
+                                "{expires}; the school runs: schoolmesh community join CODE")
+        .format(role=_(d['role']), expires=_when(d['expires']))))
 
 
 def _reachable(listen: list[str]) -> list[str]:
@@ -99,8 +101,8 @@ def join(obj: Context, code: str, as_json: bool) -> None:
     """Join a community with an invite code (the node must be running)."""
     d = call(obj.home_path, "community_join", code=code)
     emit(d, as_json, lambda d: click.echo(
-        f"joined {d['name']!r} ({d['community_id']}) as a {d['role']} school; the catalog "
-        "of its members is replicating now"))
+        _("joined {name!r} ({id}) as a {role} school; the catalog of its members is "
+          "replicating now").format(name=d['name'], id=d['community_id'], role=_(d['role']))))
 
 
 @community.command()
@@ -113,22 +115,23 @@ def members(obj: Context, community_id: str | None, as_json: bool) -> None:
     d = nc.members(obj.home(), community_id)
 
     def human(d: dict[str, Any]) -> None:
-        click.echo(f"{d['name'] or '(charter not received yet)'}  {d['community_id']}")
+        click.echo(f"{d['name'] or _('(charter not received yet)')}  {d['community_id']}")
         for m in d["members"]:
-            status = m["status"]
-            if status == "revoked":
+            status = _(m["status"])
+            if m["status"] == "revoked":
                 status += f" {_when(m['revoked_at'])}"
             elif m["expires"]:
-                status += f" until {_when(m['expires'])}"
-            you = "  (this school)" if m["you"] else ""
-            click.echo(f"  {m['school_id']}  {m['role']:<13} {status:<24} "
+                status += " " + _("until {when}").format(when=_when(m['expires']))
+            you = "  " + _("(this school)") if m["you"] else ""
+            click.echo(f"  {m['school_id']}  {_(m['role']):<13} {status:<24} "
                        f"{m['name'] or ''}{you}")
             if m.get("suspect"):
-                click.echo(f"      not seeded here: {m['suspect']}")
+                click.echo("      " + _("not kept here: {why}").format(why=m['suspect']))
         for link in d["links"]:
-            click.echo(f"  linked community {link}")
+            click.echo("  " + _("linked community {id}").format(id=link))
         if d["rejected"]:
-            click.echo(f"  {len(d['rejected'])} decision(s) rejected (--json shows why)")
+            click.echo("  " + _("{n} decision(s) rejected (--json shows why)").format(
+                n=len(d['rejected'])))
     emit(d, as_json, human)
 
 
@@ -140,9 +143,11 @@ def list_(obj: Context, as_json: bool) -> None:
     from node import community as nc
     rows = nc.list_communities(obj.home())
     emit(rows, as_json, lambda rows: click.echo("\n".join(
-        f"{r['community_id']}  {r['name'] or '?'}  {r['relation']}"
-        f"{' as ' + r['role'] + ' (' + r['status'] + ')' if r['role'] else ''}, "
-        f"{r['members']} active members" for r in rows) or "no communities"))
+        f"{r['community_id']}  {r['name'] or '?'}  {_(r['relation'])}"
+        + (" " + _("as {role} ({status})").format(role=_(r['role']), status=_(r['status']))
+           if r['role'] else "")
+        + ", " + _("{n} active schools").format(n=r['members']) for r in rows)
+        or _("no communities")))
 
 
 @community.command()
@@ -157,8 +162,8 @@ def remove(obj: Context, school_id: str, community_id: str | None, reason: str |
     from node import community as nc
     d = nc.remove(obj.home_with_key(), school_id, community_id, reason)
     emit(d, as_json, lambda d: click.echo(
-        f"removed {d['removed']} from {d['community_id']}; its later entries are no longer "
-        "replicated or seeded"))
+        _("removed {school} from {id}; its later entries are no longer replicated or kept for "
+          "the community").format(school=d['removed'], id=d['community_id'])))
 
 
 @community.command()

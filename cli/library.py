@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from .i18n import _
 from .context import EXIT_ERROR, Context, emit, json_option, pass_ctx
 
 # ``get`` asks the node how its transfer goes every GET_POLL_FIRST seconds at first (a small
@@ -147,10 +148,11 @@ def _curriculum(kw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _print_result(d: dict[str, Any]) -> None:
-    click.echo(f"{d['resource_id']} version {d['version']}")
-    click.echo(f"content: {d['content_cid']}")
+    click.echo(_("{id} version {version}").format(id=d['resource_id'], version=d['version']))
+    click.echo(_("content: {cid}").format(cid=d['content_cid']))
     for f in d["files"]:
-        click.echo(f"  {f['path']}  {f['size']} bytes  {f['cid']}")
+        click.echo("  " + _("{path}  {size} bytes  {cid}").format(path=f['path'], size=f['size'],
+                                                                  cid=f['cid']))
 
 
 @click.command()
@@ -200,7 +202,8 @@ def retract(obj: Context, resource_id: str, reason: str | None, as_json: bool) -
     """Withdraw one of this school's resources (a signed retraction)."""
     from node import library
     result = library.retract(obj.home_with_key(), resource_id, reason)
-    emit(result, as_json, lambda d: click.echo(f"{d['resource_id']} retracted"))
+    emit(result, as_json, lambda d: click.echo(_("{id} retracted").format(
+        id=d['resource_id'])))
 
 
 @click.command()
@@ -233,7 +236,7 @@ def search(obj: Context, query: str | None, subjects: tuple[str, ...], levels: t
 
     def human(rows: list[dict[str, Any]]) -> None:
         if not rows:
-            click.echo("no resources found")
+            click.echo(_("no resources found"))
         for r in rows:
             place = " ".join(filter(None, [
                 r.get("edition"), f"{r['grade']}年级" if r.get("grade") else
@@ -324,11 +327,11 @@ def get(obj: Context, target: str, output: Path, overwrite: bool, safe_names: bo
                         progress=prog)
 
     def human(d: dict[str, Any]) -> None:
-        click.echo(f"wrote {len(d['files'])} file(s), {sum(f['size'] for f in d['files'])} "
-                   f"bytes, to {d['output']}")
+        click.echo(_("wrote {n} file(s), {size} bytes, to {folder}").format(
+            n=len(d['files']), size=sum(f['size'] for f in d['files']), folder=d['output']))
         if d["renamed"]:
-            click.echo(f"renamed {len(d['renamed'])} file(s) so that USB sticks and Windows "
-                       "can hold them:")
+            click.echo(_("renamed {n} file(s) so that USB sticks and Windows can hold them:")
+                       .format(n=len(d['renamed'])))
             for r in d["renamed"]:
                 click.echo(f"  {r['path']}  ->  {r['written_as']}")
     emit(d, as_json, human)
@@ -358,16 +361,18 @@ def _fetch_through_node(obj: Context, target: str, missing: bytes) -> None:
             if t["state"] == "done":
                 return
             if t["state"] == "failed":
-                raise NodeError(f"cannot fetch {target}: {t['error']}")
+                raise NodeError(_("cannot fetch {target}: {error}").format(target=target,
+                                                                          error=t['error']))
             if t["state"] == "cancelled":
-                raise NodeError(f"the transfer of {target} was cancelled "
-                                f"('schoolmesh transfers')")
+                raise NodeError(_("the transfer of {target} was cancelled ('schoolmesh "
+                                  "transfers')").format(target=target))
             if t["state"] != shown:  # queued, waiting, paused: still going; say why
                 shown = t["state"]
                 if shown != "running":
                     why = f": {t['error']}" if t.get("error") else ""
-                    click.echo(f"transfer {tid} {shown}{why} (Ctrl-C stops waiting; the node "
-                               "keeps the transfer)", err=True)
+                    click.echo(_("transfer {id} {state}{why} (Ctrl-C stops waiting; the node "
+                                 "keeps the transfer)").format(id=tid, state=_(shown), why=why),
+                               err=True)
             time.sleep(pause)
             pause = min(GET_POLL_MAX, pause * 1.5)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from .i18n import _
 from .context import Context, emit, json_option, pass_ctx
 
 
@@ -132,15 +133,19 @@ def _show(obj: Context, as_json: bool) -> None:
 
     def human(d: dict[str, Any]) -> None:
         click.echo(current.to_config(), nl=False)
-        click.echo(f"# in force now: up {d['now']['up']}, down {d['now']['down']}")
-        click.echo(f"# used in {month}: {up} bytes up, {down} bytes down")
+        click.echo("# " + _("in force now: up {up}, down {down}").format(
+            up=d['now']['up'], down=d['now']['down']))
+        click.echo("# " + _("used in {month}: {up} bytes up, {down} bytes down").format(
+            month=month, up=up, down=down))
         from node.bundle import human_size
-        click.echo(f"# free disk space kept (reserve): {human_size(d['reserve'])}")
-        click.echo(f"# cache quota: {human_size(d['cache_quota'])}")
+        click.echo("# " + _("free disk space kept (reserve): {size}").format(
+            size=human_size(d['reserve'])))
+        click.echo("# " + _("cache quota: {size}").format(size=human_size(d['cache_quota'])))
         for p in d.get("peers", []):
-            kind = "LAN" + (", not limited" if current.lan_unlimited else "") if p["lan"] \
-                else "not LAN, limited"
-            click.echo(f"# connected: {p['peer_id']} at {p['remote'] or '?'} ({kind})")
+            kind = (_("school LAN, not limited") if current.lan_unlimited else _("school LAN")) \
+                if p["lan"] else _("not the school LAN, limited")
+            click.echo("# " + _("connected: {school} at {address} ({kind})").format(
+                school=p['peer_id'], address=p['remote'] or '?', kind=kind))
     emit(d, as_json, human)
 
 

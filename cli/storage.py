@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from .i18n import _
 from .context import Context, emit, json_option, pass_ctx
 
 
@@ -29,11 +30,13 @@ def gc_(obj: Context, dry_run: bool, as_json: bool) -> None:
 
     def human(d: dict[str, Any]) -> None:
         for e in d["evicted"]:
-            click.echo(f"cache quota: dropped {e['reason']} copy {e['ref']} "
-                       f"({_size(e['bytes'])})")
-        verb = "would delete" if d["dry_run"] else "deleted"
-        click.echo(f"{verb} {d['blocks_deleted']} blocks ({_size(d['bytes_freed'])}); kept "
-                   f"{d['blocks_kept']} blocks ({_size(d['bytes_kept'])})")
+            click.echo(_("cache quota: dropped {reason} copy {ref} ({size})").format(
+                reason=e['reason'], ref=e['ref'], size=_size(e['bytes'])))
+        said = (_("would delete {n} blocks ({size}); kept {kept} blocks ({kept_size})")
+                if d["dry_run"] else
+                _("deleted {n} blocks ({size}); kept {kept} blocks ({kept_size})"))
+        click.echo(said.format(n=d['blocks_deleted'], size=_size(d['bytes_freed']),
+                               kept=d['blocks_kept'], kept_size=_size(d['bytes_kept'])))
     emit(d, as_json, human)
 
 
@@ -45,7 +48,8 @@ def pin(obj: Context, target: str, as_json: bool) -> None:
     """Keep a resource for good: never dropped from the cache, never collected."""
     from node import library
     d = library.pin(obj.home(), target)
-    emit(d, as_json, lambda d: click.echo(f"{d['pinned']} is kept until 'schoolmesh unpin'"))
+    emit(d, as_json, lambda d: click.echo(_("{id} is kept until 'schoolmesh unpin'").format(
+        id=d['pinned'])))
 
 
 @click.command()
@@ -56,7 +60,8 @@ def unpin(obj: Context, target: str, as_json: bool) -> None:
     """Remove a pin set with 'schoolmesh pin' (other reasons may still keep it)."""
     from node import library
     d = library.unpin(obj.home(), target)
-    emit(d, as_json, lambda d: click.echo(f"{d['unpinned']} is no longer pinned by hand"))
+    emit(d, as_json, lambda d: click.echo(_("{id} is no longer pinned by hand").format(
+        id=d['unpinned'])))
 
 
 def register(group: click.Group) -> None:

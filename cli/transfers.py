@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from .i18n import _
 from .context import Context, emit, json_option, pass_ctx
 
 WATCH_INTERVAL = 1.0
@@ -29,8 +30,8 @@ def line(t: dict[str, Any]) -> str:
     prio = PRIORITY_NAMES.get(t.get("priority", 0), str(t.get("priority", "")))
     total = _size(t["bytes_total"]) if t.get("bytes_total") is not None else "?"
     why = f"  ({t['error']})" if t.get("error") and t["state"] != "done" else ""
-    return (f"{t['id']:>4}  {t['state']:<9} {prio:<12} {_size(t['bytes_done'])} / {total}  "
-            f"{t['target']}{why}")
+    return (f"{t['id']:>4}  {_(t['state']):<9} {_(prio):<12} {_size(t['bytes_done'])} / "
+            f"{total}  {t['target']}{why}")
 
 
 def _watch_rich(home_path: Any) -> None:
@@ -70,7 +71,7 @@ def transfers(ctx: click.Context, watch: bool, as_json: bool) -> None:
     if not watch:
         rows = call(obj.home_path, "transfers")
         emit(rows, as_json, lambda rows: click.echo(
-            "\n".join(line(t) for t in rows) or "no transfers"))
+            "\n".join(line(t) for t in rows) or _("no transfers")))
         return
     if sys.stdout.isatty() and not as_json:
         try:

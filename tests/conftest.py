@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,12 @@ from cli.main import main
 settings.register_profile("schoolmesh", derandomize=True, database=None, deadline=None,
                           max_examples=200, print_blob=True)
 settings.load_profile("schoolmesh")
+
+# The CLI speaks the locale's language (cli/i18n.py); the tests read its English unless they set
+# a locale themselves (tests/test_cli_i18n.py), whatever the machine's locale is.
+for _var in ("LC_ALL", "LC_MESSAGES", "LANGUAGE"):
+    os.environ.pop(_var, None)
+os.environ["LANG"] = "C.UTF-8"
 
 class Cli:
     """Runs ``schoolmesh --home HOME ...`` in-process, never touching the user's real home."""

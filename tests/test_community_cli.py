@@ -193,7 +193,7 @@ def test_backdated_certificate_of_a_removed_issuer_is_not_seeded(founded, tmp_pa
         h.close()
     m = {r["school_id"]: r for r in founded.json("community", "members")["members"]}
     assert m[x.school_id]["suspect"] and m[x.school_id]["status"] == "active"
-    assert "not seeded here" in founded.ok("community", "members").stdout
+    assert "not kept here" in founded.ok("community", "members").stdout
 
 
 def test_policy_key_sees_an_unfollow_plus_a_follow(tmp_path):
