@@ -7,6 +7,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 JS     := tests/js
+# the CLI's compiled translations (cli/i18n.py reads the .po itself when a .mo is missing or
+# older, so a fresh clone speaks Chinese before this has run)
+CATALOGS := $(patsubst %.po,%.mo,$(wildcard cli/locale/*/LC_MESSAGES/*.po))
 JSSTAMP := $(JS)/node_modules/.installed-$(shell cat $(JS)/package-lock.json 2>/dev/null | sha256sum | cut -c1-12)
 
 .PHONY: demo test venv js bench bench-deps clean system-deps
@@ -17,7 +20,7 @@ demo: venv
 test: system-deps venv js
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-venv: $(STAMP)
+venv: $(STAMP) $(CATALOGS)
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory system-deps
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +56,9 @@ system-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 		--no-install-recommends libreoffice-writer-nogui libreoffice-impress-nogui \
 		libreoffice-calc-nogui; }
+
+%.mo: %.po $(STAMP)
+	$(VENV)/bin/pybabel compile --statistics -i $< -o $@
 
 js: $(JSSTAMP)
 $(JSSTAMP): $(JS)/package-lock.json

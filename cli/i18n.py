@@ -13,7 +13,7 @@ catalog.  Command code translates messages with :func:`_`.
 The compiled catalog (``.mo``) is written by ``make venv`` (``pybabel compile``); without it,
 or when the ``.po`` is newer (a fresh clone, an edited translation), the ``.po`` is read
 directly with Babel, so a fresh clone speaks Chinese without a build step.
-``python -m cli.i18n extract`` writes ``cli/locale/schoolmesh.pot`` from the command tree
+``python -m cli.i18n_extract`` writes ``cli/locale/schoolmesh.pot`` from the command tree
 and the ``_()`` calls, and merges it into the ``.po`` (new entries come in untranslated).
 """
 
@@ -205,6 +205,18 @@ def _translating(obj: Any, method: str, attrs: tuple[str, ...]) -> None:
     setattr(obj, "_translated_" + method, True)
 
 
+def _translating_help_option(cmd: click.Command) -> None:
+    """click makes a command's --help option on first use: translate its help as well."""
+    unbound = type(cmd).get_help_option
+
+    def get_help_option(ctx: click.Context) -> click.Option | None:
+        option = unbound(cmd, ctx)
+        if option is not None:
+            _translating(option, "get_help_record", ("help",))
+        return option
+    cmd.get_help_option = get_help_option  # type: ignore[method-assign]
+
+
 def walk(cmd: click.Command) -> Any:
     """Every command of the tree under ``cmd`` (itself included), depth first."""
     yield cmd
@@ -216,98 +228,18 @@ def walk(cmd: click.Command) -> Any:
 def install(root: click.Command) -> None:
     """Translate the help of every command and option under ``root``, and click's texts."""
     for cmd in walk(root):
+        _translating_help_option(cmd)
         _translating(cmd, "format_help_text", ("help",))
         _translating(cmd, "get_short_help_str", ("help", "short_help"))
         for p in cmd.params:
             if isinstance(p, click.Option):
                 _translating(p, "get_help_record", ("help",))
     import importlib
-    for name in ("core", "decorators", "exceptions", "formatting", "parser", "termui", "types"):
+    # not click.decorators: the texts it makes (the --help option's) stay English message ids
+    # and are translated as they are rendered, like every other option's
+    for name in ("core", "exceptions", "formatting", "parser", "termui", "types"):
         module = importlib.import_module(f"click.{name}")
         if getattr(module, "_", None) is not None:
             module._ = _            # type: ignore[attr-defined]
         if getattr(module, "ngettext", None) is not None:
             module.ngettext = ngettext  # type: ignore[attr-defined]
-
-
-# -- extraction (maintainers: python -m cli.i18n extract) -----------------------------------
-
-# click's own texts that users see (ids as in click 8.5's source; plurals as pairs)
-CLICK_MESSAGES: list[str | tuple[str, str]] = [
-    "Usage:", "Options", "Commands", "Show this message and exit.",
-    "Show the version and exit.", "%(prog)s, version %(version)s", "Aborted!",
-    "Try '{command} {option}' for help.", "Error: {message}", "Missing argument",
-    "Missing option", "Missing parameter", "Missing {param_type}", "No such option {name!r}.",
-    "No such command {name!r}.", "Invalid value for {param_hint}: {message}",
-    "Invalid value: {message}", "Missing command.", "default: {default}", "required",
-    "env var: {var}", "Could not open file {filename!r}: {message}",
-    "Repeat for confirmation", "Error: The two entered values do not match.",
-    "Error: invalid input", "Do you want to continue?", "Option {name!r} does not take a value.",
-    "{name} {filename!r} does not exist.", "{name} {filename!r} is a directory.",
-    "{name} {filename!r} is a file.", "{name} {filename!r} is not readable.",
-    "{name} {filename!r} is not writable.", "file", "path", "directory",
-    "{value!r} is not a valid {number_type}.", "{value} is not in the range {range}.",
-    "{value!r} is not a valid boolean. Recognized values: {states}",
-    ("Got unexpected extra argument ({args})", "Got unexpected extra arguments ({args})"),
-    ("Did you mean {possibility}?", "(Did you mean one of: {possibilities}?)"),
-    ("Option {name!r} requires an argument.", "Option {name!r} requires {nargs} arguments."),
-    ("{value!r} is not {choice}.", "{value!r} is not one of {choices}."),
-]
-
-# words the commands translate from data (roles, yes/no)
-DATA_MESSAGES = ["teacher", "operator", "school", "demonstration", "member", "true", "false",
-                 "off", "active", "expired", "revoked", "linked", "queued", "running", "paused",
-                 "waiting", "done", "failed", "cancelled", "subscription", "seeding"]
-
-
-def messages() -> dict[str | tuple[str, str], list[tuple[str, int]]]:
-    """Every message id: the commands' help (from the tree), ``_()`` calls in cli/, and the
-    click texts shown to users; ``{id: [(file, line), ...]}``."""
-    from babel.messages.extract import extract_from_dir
-
-    from .main import main
-    out: dict[str | tuple[str, str], list[tuple[str, int]]] = {}
-    here = Path(__file__).parent
-    for cmd in walk(main):
-        path = inspect.getsourcefile(cmd.callback) if cmd.callback else None
-        where = (Path(path).relative_to(here.parent).as_posix() if path else "cli/main.py", 0)
-        for text in (cmd.help, cmd.short_help) + tuple(
-                p.help for p in cmd.params if isinstance(p, click.Option)):
-            if text:
-                out.setdefault(help_id(text), []).append(where)
-    for filename, lineno, message, _comments, _context in extract_from_dir(
-            str(here), method_map=[("**.py", "python")], keywords={"_": None}):
-        if isinstance(message, str) and message:
-            out.setdefault(message, []).append(("cli/" + filename, lineno))
-    for m in CLICK_MESSAGES:
-        out.setdefault(m, []).append(("click", 0))
-    for m in DATA_MESSAGES + ERRORS + _error_parts():
-        out.setdefault(m, []).append(("cli/i18n.py", 0))
-    return out
-
-
-def extract() -> None:
-    from babel.messages.catalog import Catalog
-    from babel.messages.pofile import read_po, write_po
-    pot = Catalog(project="schoolmesh", domain=DOMAIN, fuzzy=False)
-    for msgid, places in sorted(messages().items(), key=lambda kv: str(kv[0])):
-        pot.add(msgid, locations=places)
-    with (LOCALE_DIR / f"{DOMAIN}.pot").open("wb") as fh:
-        write_po(fh, pot, omit_header=False, sort_output=True, width=100)
-    po_path = LOCALE_DIR / "zh_CN" / "LC_MESSAGES" / f"{DOMAIN}.po"
-    if po_path.exists():
-        with po_path.open("rb") as fh:
-            po = read_po(fh, locale="zh_CN")
-        po.update(pot, no_fuzzy_matching=True)
-    else:
-        po = Catalog(locale="zh_CN", project="schoolmesh", domain=DOMAIN)
-        po.update(pot)
-    with po_path.open("wb") as fh:
-        write_po(fh, po, sort_output=True, width=100, ignore_obsolete=True)
-
-
-if __name__ == "__main__":
-    import sys
-    if sys.argv[1:] != ["extract"]:
-        sys.exit("usage: python -m cli.i18n extract")
-    extract()

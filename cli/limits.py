@@ -39,11 +39,11 @@ def limits() -> None:
                    "limits and budget (default: exempt).")
 @click.option("--reserve", metavar="SIZE",
               help="Free disk space to keep: below it the node starts no new fetch or "
-                   "seeding (default: 1GiB or 5% of the disk, whichever is smaller; "
+                   "seeding (default: 1GiB or 5 percent of the disk, whichever is smaller; "
                    "'default' restores that).")
 @click.option("--cache", metavar="SIZE",
               help="Space for copies fetched on request or by subscriptions: beyond it the "
-                   "least recently used are dropped (default: 25% of the disk; 'default' "
+                   "least recently used are dropped (default: 25 percent of the disk; 'default' "
                    "restores that). Pinned copies ('schoolmesh pin') never are.")
 @json_option
 @pass_ctx

@@ -1,0 +1,155 @@
+"""The CLI speaks the locale's language: zh-CN under LANG=zh_CN.*, English otherwise (cli/i18n.py).
+
+The main operator commands run under both locales (help, a success, a user error, a usage
+error) and the output must change language while the exit codes stay; the zh_CN catalog must
+translate every message the CLI has, with the same placeholders."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+from click.testing import CliRunner
+
+from cli import i18n, i18n_extract
+from cli.main import main
+
+ZH = {"LANG": "zh_CN.UTF-8", "LC_ALL": None, "LC_MESSAGES": None}
+EN = {"LANG": "C.UTF-8", "LC_ALL": None, "LC_MESSAGES": None}
+HAN = re.compile(r"[\u4e00-\u9fff]")
+PO = i18n.LOCALE_DIR / "zh_CN" / "LC_MESSAGES" / "schoolmesh.po"
+
+
+def run(home: Path, env: dict, *args: str) -> tuple[int, str, str]:
+    r = CliRunner().invoke(main, ["--home", str(home), *args],
+                           env={"SCHOOLMESH_HOME": None, "SCHOOLMESH_PASSPHRASE": None,
+                                "SCHOOLMESH_TEACHER_PASSWORD": "correct horse battery", **env})
+    return r.exit_code, r.stdout, r.stderr
+
+
+def chinese(text: str) -> int:
+    return len(HAN.findall(text))
+
+
+HELP = [(), ("init",), ("start",), ("status",), ("publish",), ("search",), ("get",),
+        ("limits", "set"), ("transfers",), ("service", "install"), ("community", "invite"),
+        ("export",), ("import",), ("gc",), ("teacher", "add")]
+
+
+@pytest.mark.parametrize("command", HELP, ids=lambda c: " ".join(c) or "schoolmesh")
+def test_help_follows_the_locale(tmp_path, command):
+    code_en, en, _ = run(tmp_path, EN, *command, "--help")
+    code_zh, zh, _ = run(tmp_path, ZH, *command, "--help")
+    assert code_en == code_zh == 0
+    assert chinese(en.replace("数学", "")) == 0 and "Usage:" in en and "Options" in en
+    assert "用法：" in zh and "选项" in zh and "Show this message" not in zh
+    # the command's text and every option's help, in Chinese (the start of each, as wrapped)
+    cmd = main
+    for name in command:
+        cmd = cmd.commands[name]
+    texts = [cmd.help] + [p.help for p in cmd.params if getattr(p, "help", None)]
+    flat = re.sub(r"\s+", "", zh)
+    for text in filter(None, texts):
+        first = i18n.help_id(text).split("\n")[0][:30]
+        assert first in re.sub(r"\s+", " ", en) or first in en, first
+        assert first not in zh, first
+        with PO.open("rb") as fh:
+            translated = read_po(fh, locale="zh_CN")[i18n.help_id(text)].string
+        assert chinese(translated) and re.sub(r"\s+", "", translated)[:12] in flat, text
+
+
+def test_main_commands_succeed_and_fail_in_both_languages(tmp_path):
+    outputs = {}
+    for name, env in (("en", EN), ("zh", ZH)):
+        home = tmp_path / name
+        code, out, err = run(home, env, "init", "--name", "青山村小")
+        assert code == 0, err
+        outputs[name, "init"] = out
+        outputs[name, "teachers"] = run(home, env, "teacher", "list")[1]
+        assert run(home, env, "limits", "set", "--down", "10M")[0] == 0
+        outputs[name, "limits"] = run(home, env, "limits", "show")[1]
+        for what, args, want in (("not running", ("status",), 1),
+                                 ("bad rate", ("limits", "set", "--up", "fast"), 1),
+                                 ("bad size", ("limits", "set", "--monthly-budget", "20X"), 1),
+                                 ("no teacher", ("teacher", "remove", "nobody"), 1),
+                                 ("usage", ("limits", "set", "--bogus"), 2),
+                                 ("no home", ("--home", str(tmp_path / "none"), "teacher",
+                                              "list"), 1)):
+            code, out, err = run(home, env, *args)
+            assert code == want, (name, what, err)
+            assert out == ""
+            outputs[name, what] = err
+    assert "Created node '青山村小'" in outputs["en", "init"]
+    assert "已在" in outputs["zh", "init"] and "创建节点“青山村小”（学校）" in outputs["zh", "init"]
+    assert "no teachers yet" in outputs["en", "teachers"]
+    assert "还没有教师账号" in outputs["zh", "teachers"]
+    assert "# in force now: up unlimited, down 10Mbit/s" in outputs["en", "limits"]
+    assert "# 当前生效：上传 unlimited，下载 10Mbit/s" in outputs["zh", "limits"]
+    assert outputs["en", "not running"] == \
+        "error: the node is not running (start it with 'schoolmesh start')\n"
+    assert outputs["zh", "not running"] == "错误：节点没有运行（用 'schoolmesh start' 启动）\n"
+    assert outputs["en", "bad rate"].startswith("error: bad rate 'fast': expected a rate like")
+    assert outputs["zh", "bad rate"].startswith("错误：速率 'fast' 无效：应为速率，例如 10M")
+    assert "每月流量额度 '20X' 无效" in outputs["zh", "bad size"]
+    assert outputs["zh", "no teacher"] == "错误：没有教师 'nobody'\n"
+    assert "No such option '--bogus'" in outputs["en", "usage"]
+    assert "错误：没有选项 '--bogus'。" in outputs["zh", "usage"]
+    assert "用 'main limits set --help' 查看帮助。" in outputs["zh", "usage"]  # in-process name
+    assert "不是 schoolmesh 主目录" in outputs["zh", "no home"]
+    for key in outputs:
+        if key[0] == "en":
+            assert chinese(outputs[key].replace("青山村小", "")) == 0, key
+
+
+def test_locale_variables_in_gettext_order(monkeypatch):
+    for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(var, raising=False)
+    assert i18n.language() == "en"
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    assert i18n.language() == "zh_CN"
+    monkeypatch.setenv("LC_MESSAGES", "en_US.UTF-8")     # more specific than LANG
+    assert i18n.language() == "en"
+    monkeypatch.setenv("LC_ALL", "zh_CN.GB18030")        # wins over both
+    assert i18n.language() == "zh_CN"
+    monkeypatch.setenv("LC_ALL", "zh_TW.UTF-8")          # traditional Chinese: not this catalog
+    assert i18n.language() == "en"
+
+
+def test_a_real_process_reads_the_catalog():
+    """As on a fresh clone: a new process, the catalog found next to the code."""
+    env = {**os.environ, "LANG": "zh_CN.UTF-8"}
+    env.pop("LC_ALL", None)
+    r = subprocess.run([str(Path(sys.executable).parent / "schoolmesh"), "--help"],
+                       capture_output=True,
+                       text=True, env=env, timeout=60, cwd=Path(__file__).parents[1])
+    assert r.returncode == 0 and "在学校之间共享" in r.stdout
+
+
+def test_the_catalog_translates_every_message():
+    with PO.open("rb") as fh:
+        po = read_po(fh, locale="zh_CN")
+    assert not po.fuzzy
+    ids = {m.id if isinstance(m.id, str) else tuple(m.id): m for m in po if m.id}
+    wanted = i18n_extract.messages()
+    missing = [m for m in wanted if m not in ids]
+    assert not missing, f"not in the .po (run: python -m cli.i18n_extract): {missing[:5]}"
+    untranslated = [k for k, m in ids.items()
+                    if not (m.string if isinstance(m.string, str) else all(m.string))]
+    assert not untranslated, untranslated[:5]
+    assert not [k for k, m in ids.items() if m.fuzzy]
+    assert not [(m.id, errors) for m, errors in po.check() if errors]   # as pybabel compile
+    # placeholders: the translation has the same {fields} / %(fields)s as the English
+    field = re.compile(r"\{[^{}]*\}|%\([a-z]+\)s")
+    for key, m in ids.items():
+        english = " ".join(key) if isinstance(key, tuple) else key
+        text = m.string if isinstance(m.string, str) else " ".join(m.string)
+        got, need = set(field.findall(text)), set(field.findall(english))
+        if isinstance(key, tuple):      # Chinese has one form: it may drop a singular field
+            assert got <= need, (key, text)
+        else:
+            assert got == need, (key, text)
