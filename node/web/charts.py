@@ -59,7 +59,7 @@ def total_svg(month: str, days: list[tuple[str, int, int]], budget: int | None,
         total += by_day.get(d, 0)
         points.append(round(total / MB, 3) if d <= upto else None)
     chart = _chart(pygal.Line, texts["title"], [d[-2:].lstrip("0") for d in dates])
-    chart.add(texts["used"], points, show_dots=False, fill=True)
+    chart.add(texts["used"], points, dots_size=3, stroke_style={"width": 3})
     if budget is not None:
         chart.add(texts["budget"], [round(budget / MB, 3)] * len(dates), show_dots=False,
                   stroke_style={"width": 3, "dasharray": "6, 4"})
