@@ -97,6 +97,7 @@ class Node:
         self.host = p2p.make_host(key.seed, self.options.listen, mdns=self.options.mdns,
                                   limiter=self.limiter)
         self.meter = meter.install(self.host)
+        self.limiter.protocols = self.meter.take      # daily bytes per protocol, persisted
         # a new connection syncs at once (its peer may hold what gossip did not bring) and may
         # be the provider a waiting transfer needs (specs/links.md §2, §3)
         p2p.on_connections(

@@ -261,11 +261,17 @@ MIGRATIONS: list[str] = [
     DROP TABLE catalog_fts;
     ALTER TABLE catalog_fts_11 RENAME TO catalog_fts;
     """,
-    # 11: the budget's bytes per local calendar day (the operator page's chart of the month);
-    # the month's total stays in traffic (4), days before this migration are not known
+    # 11: traffic per local calendar day for the operator page's charts of the month: the
+    # budget's bytes (the month's total stays in traffic, 4), and every stream's bytes per
+    # libp2p protocol (LAN peers included); days before this migration are not known
     """
     CREATE TABLE traffic_days (
         day TEXT PRIMARY KEY, up INTEGER NOT NULL, down INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE traffic_protocols (
+        day TEXT NOT NULL, protocol TEXT NOT NULL,
+        sent INTEGER NOT NULL, received INTEGER NOT NULL,
+        PRIMARY KEY (day, protocol)
     ) WITHOUT ROWID;
     """,
 ]

@@ -1,13 +1,14 @@
 """Bandwidth limits in the running node (specs/limits.md): the settings in SQLite, a trio
 limiter with one token bucket per direction that follows the time-of-day schedule, and the
 monthly budget (byte counters per calendar month and per day, flushed to SQLite every few
-seconds).
+seconds, with the day's bytes per libp2p protocol when the node gives its meter).
 """
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from collections.abc import Callable
 from datetime import datetime
 from datetime import time as dtime
@@ -21,6 +22,7 @@ from .errors import DiskFull
 
 SETTING = "limits"          # settings-table key holding the JSON of protocol.limits.Limits
 FLUSH_INTERVAL = 2.0        # seconds between flushes of the traffic counters (and reloads)
+PROTOCOLS_INTERVAL = 60.0   # at most this long between writes of the bytes per protocol
 DIRECTIONS = ("up", "down")
 
 
@@ -61,6 +63,14 @@ def days(conn: sqlite3.Connection, month: str) -> list[tuple[str, int, int]]:
         (month + "-01", month + "-32"))]
 
 
+def protocol_days(conn: sqlite3.Connection, month: str) -> list[tuple[str, str, int, int]]:
+    """``(day, protocol, sent, received)`` of ``month`` (YYYY-MM), by day then protocol: every
+    stream's bytes, LAN peers included (not only what the budget counts)."""
+    return [tuple(r) for r in conn.execute(
+        "SELECT day, protocol, sent, received FROM traffic_protocols WHERE day >= ? AND "
+        "day < ? ORDER BY day, protocol", (month + "-01", month + "-32"))]
+
+
 def _local_now() -> dtime:
     return datetime.now().time()
 
@@ -85,6 +95,11 @@ class Limiter:
         self.pending = dict.fromkeys(DIRECTIONS, 0)     # counted, not yet flushed
         self.month_used = 0                             # flushed bytes of the current month
         self.consulted = dict.fromkeys(DIRECTIONS, 0)   # every byte seen (for tests/stats)
+        # bytes per protocol since the last call (the host's meter, node/p2p/meter.py), and
+        # what was taken from it but not written yet
+        self.protocols: Callable[[], dict[str, tuple[int, int]]] | None = None
+        self.pending_protocols: dict[str, tuple[int, int]] = {}
+        self._protocols_written, self._protocols_day = time.monotonic(), ""
 
     def set_limits(self, limits: pl.Limits) -> None:
         self.limits = limits
@@ -141,27 +156,50 @@ class Limiter:
                 " is spent: content transfers wait for next month (catalog sync continues; "
                 "raise it with 'schoolmesh limits set --monthly-budget SIZE')")
 
-    def flush(self, conn: sqlite3.Connection, month: str, day: str | None = None) -> None:
+    def flush(self, conn: sqlite3.Connection, month: str, day: str | None = None, *,
+              force: bool = False) -> None:
         """Add the pending counters to ``month``'s row (and ``day``'s, YYYY-MM-DD, default
-        today); reload the settings."""
+        today); reload the settings.  The bytes per protocol are written with the budget's,
+        or at least every PROTOCOLS_INTERVAL seconds (LAN traffic alone does not write the
+        database every few seconds), or when ``force``."""
         day = day or day_of(datetime.now())
+        if self.protocols is not None:
+            for p, (sent, received) in self.protocols().items():
+                s0, r0 = self.pending_protocols.get(p, (0, 0))
+                self.pending_protocols[p] = (s0 + sent, r0 + received)
         up, down = self.pending["up"], self.pending["down"]
-        if not up and not down:   # nothing to count: no write (every write wakes the node)
+        if not (up or down or force or day != self._protocols_day
+                or time.monotonic() - self._protocols_written >= PROTOCOLS_INTERVAL):
+            per_protocol = {}
+        else:
+            per_protocol, self.pending_protocols = self.pending_protocols, {}
+            self._protocols_written, self._protocols_day = time.monotonic(), day
+        if not up and not down and not per_protocol:
+            # nothing to count: no write (every write wakes the node)
             self.month_used = sum(used(conn, month))
             self.limits = load(conn)
             return
         self.pending["up"] = self.pending["down"] = 0
         try:
             with db.write(conn) as c:
-                c.execute("INSERT INTO traffic(month, up, down) VALUES (?, ?, ?) "
-                          "ON CONFLICT(month) DO UPDATE SET up = up + excluded.up, "
-                          "down = down + excluded.down", (month, up, down))
-                c.execute("INSERT INTO traffic_days(day, up, down) VALUES (?, ?, ?) "
-                          "ON CONFLICT(day) DO UPDATE SET up = up + excluded.up, "
-                          "down = down + excluded.down", (day, up, down))
+                if up or down:
+                    c.execute("INSERT INTO traffic(month, up, down) VALUES (?, ?, ?) "
+                              "ON CONFLICT(month) DO UPDATE SET up = up + excluded.up, "
+                              "down = down + excluded.down", (month, up, down))
+                    c.execute("INSERT INTO traffic_days(day, up, down) VALUES (?, ?, ?) "
+                              "ON CONFLICT(day) DO UPDATE SET up = up + excluded.up, "
+                              "down = down + excluded.down", (day, up, down))
+                c.executemany(
+                    "INSERT INTO traffic_protocols(day, protocol, sent, received) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT(day, protocol) DO UPDATE SET "
+                    "sent = sent + excluded.sent, received = received + excluded.received",
+                    [(day, p, s_, r_) for p, (s_, r_) in per_protocol.items()])
         except BaseException:
             self.pending["up"] += up
             self.pending["down"] += down
+            for p, (s_, r_) in per_protocol.items():
+                s0, r0 = self.pending_protocols.get(p, (0, 0))
+                self.pending_protocols[p] = (s0 + s_, r0 + r_)
             raise
         self.month_used = sum(used(conn, month))
         self.limits = load(conn)
@@ -182,4 +220,4 @@ class Limiter:
         finally:
             with contextlib.suppress(DiskFull):
                 now = datetime.now()
-                self.flush(conn, month_of(now), day_of(now))
+                self.flush(conn, month_of(now), day_of(now), force=True)

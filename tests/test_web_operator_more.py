@@ -109,6 +109,45 @@ async def test_limits_page_sets_limits_and_charts_the_month(node):
     assert nlimits.days(conn, month) == [(today, 3_000_000, 5_000_000)]
 
 
+async def test_traffic_by_use_is_kept_per_day(node, nursery, tmp_path):
+    """Every stream's bytes per protocol (LAN peers too) are written per day with the budget's
+    counters and shown in plain words."""
+    from node.daemon import Node, Options
+    other = init_home(tmp_path / "other", "石门村小", "school")
+    peer = await nursery.start(Node(other, Options(listen=["/ip4/127.0.0.1/tcp/0"],
+                                                   web=None)).serve)
+    try:
+        await node.api_connect((await peer.api_status())["listen"][0])
+        with trio.fail_after(JOB_SECONDS):          # identify runs on every new connection
+            while not [p for p in node.meter.received if p.startswith("/ipfs/id/")]:
+                await trio.sleep(0.05)
+        ident = next(p for p in node.meter.received if p.startswith("/ipfs/id/"))
+        now = datetime.now()
+        node.limiter.flush(node.home.conn, nlimits.month_of(now), nlimits.day_of(now),
+                           force=True)
+        rows = nlimits.protocol_days(node.home.conn, nlimits.month_of(now))
+        kept = {p: (s, r) for d, p, s, r in rows if d == nlimits.day_of(now)}
+        assert kept[ident][1] >= node.meter.received[ident] > 0
+        async with signed_in(node.web_url, "zhao") as c:
+            page = await c.get("/operator/limits")
+            row = re.search(rf'<tr data-protocol="{re.escape(ident)}">.*?</tr>', page.text,
+                            re.S).group(0)
+            assert "connection upkeep" in row
+            zh = await c.get("/operator/limits/protocols.svg",
+                             headers={"accept-language": "zh-CN"})
+            assert zh.headers["content-type"].startswith("image/svg+xml")
+            assert "连接维护" in zh.text and "每日流量按用途" in zh.text
+        # a second flush adds only what came since: nothing is counted twice
+        before = node.meter.received[ident]
+        node.limiter.flush(node.home.conn, nlimits.month_of(now), nlimits.day_of(now),
+                           force=True)
+        again = {p: (s, r) for d, p, s, r in nlimits.protocol_days(
+            node.home.conn, nlimits.month_of(now)) if d == nlimits.day_of(now)}
+        assert again[ident][1] - kept[ident][1] == node.meter.received[ident] - before
+    finally:
+        other.close()
+
+
 async def test_communities_create_invite_join_remove(node, tmp_path):
     other = init_home(tmp_path / "village", "石门村小", "school")
     village = other.school_id

@@ -23,6 +23,19 @@ class Meter:
     def __init__(self) -> None:
         self.sent: Counter[str] = Counter()
         self.received: Counter[str] = Counter()
+        self._taken: tuple[Counter[str], Counter[str]] = (Counter(), Counter())
+
+    def take(self) -> dict[str, tuple[int, int]]:
+        """``{protocol: (sent, received)}`` counted since the previous call (the daily counts
+        of node/limits.py)."""
+        out = {}
+        for p in set(self.sent) | set(self.received):
+            sent = self.sent[p] - self._taken[0][p]
+            received = self.received[p] - self._taken[1][p]
+            if sent or received:
+                out[p] = (sent, received)
+        self._taken = (Counter(self.sent), Counter(self.received))
+        return out
 
     def snapshot(self, tcp_sent: int | None = None, tcp_received: int | None = None
                  ) -> dict[str, dict[str, int]]:

@@ -22,7 +22,8 @@ SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'"
 MB = 1_000_000          # the unit of the charts' axes: MB = 10^6 bytes, as everywhere
 STYLE = Style(font_family="'Noto Sans CJK SC', 'WenQuanYi Micro Hei', sans-serif",
               background="white", plot_background="white",
-              colors=("#2b6cb0", "#dd8a2e", "#b83232"))
+              colors=("#2b6cb0", "#dd8a2e", "#b83232", "#3c8d5a", "#7b5ea7", "#8c8c8c",
+                      "#c9b458"))
 
 
 def month_days(month: str) -> list[str]:
@@ -63,4 +64,25 @@ def total_svg(month: str, days: list[tuple[str, int, int]], budget: int | None,
     if budget is not None:
         chart.add(texts["budget"], [round(budget / MB, 3)] * len(dates), show_dots=False,
                   stroke_style={"width": 3, "dasharray": "6, 4"})
+    return chart.render(is_unicode=True)
+
+
+MAX_SERIES = 6      # uses shown apart in the chart by use; the rest are summed as "other"
+
+
+def protocols_svg(month: str, rows: list[tuple[str, str, int]], texts: dict[str, str]) -> str:
+    """MB per day of each use (``rows``: day, use label, bytes), stacked; the largest uses
+    apart, the rest as ``texts["other"]``."""
+    totals: dict[str, int] = {}
+    for _, use, n in rows:
+        totals[use] = totals.get(use, 0) + n
+    top = sorted(totals, key=lambda u: -totals[u])[:MAX_SERIES]
+    per: dict[tuple[str, str], int] = {}
+    for d, use, n in rows:
+        key = (d, use if use in top else texts["other"])
+        per[key] = per.get(key, 0) + n
+    dates = month_days(month)
+    chart = _chart(pygal.StackedBar, texts["title"], [d[-2:].lstrip("0") for d in dates])
+    for use in top + ([texts["other"]] if len(totals) > len(top) else []):
+        chart.add(use, [round(per.get((d, use), 0) / MB, 3) for d in dates])
     return chart.render(is_unicode=True)

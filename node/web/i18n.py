@@ -411,6 +411,20 @@ TEXTS.update({
                         "{complete} 个资源完整，{incomplete} 个还需要其他分卷。"),
     "op_usb_invalid": ("Problems found (the rest was imported):", "发现问题（其余内容已导入）："),
     "op_usb_back": ("Back to the USB page", "返回 U 盘页面"),
+    "op_by_protocol": ("What the traffic was for, this month", "本月流量用途"),
+    "op_by_protocol_note": ("Every connection's bytes, school LAN included, by what they "
+                            "carried.", "所有连接的字节数（包括校园局域网），按用途统计。"),
+    "op_chart_protocols": ("Traffic per day by use, {month} (MB, LAN included)",
+                           "{month} 每日流量按用途（MB，含局域网）"),
+    "op_other": ("other", "其他"),
+    "proto_bitswap": ("resource content", "资源内容"),
+    "proto_feed": ("catalog sync", "目录同步"),
+    "proto_gossip": ("update notices", "更新通知"),
+    "proto_dht": ("finding who has a resource", "查找资源位置"),
+    "proto_upkeep": ("connection upkeep", "连接维护"),
+    "proto_relay": ("relaying for member schools", "为成员校中继"),
+    "proto_community": ("joining communities", "加入社区"),
+    "proto_negotiation": ("choosing a protocol", "协议协商"),
 })
 
 # A teacher's own resources, drafts, upload progress, previews (node/web/teach.py, preview.py).
@@ -676,6 +690,18 @@ TEXTS.update({
     "hidden_resource": ("A demonstration school hid this resource for the community: {reason}",
                         "示范校已在社区中隐藏此资源：{reason}"),
 })
+# libp2p protocol ids (prefixes) in plain words (the operator's traffic by use)
+PROTOCOL_KEYS = (("/ipfs/bitswap/", "proto_bitswap"), ("/schoolmesh/feed/", "proto_feed"),
+                 ("/schoolmesh/community/1", "proto_community"),
+                 ("/schoolmesh/", "proto_gossip"), ("/meshsub/", "proto_gossip"),
+                 ("/floodsub/", "proto_gossip"), ("/ipfs/kad/", "proto_dht"),
+                 ("/ipfs/id/", "proto_upkeep"), ("/ipfs/ping/", "proto_upkeep"),
+                 ("/libp2p/circuit/", "proto_relay"), ("negotiation", "proto_negotiation"))
+
+
+def protocol_key(protocol: str) -> str | None:
+    """The text key of a protocol's use (None: no plain name, show the id)."""
+    return next((key for prefix, key in PROTOCOL_KEYS if protocol.startswith(prefix)), None)
 
 # Vocabulary labels (values stay the identifiers stored in records).
 LABELS: dict[str, tuple[str, str]] = {

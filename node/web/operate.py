@@ -200,7 +200,14 @@ def _limits_context(web: Web) -> dict[str, Any]:
     up, down = nlimits.used(conn, month)
     days = nlimits.days(conn, month)
     budget = current.monthly_budget
+    uses: dict[str, list[int]] = {}
+    for _, protocol, sent, received in nlimits.protocol_days(conn, month):
+        row = uses.setdefault(protocol, [0, 0])
+        row[0] += sent
+        row[1] += received
     return {"limits": current.describe(), "month": month, "today": today,
+            "uses": sorted(uses.items(), key=lambda kv: -sum(kv[1])),
+            "protocol_key": i18n.protocol_key,
             "used": up + down, "used_up": up, "used_down": down, "budget": budget,
             "percent": None if not budget else min(100, (up + down) * 100 // budget),
             "days": days, "unknown": max(0, up + down - sum(u + d for _, u, d in days))}
@@ -235,7 +242,7 @@ async def limits_page(request: Request) -> Response:
 
 
 async def traffic_chart(request: Request) -> Response:
-    """GET /operator/limits/{daily,month}.svg: the charts of the limits page."""
+    """GET /operator/limits/{daily,month,protocols}.svg: the charts of the limits page."""
     web, op = _operator(request)
     if op is None:
         return _forbidden(web, request)
@@ -251,6 +258,14 @@ async def traffic_chart(request: Request) -> Response:
         svg = charts.total_svg(month, days, budget, today,
                                {"title": t("op_chart_month", month=month),
                                 "used": t("op_used_so_far"), "budget": t("op_budget")})
+    elif request.path_params["chart"] == "protocols":
+        def use(protocol: str) -> str:
+            key = i18n.protocol_key(protocol)
+            return t(key) if key else protocol
+        rows = [(d, use(p), s + r) for d, p, s, r in
+                nlimits.protocol_days(web.home.conn, month)]
+        svg = charts.protocols_svg(month, rows, {"title": t("op_chart_protocols", month=month),
+                                                 "other": t("op_other")})
     else:
         return web.error(request, 404, "not_found")
     return Response(svg, media_type="image/svg+xml",
