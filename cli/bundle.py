@@ -151,11 +151,12 @@ def wants(obj: Context, output: Path, subjects: tuple[str, ...], levels: tuple[s
 
     def human(d: dict[str, Any]) -> None:
         a = d["asks"]
-        what = ("all content" if a["all"] else
-                "content about " + ", ".join(a["subjects"] + a["levels"])
-                if a["subjects"] or a["levels"] else "new catalog entries only")
-        click.echo(f"wrote {d['output']}: {d['feeds']} feed head(s), {d['roots']} content "
-                   f"root(s) held; asks for {what}")
+        what = (_("all content") if a["all"] else
+                _("content about {what}").format(what=", ".join(a["subjects"] + a["levels"]))
+                if a["subjects"] or a["levels"] else _("new catalog entries only"))
+        click.echo(_("wrote {file}: the latest entry of {feeds} school catalog(s) and {roots} "
+                     "resource(s) held; asks for {what}").format(
+            file=d['output'], feeds=d['feeds'], roots=d['roots'], what=what))
     emit(result, as_json, human)
 
 

@@ -176,8 +176,8 @@ def link(obj: Context, code: str, community_id: str | None, as_json: bool) -> No
     codes, which names it and its seeds; the code stays unused). Needs the running node."""
     d = call(obj.home_path, "community_link", code=code, community_id=community_id)
     emit(d, as_json, lambda d: click.echo(
-        f"linked {d['community_id']} with {d['name']!r} ({d['linked']}); its catalog is "
-        "replicating now"))
+        _("linked {id} with {name!r} ({linked}); its catalog is replicating now").format(
+            id=d['community_id'], name=d['name'], linked=d['linked'])))
 
 
 @community.command()
@@ -191,7 +191,8 @@ def quota(obj: Context, size: str | None, as_json: bool) -> None:
     from protocol.units import parse_size
     home = obj.home()
     d = nc.set_seed_quota(home, parse_size(size, what="quota")) if size else {"seed_quota": nc.seed_quota(home)}
-    emit(d, as_json, lambda d: click.echo(f"seed quota: {_size(d['seed_quota'])}"))
+    emit(d, as_json, lambda d: click.echo(_("space kept for the communities: {size}").format(
+        size=_size(d['seed_quota']))))
 
 
 @click.command()
@@ -210,17 +211,18 @@ def pins(obj: Context, as_json: bool) -> None:
             what = f"{p['title']} ({p['resource_id']})" if p["title"] else p["cid"]
             click.echo(f"{p['reason']:<13} {_size(p['size']):>10}  {what}  [{p['ref']}]")
         for reason, t in sorted(d["totals"].items()):
-            click.echo(f"total {reason}: {t['pins']} pins, {_size(t['bytes'])}")
+            click.echo(_("total {reason}: {n} pins, {size}").format(
+                reason=reason, n=t['pins'], size=_size(t['bytes'])))
         if not d["pins"]:
-            click.echo("nothing pinned")
+            click.echo(_("nothing pinned"))
         c = d["costs"]
         for reason, k in c["reasons"].items():
-            click.echo(f"blocks kept for {reason}: {human_size(k['bytes'])} "
-                       f"({human_size(k['only_bytes'])} for it alone)")
-        click.echo(f"cache (user, subscription): {human_size(c['cache']['used'])} of "
-                   f"{human_size(c['cache']['quota'])}")
-        click.echo(f"'schoolmesh gc' would free {human_size(c['gc_would_free']['bytes'])} "
-                   f"({c['gc_would_free']['blocks']} blocks)")
+            click.echo(_("blocks kept for {reason}: {size} ({alone} for it alone)").format(
+                reason=reason, size=human_size(k['bytes']), alone=human_size(k['only_bytes'])))
+        click.echo(_("cache (user, subscription): {used} of {quota}").format(
+            used=human_size(c['cache']['used']), quota=human_size(c['cache']['quota'])))
+        click.echo(_("'schoolmesh gc' would free {size} ({n} blocks)").format(
+            size=human_size(c['gc_would_free']['bytes']), n=c['gc_would_free']['blocks']))
     emit(d, as_json, human)
 
 
@@ -233,10 +235,10 @@ def subscribe(obj: Context, subject: str | None, level: str | None, as_json: boo
     """Fetch matching resources of other schools automatically as they appear."""
     from node import community as nc
     d = nc.subscribe(obj.home(), subject, level)
-    emit(d, as_json, lambda d: click.echo(f"subscription {d['id']}: resources about "
-                                          f"{d['subject'] or 'anything'} for "
-                                          f"{d['level'] or 'any level'} are fetched "
-                                          "automatically"))
+    emit(d, as_json, lambda d: click.echo(
+        _("subscription {id}: resources about {subject} for {level} are fetched "
+          "automatically").format(id=d['id'], subject=d['subject'] or _('anything'),
+                                  level=d['level'] or _('any level'))))
 
 
 @click.command()
@@ -247,8 +249,9 @@ def subscriptions(obj: Context, as_json: bool) -> None:
     from node import community as nc
     rows = nc.subscriptions(obj.home())
     emit(rows, as_json, lambda rows: click.echo("\n".join(
-        f"{r['id']:>3}  subject {r['subject'] or '*'}  level {r['level'] or '*'}"
-        for r in rows) or "no subscriptions"))
+        f"{r['id']:>3}  " + _("subject {subject}  level {level}").format(
+            subject=r['subject'] or '*', level=r['level'] or '*')
+        for r in rows) or _("no subscriptions")))
 
 
 @click.command()
@@ -259,7 +262,8 @@ def unsubscribe(obj: Context, subscription_id: int, as_json: bool) -> None:
     """Remove an auto-fetch subscription (what was fetched stays)."""
     from node import community as nc
     d = nc.unsubscribe(obj.home(), subscription_id)
-    emit(d, as_json, lambda d: click.echo(f"subscription {d['unsubscribed']} removed"))
+    emit(d, as_json, lambda d: click.echo(_("subscription {id} removed").format(
+        id=d['unsubscribed'])))
 
 
 def register(group: click.Group) -> None:

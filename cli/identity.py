@@ -113,7 +113,8 @@ def id_(obj: Context, as_json: bool) -> None:
     """Show this school's identity."""
     home = obj.home()
     data = {"school_id": home.school_id, "name": home.name, "role": home.role}
-    emit(data, as_json, lambda d: click.echo(f"{d['name']} ({d['role']})\n{d['school_id']}"))
+    emit(data, as_json, lambda d: click.echo(
+        f"{d['name']} ({_(d['role'])})\n{d['school_id']}"))
 
 
 @click.group()
@@ -130,9 +131,10 @@ def key_export(obj: Context, output: Path) -> None:
     from crypto import save_key
     home = obj.home_with_key()
     save_key(output, home.key(), home.passphrase)
-    click.echo(f"Key written to {output}"
-               + (" (encrypted with the same passphrase)" if home.passphrase else
-                  " (NOT encrypted: store it offline)"), err=True)
+    click.echo((_("Key written to {file} (encrypted with the same passphrase)")
+                if home.passphrase else
+                _("Key written to {file} (NOT encrypted: store it offline)")).format(
+        file=output), err=True)
 
 
 @click.command("backup")
@@ -155,9 +157,11 @@ def backup_(obj: Context, output: Path, as_json: bool) -> None:
         raise NodeError(str(exc)) from None
     data = backup.write_backup(home, output, passphrase)
     emit(data, as_json, lambda d: click.echo(
-        f"Backup of {d['entries']} own entries, {d['teachers']} teacher accounts and "
-        f"{d['communities']} communities written to {d['output']} ({d['bytes']} bytes). "
-        "Keep it and its passphrase apart, somewhere safe."))
+        _("Backup of {entries} own catalog entries, {teachers} teacher accounts and "
+          "{communities} communities written to {file} ({size} bytes). Keep it and its "
+          "passphrase apart, somewhere safe.").format(
+            entries=d['entries'], teachers=d['teachers'], communities=d['communities'],
+            file=d['output'], size=d['bytes'])))
 
 
 def register(group: click.Group) -> None:

@@ -138,13 +138,14 @@ def _print_status(d: dict) -> None:
         free=format_size(d['disk']['free']), total=format_size(d['disk']['total']),
         reserve=format_size(d['disk']['reserve'])))
     if d["disk_warning"]:
-        click.echo(f"WARNING: {d['disk_warning']}")
+        click.echo(_("WARNING: {warning}").format(warning=d['disk_warning']))
     click.echo("\n".join(_("listening on (address) {addr}").format(addr=a) for a in d["listen"]))
     if urls := d.get("web_urls"):
         from node.web import qr
         tty = click.get_text_stream("stdout").isatty()
-        click.echo(f"\nTeachers scan this with a phone to open {urls[0]}\n"
-                   "(a page to print for the staff room: " + urls[0] + "where)\n"
+        click.echo("\n" + _("Teachers scan this with a phone to open {url}").format(url=urls[0])
+                   + "\n" + _("(a page to print for the staff room: {url})").format(
+                       url=urls[0] + "where") + "\n"
                    + qr.terminal(urls[0], tty=tty), nl=False)
 
 
@@ -165,7 +166,8 @@ def peers(obj: Context, as_json: bool) -> None:
 def connect(obj: Context, multiaddr: str, as_json: bool) -> None:
     """Connect to a peer now (MULTIADDR ends with /p2p/<school id>)."""
     d = call(obj.home_path, "connect", addr=multiaddr)
-    emit(d, as_json, lambda d: click.echo(f"connected to {d['peer_id']}"))
+    emit(d, as_json, lambda d: click.echo(_("connected to {school}").format(
+        school=d['peer_id'])))
 
 
 @click.command()
@@ -178,7 +180,8 @@ def follow(obj: Context, school_id: str, as_json: bool) -> None:
     d = daemon.follow(obj.home(), school_id)
     if daemon_info(obj.home_path) is not None:
         call(obj.home_path, "sync", now=True)
-    emit(d, as_json, lambda d: click.echo(f"following {d['following']}"))
+    emit(d, as_json, lambda d: click.echo(_("following {school}").format(
+        school=d['following'])))
 
 
 @click.command()
@@ -189,7 +192,8 @@ def unfollow(obj: Context, school_id: str, as_json: bool) -> None:
     """Stop replicating a school's feed (what was already received is kept)."""
     from node import daemon
     d = daemon.unfollow(obj.home(), school_id)
-    emit(d, as_json, lambda d: click.echo(f"no longer following {d['unfollowed']}"))
+    emit(d, as_json, lambda d: click.echo(_("no longer following {school}").format(
+        school=d['unfollowed'])))
 
 
 def register(group: click.Group) -> None:

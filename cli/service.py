@@ -40,9 +40,9 @@ def install(obj: Context, user: bool, no_enable: bool, unit_dir: Path | None,
     done = ns.install(obj.home_path, user=user, enable=not no_enable, directory=unit_dir)
     if not done.enabled and not no_enable:
         ctl = "systemctl --user" if user else "systemctl"
-        raise ns.ServiceError(f"wrote {done.unit} but could not enable it: {done.why_not}; "
-                              f"run '{ctl} enable --now {ns.UNIT_NAME}' where systemd runs, "
-                              "or pass --no-enable")
+        raise ns.ServiceError(_("wrote {unit} but could not enable it: {why}; run '{command}' "
+                                "where systemd runs, or pass --no-enable").format(
+            unit=done.unit, why=done.why_not, command=f"{ctl} enable --now {ns.UNIT_NAME}"))
     d = {"unit": str(done.unit), "enabled": done.enabled, "user": user}
 
     def human(d: dict[str, Any]) -> None:
@@ -90,8 +90,9 @@ def uninstall(obj: Context, user: bool, unit_dir: Path | None, as_json: bool) ->
     from node import service as ns
     d = ns.uninstall(user=user, directory=unit_dir)
     emit(d, as_json, lambda d: click.echo(
-        f"removed {d['unit']}" + (" (stopped and disabled)" if d["stopped"] else "")
-        if d["removed"] else f"no unit file at {d['unit']}"))
+        (_("removed {unit} (stopped and disabled)") if d["stopped"] else _("removed {unit}"))
+        .format(unit=d['unit']) if d["removed"] else
+        _("no unit file at {unit}").format(unit=d['unit'])))
 
 
 def register(group: click.Group) -> None:
