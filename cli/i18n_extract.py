@@ -38,7 +38,7 @@ CLICK_MESSAGES: list[str | tuple[str, str]] = [
 # words the commands translate from data (roles, yes/no)
 DATA_MESSAGES = ["teacher", "operator", "school", "demonstration", "member", "true", "false",
                  "off", "active", "expired", "revoked", "linked", "queued", "running", "paused",
-                 "waiting", "done", "failed", "cancelled", "subscription", "seeding"]
+                 "waiting", "done", "failed", "cancelled", "subscription", "seeding", "valid"]
 
 
 def messages() -> dict[str | tuple[str, str], list[tuple[str, int]]]:

@@ -266,30 +266,35 @@ def show(obj: Context, resource_id: str, as_json: bool) -> None:
 
     def human(d: dict[str, Any]) -> None:
         m = d["meta"]
-        click.echo(f"{m['title']}  ({d['resource_id']}, version {d['version']})")
+        click.echo(f"{m['title']}  (" + _("{id}, version {version}").format(
+            id=d['resource_id'], version=d['version']) + ")")
         if d["retracted"]:
-            click.echo(f"RETRACTED: {d['retract_reason'] or 'no reason given'}")
-        click.echo(f"school: {d['school'] or ''} {d['school_id']}")
+            click.echo("RETRACTED: " + (d['retract_reason'] or _("no reason given")))
+        click.echo(_("school: {name} {id}").format(name=d['school'] or '', id=d['school_id']))
         for k in ("description", "inLanguage", "about", "educationalLevel",
                   "learningResourceType", "license", "creator", "keywords", "timeRequired",
                   "supply", "classroom", "grade", "volume", "edition", "basedOnLicense"):
             if k in m:
                 v = m[k]
                 click.echo(f"{k}: {', '.join(v) if isinstance(v, list) else v}")
-        click.echo(f"content: {d['content_cid']}  (local: {'yes' if d['local'] else 'no'})")
+        click.echo((_("content: {cid}  (on this node)") if d['local'] else
+                    _("content: {cid}  (not on this node yet)")).format(cid=d['content_cid']))
         for f in d["files"]:
-            click.echo(f"  {f['path']}  {f['size']} bytes")
+            click.echo("  " + _("{path}  {size} bytes").format(path=f['path'], size=f['size']))
         for v in d["versions"]:
-            click.echo(f"version {v['version']}: {v['content_cid']}  signature {v['signature']}")
+            click.echo(_("version {version}: {cid}  signature {signature}").format(
+                version=v['version'], cid=v['content_cid'], signature=_(v['signature'])))
         for b in d["lineage"]["based_on"]:
-            click.echo(f"based on: {b['resource_id']} {b['title'] or '(not in this library)'}")
+            click.echo(_("based on: {id} {title}").format(
+                id=b['resource_id'], title=b['title'] or _("(not in this library)")))
         for a in d["lineage"]["adaptations"]:
-            click.echo(f"adapted as: {a['resource_id']} {a['title']}")
+            click.echo(_("adapted as: {id} {title}").format(id=a['resource_id'],
+                                                              title=a['title']))
         for part in ("unit", "lesson"):
             if part in m:
                 click.echo(f"{part}: {part_label(m[part])}")
         if isinstance(tool := m.get("tool"), dict):
-            click.echo(f"made with: {tool_line(tool)}")
+            click.echo(_("made with: {tool}").format(tool=tool_line(tool)))
     emit(d, as_json, human)
 
 
@@ -398,22 +403,25 @@ def verify(obj: Context, repair: bool, as_json: bool) -> None:
             d = {**library.verify(home), "repaired": d["repaired"]}
 
     def human(d: dict[str, Any]) -> None:
-        click.echo(f"checked {d['entries_checked']} feed entries and {d['blocks_checked']} "
-                   f"blocks ({d['unreferenced_blocks']} unreferenced blocks kept)")
+        click.echo(_("checked {entries} catalog entries and {blocks} blocks ({unused} blocks "
+                     "no resource uses, kept)").format(
+            entries=d['entries_checked'], blocks=d['blocks_checked'],
+            unused=d['unreferenced_blocks']))
         for p in d["problems"]:
             click.echo(f"PROBLEM: {p}")
         for i in d["incomplete"]:
-            click.echo(f"INCOMPLETE: {i['what']}: {i['missing']} block(s) not here yet")
+            click.echo("INCOMPLETE: " + _("{what}: {n} block(s) not here yet").format(
+                what=i['what'], n=i['missing']))
         if "repaired" in d:
             r = d["repaired"]
-            click.echo(f"repaired: {len(r['resources'])} of {r['asked']} damaged or incomplete "
-                       f"DAG(s) fetched again ({r['corrupt_removed']} corrupt block(s) "
-                       "replaced)")
+            click.echo(_("repaired: {n} of {asked} damaged or incomplete resource(s) fetched "
+                         "again ({corrupt} corrupt block(s) replaced)").format(
+                n=len(r['resources']), asked=r['asked'], corrupt=r['corrupt_removed']))
             for what, why in r["not_repaired"].items():
                 click.echo(f"NOT REPAIRED: {what}: {why}")
-        click.echo("all sound" + (f", {len(d['incomplete'])} incomplete" if d["incomplete"]
-                                  else "") if d["ok"] else
-                   f"{len(d['problems'])} problem(s) found")
+        click.echo((_("all sound") + (_(", {n} incomplete").format(n=len(d['incomplete']))
+                                      if d["incomplete"] else "")) if d["ok"] else
+                   _("{n} problem(s) found").format(n=len(d['problems'])))
     emit(d, as_json, human)
     if not d["ok"]:
         raise click.exceptions.Exit(EXIT_ERROR)
