@@ -281,3 +281,30 @@ def test_drives_from_proc_mounts(tmp_path):
     found = usb.drives(text, media_roots=(str(media) + "/",))
     assert sorted(d["path"] for d in found) == [str(plain), str(stick)]   # space unescaped
     assert {d["fstype"] for d in found} == {"vfat", "ext4"}
+
+
+async def test_one_usb_job_at_a_time_and_stopped_with_the_server():
+    import threading
+    from node.errors import NodeError
+    started, finished = threading.Event(), threading.Event()
+
+    def work(job):
+        job.phase_to("exporting", None)
+        started.set()
+        try:
+            while True:                     # a long copy: reports progress block by block
+                job.progress(1)
+                threading.Event().wait(0.01)
+        finally:
+            finished.set()
+
+    jobs = usb.Jobs()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(jobs.serve)
+        job = jobs.submit("export", "/media/stick/x.car", work)
+        await trio.to_thread.run_sync(started.wait, 10)
+        with pytest.raises(NodeError, match="running already"):
+            jobs.submit("import", "/media/stick", work)
+        nursery.cancel_scope.cancel()       # the server stops
+    assert finished.is_set()                # the thread ended, nothing left running
+    assert job.state == "failed" and job.error == "stopped" and job.done > 0
