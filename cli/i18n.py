@@ -225,16 +225,66 @@ def walk(cmd: click.Command) -> Any:
             yield from walk(sub)
 
 
+# characters a terminal draws two columns wide (CJK ideographs, kana, hangul, full-width forms)
+_WIDE = re.compile("[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff"
+                   "\ua000-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60"
+                   "\uffe0-\uffe6]")
+
+
+def _wide_aware(wrap_text: Any) -> Any:
+    """click's ``wrap_text`` counting a wide character as two columns (it counts one), so
+    Chinese help fits the terminal: each is followed by a NUL while wrapping, removed after.
+    A run of Chinese is one long word to the wrapper, broken where the line is full, which
+    is where Chinese may break."""
+    def wrap(text: str, *args: Any, **kw: Any) -> str:
+        if not _WIDE.search(text):
+            return wrap_text(text, *args, **kw)
+        widened = _WIDE.sub(lambda m: m.group(0) + "\x00", text)
+        # one column to spare: a line may end between a character and its NUL
+        if args:
+            args = (args[0] - 1, *args[1:])
+        else:
+            kw["width"] = kw.get("width", 78) - 1
+        return wrap_text(widened, *args, **kw).replace("\x00", "")
+    wrap._wide_aware = True  # type: ignore[attr-defined]
+    return wrap
+
+
+def _narrow_short_help(cmd: click.Command) -> None:
+    """The one-line summary in a command list: click cuts it at ``limit`` characters between
+    words; Chinese has no spaces and takes two columns a character, so in Chinese it is the
+    first sentence, cut to ``limit`` columns."""
+    translated = cmd.get_short_help_str
+
+    def get_short_help_str(limit: int = 45) -> str:
+        text = _help(cmd.short_help or cmd.help) or ""
+        if language() == "en" or not _WIDE.search(text):
+            return translated(limit)
+        first = text.split("\n\n")[0].replace("\n", "")
+        first = first.split("。")[0] + ("。" if "。" in first else "")
+        width = 0
+        for i, ch in enumerate(first):
+            width += 2 if _WIDE.match(ch) else 1
+            if width > limit:
+                return first[:max(0, i - 1)] + "…"
+        return first
+    cmd.get_short_help_str = get_short_help_str  # type: ignore[method-assign]
+
+
 def install(root: click.Command) -> None:
     """Translate the help of every command and option under ``root``, and click's texts."""
+    import importlib
     for cmd in walk(root):
         _translating_help_option(cmd)
         _translating(cmd, "format_help_text", ("help",))
         _translating(cmd, "get_short_help_str", ("help", "short_help"))
+        _narrow_short_help(cmd)
         for p in cmd.params:
             if isinstance(p, click.Option):
                 _translating(p, "get_help_record", ("help",))
-    import importlib
+    formatting = importlib.import_module("click.formatting")
+    if not getattr(formatting.wrap_text, "_wide_aware", False):
+        formatting.wrap_text = _wide_aware(formatting.wrap_text)
     # not click.decorators: the texts it makes (the --help option's) stay English message ids
     # and are translated as they are rendered, like every other option's
     for name in ("core", "exceptions", "formatting", "parser", "termui", "types"):

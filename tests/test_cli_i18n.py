@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 from click.testing import CliRunner
+from rich.cells import cell_len
 
 from cli import i18n, i18n_extract
 from cli.main import main
@@ -48,6 +49,8 @@ def test_help_follows_the_locale(tmp_path, command):
     assert code_en == code_zh == 0
     assert chinese(en.replace("数学", "")) == 0 and "Usage:" in en and "Options" in en
     assert "用法：" in zh and "选项" in zh and "Show this message" not in zh
+    # wrapped by display columns: a Chinese character takes two, no line is wider than 80
+    assert max(cell_len(line) for line in zh.splitlines() if chinese(line)) <= 80
     # the command's text and every option's help, in Chinese (the start of each, as wrapped)
     cmd = main
     for name in command:
