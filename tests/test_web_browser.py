@@ -331,6 +331,9 @@ async def test_operator_limits_communities_usb_in_chinese(site, browser, tmp_pat
     drive.mkdir()
 
     def flow(page: Page) -> dict:
+        charts: list[tuple[str, int]] = []
+        page.on("response", lambda r: charts.append((r.url, r.status))
+                if r.url.endswith(".svg") else None)
         sign_in(page, url, "zhao")
         page.goto(url + "/operator")
         page.click("nav.opnav a[href='/operator/limits']")
@@ -340,8 +343,7 @@ async def test_operator_limits_communities_usb_in_chinese(site, browser, tmp_pat
         page.get_by_role("button", name="保存").click()
         expect(page.locator("p.ok")).to_contain_text("已保存")
         expect(page.locator("dd.down")).to_have_text("10Mbit/s")
-        chart = page.locator("figure.chart img").first
-        expect(chart).to_be_visible()
+        page.wait_for_load_state("load")        # the page's images loaded (or failed to)
         widths = page.eval_on_selector_all("figure.chart img",
                                            "els => els.map(e => e.naturalWidth)")
         page.click("nav.opnav a[href='/operator/communities']")
@@ -361,9 +363,9 @@ async def test_operator_limits_communities_usb_in_chinese(site, browser, tmp_pat
         page.get_by_role("button", name="导出").click()
         expect(page.locator("p.state")).to_have_attribute("data-state", "done", timeout=30_000)
         expect(page.locator("p.ok")).to_contain_text("已写入")
-        return {"widths": widths, "code": code}
+        return {"widths": widths, "code": code, "charts": charts}
 
     got = await browser.page(flow)
-    assert got["widths"] == [760, 760]            # both SVG charts loaded as images
+    assert got["widths"] == [760, 760], got["charts"]   # both SVG charts loaded as images
     assert len(got["code"]) > 100
     assert [p.suffix for p in drive.iterdir()] == [".car"]
