@@ -10,17 +10,26 @@ from typing import Any
 import click
 
 from .context import Context, emit, json_option, pass_ctx
+from .i18n import N_, _
 
-STATUS_WORDS = {"ready": "ready", "fetching": "fetching", "missing": "MISSING"}
+# message ids (N_), translated when shown
+STATUS_WORDS = {"ready": N_("ready"), "fetching": N_("fetching"), "missing": N_("MISSING")}
+RESOURCE_WORDS = {"ready": N_("ready"), "fetching": N_("fetching"), "missing": N_("missing")}
 WHY_WORDS = {
-    "unknown": "no school we replicate describes it (follow its school)",
-    "no-provider": "no school that holds it is connected or known",
-    "budget": "this month's transfer budget is spent",
-    "too-slow": "at the current rates it arrives after the lesson",
-    "not-queued": "not asked for yet",
-    "failed": "its fetch failed or was cancelled (schoolmesh transfers resume ID)",
-    "paused": "its fetch is paused",
+    "unknown": N_("no school we replicate describes it (follow its school)"),
+    "no-provider": N_("no school that holds it is connected or known"),
+    "budget": N_("this month's transfer budget is spent"),
+    "too-slow": N_("at the current rates it arrives after the lesson"),
+    "not-queued": N_("not asked for yet"),
+    "failed": N_("its fetch failed or was cancelled (schoolmesh transfers resume ID)"),
+    "paused": N_("its fetch is paused"),
 }
+
+
+def subject_grade(subject: str, grade: str) -> str:
+    """E.g. ``数学, grade 3`` (学前 as it is), in the locale's language."""
+    return _("{subject}, {grade}").format(
+        subject=subject, grade=grade if grade == "学前" else _("grade {n}").format(n=grade))
 
 
 @click.group("course")
@@ -31,7 +40,7 @@ def course() -> None:
 def _file(path: str) -> Path:
     p = Path(path)
     if not p.is_file():
-        raise click.BadParameter(f"{path}: no such file", param_hint="FILE")
+        raise click.BadParameter(_("{path}: no such file").format(path=path), param_hint="FILE")
     return p
 
 
@@ -45,7 +54,8 @@ def create(ctx: Context, file: str, as_json: bool) -> None:
     outline = courses.read_outline(_file(file))
     res = courses.publish(ctx.home_with_key(), outline)
     emit(res, as_json, lambda r: click.echo(
-        f"course {r['course_id']} published (version 1, {r['lessons']} lessons)"))
+        _("course {id} published (version 1, {n} lessons)").format(id=r['course_id'],
+                                                                     n=r['lessons'])))
 
 
 @course.command("update")
@@ -60,7 +70,8 @@ def update_cmd(ctx: Context, course_id: str, file: str, as_json: bool) -> None:
     outline = courses.read_outline(_file(file))
     res = courses.update(ctx.home_with_key(), course_id, outline)
     emit(res, as_json, lambda r: click.echo(
-        f"course {r['course_id']} updated to version {r['version']} ({r['lessons']} lessons)"))
+        _("course {id} updated to version {version} ({n} lessons)").format(
+            id=r['course_id'], version=r['version'], n=r['lessons'])))
 
 
 @course.command("retract")
@@ -72,7 +83,7 @@ def retract_cmd(ctx: Context, course_id: str, reason: str | None, as_json: bool)
     """Withdraw one of our courses (signed; hidden from lists)."""
     from node import courses
     emit(courses.retract(ctx.home_with_key(), courses.check_course_id(course_id), reason),
-         as_json, lambda r: click.echo(f"course {r['retracted']} retracted"))
+         as_json, lambda r: click.echo(_("course {id} retracted").format(id=r['retracted'])))
 
 
 @course.command("list")
@@ -88,12 +99,14 @@ def list_cmd(ctx: Context, query: str | None, subject: str | None, grade: str | 
 
     def human(rows: list[dict[str, Any]]) -> None:
         if not rows:
-            click.echo("no courses")
+            click.echo(_("no courses"))
         for r in rows:
             extra = " ".join(x for x in (r["volume"], r["edition"]) if x)
-            click.echo(f"{r['course_id']}  {r['title']}  [{r['subject']}, grade {r['grade']}"
-                       f"{', ' + extra if extra else ''}]  {r['lessons']} lessons  "
-                       f"v{r['version']}  {r['school'] or r['school_id']}")
+            click.echo(f"{r['course_id']}  {r['title']}  ["
+                       + subject_grade(r['subject'], r['grade'])
+                       + f"{', ' + extra if extra else ''}]  "
+                       + _("{n} lessons").format(n=r['lessons'])
+                       + f"  v{r['version']}  {r['school'] or r['school_id']}")
     emit(courses.search(ctx.home().conn, query, subject=subject, grade=grade), as_json, human)
 
 
@@ -112,21 +125,24 @@ def show_cmd(ctx: Context, course_id: str, outline: bool, as_json: bool) -> None
             click.echo(d["outline"], nl=False)
             return
         m = d["meta"]
-        click.echo(f"{d['title']}  ({d['course_id']}, version {d['version']}"
-                   f"{', RETRACTED' if d['retracted'] else ''})")
-        click.echo(f"  {m['subject']}, grade {m['grade']}"
+        click.echo(f"{d['title']}  (" + _("{id}, version {version}").format(
+            id=d['course_id'], version=d['version'])
+            + (", " + _("RETRACTED") if d['retracted'] else "") + ")")
+        click.echo("  " + subject_grade(m['subject'], m['grade'])
                    + "".join(f", {m[k]}" for k in ("volume", "edition") if k in m)
-                   + f"; by {d['school'] or d['school_id']}")
+                   + "; " + _("by {school}").format(school=d['school'] or d['school_id']))
         if m.get("description"):
             click.echo(f"  {m['description']}")
         for u in d["units"]:
-            click.echo(f"  unit {u['number']} {u['title']}")
+            click.echo("  " + _("unit {number} {title}").format(number=u['number'],
+                                                                 title=u['title']))
             for le in u["lessons"]:
-                click.echo(f"    {le['number']}. {le['title']} ({le['periods']} period"
-                           f"{'s' if le['periods'] > 1 else ''})")
+                periods = _("{n} period") if le['periods'] == 1 else _("{n} periods")
+                click.echo(f"    {le['number']}. {le['title']} ("
+                           + periods.format(n=le['periods']) + ")")
                 for rid in le["resources"]:
                     info = d["resources"][rid]
-                    click.echo(f"       {rid}  {info['title'] or '(not in this library)'}")
+                    click.echo(f"       {rid}  {info['title'] or _('(not in this library)')}")
     emit(data, as_json and not outline, human)
 
 
@@ -136,7 +152,7 @@ def _date(value: str | None) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date YYYY-MM-DD",
+        raise click.BadParameter(_("{value!r} is not a date YYYY-MM-DD").format(value=value),
                                  param_hint="--start") from None
 
 
@@ -172,9 +188,10 @@ def adopt_cmd(ctx: Context, course_id: str, class_name: str, timetable: str,
     res = courses.adopt(ctx.home(), courses.check_course_id(course_id), class_name,
                         _date(start), tt, skipped, days, teacher)
     emit(res, as_json, lambda r: click.echo(
-        f"adoption {r['adoption']}: {r['class']} takes course {r['course_id']} from "
-        f"{r['start']} ({r['timetable']}); resources of the next {r['horizon']} days are "
-        "fetched by the running node"))
+        _("adoption {adoption}: {cls} takes course {id} from {start} ({timetable}); resources "
+          "of the next {days} days are fetched by the running node").format(
+            adoption=r['adoption'], cls=r['class'], id=r['course_id'], start=r['start'],
+            timetable=r['timetable'], days=r['horizon'])))
 
 
 @course.command("unadopt")
@@ -185,7 +202,7 @@ def unadopt_cmd(ctx: Context, adoption: int, as_json: bool) -> None:
     """Stop an adoption (what was fetched only for it is no longer kept for it)."""
     from node import courses
     emit(courses.unadopt(ctx.home(), adoption), as_json,
-         lambda r: click.echo(f"adoption {r['unadopted']} removed"))
+         lambda r: click.echo(_("adoption {adoption} removed").format(adoption=r['unadopted'])))
 
 
 def _size(n: int) -> str:
@@ -201,31 +218,38 @@ def _size(n: int) -> str:
 def status_cmd(ctx: Context, adoption: int | None, days: int | None, as_json: bool) -> None:
     """Per coming lesson: its date, ready / fetching (progress) / missing, and why not ready."""
     from node import courses
+    from rich.cells import cell_len
     data = courses.status(ctx.home(), adoption=adoption, days=days)
 
     def human(rows: list[dict[str, Any]]) -> None:
         if not rows:
-            click.echo("no adopted courses (schoolmesh course adopt COURSE_ID ...)")
+            click.echo(_("no adopted courses (schoolmesh course adopt COURSE_ID ...)"))
         for a in rows:
-            click.echo(f"adoption {a['adoption']}: {a['class']} — {a['title'] or a['course_id']}"
-                       f" ({a['timetable']}, from {a['start']})"
-                       + ("  RETRACTED by its school" if a["retracted"] else ""))
+            head = _("adoption {adoption}: {cls} — {title} ({timetable}, from {start})")
+            click.echo(head.format(adoption=a['adoption'], cls=a['class'],
+                                   title=a['title'] or a['course_id'],
+                                   timetable=a['timetable'], start=a['start'])
+                       + ("  " + _("RETRACTED by its school") if a["retracted"] else ""))
             if not a["lessons"]:
-                click.echo("  no lessons in the coming days")
+                click.echo("  " + _("no lessons in the coming days"))
             for le in a["lessons"]:
-                click.echo(f"  {le['date']}  {STATUS_WORDS[le['status']]:8}  unit {le['unit']}"
-                           f" lesson {le['lesson']} {le['title']}")
+                word = _(STATUS_WORDS[le['status']])
+                click.echo(f"  {le['date']}  {word}{' ' * max(0, 8 - cell_len(word))}  "
+                           + _("unit {unit} lesson {lesson} {title}").format(
+                               unit=le['unit'], lesson=le['lesson'], title=le['title']))
                 for r in le["resources"]:
                     if r["status"] == "ready":
                         continue
-                    line = f"      {r['resource_id']} {r['title'] or ''}: {r['status']}"
+                    line = (f"      {r['resource_id']} {r['title'] or ''}: "
+                            + _(RESOURCE_WORDS.get(r['status'], r['status'])))
                     if r["status"] == "fetching" and r["size"]:
                         line += f" {_size(r['bytes_done'])}/{_size(r['size'])}"
                     if r["eta"]:
                         when = dt.datetime.fromtimestamp(r["eta"] / 1000)
-                        line += f", expected {when:%Y-%m-%d %H:%M}"
+                        line += ", " + _("expected {when}").format(
+                            when=f"{when:%Y-%m-%d %H:%M}")
                     if r["why"]:
-                        line += f" — {WHY_WORDS.get(r['why'], r['why'])}"
+                        line += " — " + _(WHY_WORDS.get(r['why'], r['why']))
                     click.echo(line)
     emit(data, as_json, human)
 

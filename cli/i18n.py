@@ -79,6 +79,12 @@ def _(message: str) -> str:
     return _catalog(language()).gettext(message)
 
 
+def N_(message: str) -> str:
+    """Marks ``message`` as a message id for extraction, unchanged: for texts kept in a table
+    and translated with :func:`_` when shown."""
+    return message
+
+
 def ngettext(singular: str, plural: str, n: int) -> str:
     return _catalog(language()).ngettext(singular, plural, n)
 

@@ -1,7 +1,7 @@
 """Maintainers: ``python -m cli.i18n_extract`` writes ``cli/locale/schoolmesh.pot`` (every
-message of the CLI: the command tree's help, the ``_()`` calls in cli/, click's texts, the node
-errors of :data:`cli.i18n.ERRORS`) and merges it into each ``.po`` (new messages come in
-untranslated; tests/test_cli_i18n.py then fails until they are translated).
+message of the CLI: the command tree's help, the ``_()`` and ``N_()`` calls in cli/, click's
+texts, the node errors of :data:`cli.i18n.ERRORS`) and merges it into each ``.po`` (new
+messages come in untranslated; tests/test_cli_i18n.py then fails until they are translated).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ DATA_MESSAGES = ["teacher", "operator", "school", "demonstration", "member", "tr
 
 
 def messages() -> dict[str | tuple[str, str], list[tuple[str, int]]]:
-    """Every message id: the commands' help (from the tree), ``_()`` calls in cli/, and the
+    """Every message id: the commands' help (from the tree), ``_()``/``N_()`` calls in cli/, and the
     click texts shown to users; ``{id: [(file, line), ...]}``."""
     from babel.messages.extract import extract_from_dir
 
@@ -57,7 +57,7 @@ def messages() -> dict[str | tuple[str, str], list[tuple[str, int]]]:
             if text:
                 out.setdefault(help_id(text), []).append(where)
     for filename, lineno, message, _comments, _context in extract_from_dir(
-            str(here), method_map=[("**.py", "python")], keywords={"_": None}):
+            str(here), method_map=[("**.py", "python")], keywords={"_": None, "N_": None}):
         if isinstance(message, str) and message:
             out.setdefault(message, []).append(("cli/" + filename, lineno))
     for m in CLICK_MESSAGES:

@@ -168,7 +168,7 @@ def publish(obj: Context, paths: tuple[Path, ...], as_json: bool, **kw: Any) -> 
     """
     from node import library
     home = obj.home_with_key()
-    with progress_bar("publishing", _total_size(paths)) as prog:
+    with progress_bar(_("publishing"), _total_size(paths)) as prog:
         result = library.publish(home, list(paths), _meta(kw, update=False), prog)
     emit(result, as_json, _print_result)
 
@@ -188,7 +188,7 @@ def update(obj: Context, resource_id: str, paths: tuple[Path, ...], as_json: boo
     """
     from node import library
     home = obj.home_with_key()
-    with progress_bar("publishing", _total_size(paths)) as prog:
+    with progress_bar(_("publishing"), _total_size(paths)) as prog:
         result = library.update(home, resource_id, list(paths), _meta(kw, update=True), prog)
     emit(result, as_json, _print_result)
 
@@ -248,10 +248,13 @@ def search(obj: Context, query: str | None, subjects: tuple[str, ...], levels: t
                        f"{r['school'] or r['school_id']}")
         if query:   # courses matching the words (the JSON stays the list of resources)
             from node import courses
+
+            from .course import subject_grade
             for c in courses.search(obj.home().conn, query, limit=5):
-                click.echo(f"course {c['course_id']}  {c['title']}  [{c['subject']}, grade "
-                           f"{c['grade']}, {c['lessons']} lessons]  "
-                           f"{c['school'] or c['school_id']}")
+                about = subject_grade(c['subject'], c['grade']) + ", " + _("{n} lessons").format(
+                    n=c['lessons'])
+                click.echo(_("course {id}").format(id=c['course_id'])
+                           + f"  {c['title']}  [{about}]  {c['school'] or c['school_id']}")
     emit(rows, as_json, human)
 
 
@@ -269,7 +272,8 @@ def show(obj: Context, resource_id: str, as_json: bool) -> None:
         click.echo(f"{m['title']}  (" + _("{id}, version {version}").format(
             id=d['resource_id'], version=d['version']) + ")")
         if d["retracted"]:
-            click.echo("RETRACTED: " + (d['retract_reason'] or _("no reason given")))
+            click.echo(_("RETRACTED: {reason}").format(
+                reason=d['retract_reason'] or _("no reason given")))
         click.echo(_("school: {name} {id}").format(name=d['school'] or '', id=d['school_id']))
         for k in ("description", "inLanguage", "about", "educationalLevel",
                   "learningResourceType", "license", "creator", "keywords", "timeRequired",
@@ -327,7 +331,7 @@ def get(obj: Context, target: str, output: Path, overwrite: bool, safe_names: bo
     missing = library.first_missing(home, target)
     if missing is not None:
         _fetch_through_node(obj, target, missing)
-    with progress_bar("writing", None) as prog:
+    with progress_bar(_("writing"), None) as prog:
         d = library.get(home, target, output, overwrite=overwrite, safe_names=safe_names,
                         progress=prog)
 
@@ -351,10 +355,11 @@ def _fetch_through_node(obj: Context, target: str, missing: bytes) -> None:
 
     from .net import call, daemon_info
     if daemon_info(obj.home_path) is None:
-        raise NodeError(f"block {cid_to_str(missing)} is not in the local store; start the "
-                        "node ('schoolmesh start') to fetch it from other schools")
+        raise NodeError(_("block {cid} is not in the local store; start the node ('schoolmesh "
+                          "start') to fetch it from other schools").format(
+                              cid=cid_to_str(missing)))
     tid = call(obj.home_path, "fetch", target=target)["id"]
-    with progress_bar("fetching", None) as prog:
+    with progress_bar(_("fetching"), None) as prog:
         done = 0
         shown = "running"
         pause = GET_POLL_FIRST
@@ -440,8 +445,8 @@ def _repair(obj: Context, home: Any, d: dict[str, Any]) -> dict[str, Any]:
 
     from .net import call, daemon_info
     if daemon_info(obj.home_path) is None:
-        raise NodeError("verify --repair fetches blocks from other schools: start the node "
-                        "first ('schoolmesh start')")
+        raise NodeError(_("verify --repair fetches blocks from other schools: start the node "
+                          "first ('schoolmesh start')"))
     removed = library.delete_corrupt(home, d["corrupt"])
     ids = call(obj.home_path, "repair", roots=d["repair"])["ids"] if d["repair"] else {}
     deadline = time.monotonic() + REPAIR_WAIT

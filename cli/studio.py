@@ -14,7 +14,13 @@ from pathlib import Path
 import click
 
 from .context import Context, emit, json_option, pass_ctx
+from .i18n import N_, _
 from .web import _password, teacher
+
+# the counts of 'teacher record' (node/contributions.py CATEGORIES), as shown
+RECORD_WORDS = {"published": N_("published"), "adapted": N_("adapted"),
+                "used_in_class": N_("used in class"), "reviews_given": N_("reviews given"),
+                "tasks_on_time": N_("tasks on time")}
 
 teacher_option = click.option("--teacher", "teacher_name", required=True,
                               help="The teacher account who acts (their password: "
@@ -27,7 +33,8 @@ def _key(obj: Context, name: str):
     home = obj.home_with_key()
     key = identities.unlock(home.conn, name, _password(twice=False))
     if key is None:
-        raise NodeError(f"{name} has no teacher identity (schoolmesh teacher identity {name})")
+        raise NodeError(_("{name} has no teacher identity (schoolmesh teacher identity "
+                          "{name})").format(name=name))
     return home, key
 
 
@@ -52,7 +59,8 @@ def create(obj: Context, name: str, about: str | None, teacher_name: str,
     from node import studio as ns
     home, key = _key(obj, teacher_name)
     d = ns.create(home, key, name, about)
-    emit(d, as_json, lambda d: click.echo(f"studio {d['studio']}: {d['name']}"))
+    emit(d, as_json, lambda d: click.echo(_("studio {id}: {name}").format(id=d['studio'],
+                                                                         name=d['name'])))
 
 
 @studio.command("invite")
@@ -84,7 +92,8 @@ def join(obj: Context, code: str, teacher_name: str, as_json: bool) -> None:
     from node import studio as ns
     home, key = _key(obj, teacher_name)
     d = ns.join(home, key, code)
-    emit(d, as_json, lambda d: click.echo(f"member of {d['name']} ({d['studio']})"))
+    emit(d, as_json, lambda d: click.echo(_("member of {name} ({id})").format(
+        name=d['name'], id=d['studio'])))
 
 
 @studio.command("list")
@@ -100,8 +109,9 @@ def list_(obj: Context, as_json: bool) -> None:
              "members": len(s.members), "tasks": len(s.tasks)}
             for s in ns.studios(conn).values()]
     emit(rows, as_json, lambda rows: click.echo("\n".join(
-        f"{r['studio']}  {r['name']}  ({r['master_name']}, {r['members']} members, "
-        f"{r['tasks']} tasks)" for r in rows) or "no studios here"))
+        f"{r['studio']}  {r['name']}  (" + _("{master}, {members} members, {tasks} tasks").format(
+            master=r['master_name'], members=r['members'], tasks=r['tasks']) + ")"
+        for r in rows) or _("no studios here")))
 
 
 @studio.command("tasks")
@@ -119,15 +129,17 @@ def tasks(obj: Context, studio_id: str, title: str | None, due: str | None,
     from node.errors import NodeError
     if title is not None:
         if not due or not teacher_name:
-            raise NodeError("--add needs --due YYYY-MM-DD and --teacher")
+            raise NodeError(_("--add needs --due YYYY-MM-DD and --teacher"))
         try:
             day = datetime.strptime(due, "%Y-%m-%d").replace(tzinfo=timezone.utc)
         except ValueError:
-            raise NodeError(f"--due {due!r} is not a date like 2026-12-15") from None
+            raise NodeError(_("--due {due!r} is not a date like 2026-12-15").format(
+                due=due)) from None
         home, key = _key(obj, teacher_name)
         d = ns.add_task(home, key, studio_id, title, int(day.timestamp() * 1000) + 86_399_999,
                         resource=resource)
-        emit(d, as_json, lambda d: click.echo(f"task {d['task']}: {d['title']}"))
+        emit(d, as_json, lambda d: click.echo(_("task {id}: {title}").format(id=d['task'],
+                                                                            title=d['title'])))
         return
     s = ns.get(obj.home().conn, studio_id)
     rows = [{**t, "submissions": [
@@ -136,8 +148,8 @@ def tasks(obj: Context, studio_id: str, title: str | None, due: str | None,
         for h, x in ((k.hex(), v) for k, v in s.submissions.items()) if x["task"] == t["id"]]}
         for t in s.tasks.values()]
     emit(rows, as_json, lambda rows: click.echo("\n".join(
-        f"{r['id']}  {r['title']}  due {_day(r['due'])}  {len(r['submissions'])} submitted"
-        for r in rows) or "no tasks"))
+        f"{r['id']}  {r['title']}  " + _("due {day}  {n} submitted").format(
+            day=_day(r['due']), n=len(r['submissions'])) for r in rows) or _("no tasks")))
 
 
 @studio.command("submit")
@@ -153,7 +165,8 @@ def submit(obj: Context, studio_id: str, task: str, resource: str, teacher_name:
     from node import studio as ns
     home, key = _key(obj, teacher_name)
     d = ns.submit(home, key, studio_id, task, resource)
-    emit(d, as_json, lambda d: click.echo(f"submitted ({'on time' if d['on_time'] else 'late'})"))
+    emit(d, as_json, lambda d: click.echo(_("submitted (on time)") if d['on_time'] else
+                                          _("submitted (late)")))
 
 
 @studio.command("review")
@@ -171,7 +184,7 @@ def review(obj: Context, studio_id: str, submission: str, rating: int, comment: 
     from node import studio as ns
     home, key = _key(obj, teacher_name)
     d = ns.review(home, key, studio_id, submission, rating, comment)
-    emit(d, as_json, lambda d: click.echo(f"reviewed: {d['rating']}/5"))
+    emit(d, as_json, lambda d: click.echo(_("reviewed: {rating}/5").format(rating=d['rating'])))
 
 
 @teacher.command("record")
@@ -189,14 +202,16 @@ def record(obj: Context, who: str, csv_out: Path | None, as_json: bool) -> None:
     public = identities.public_of(conn, who) if not who.startswith("t") or len(who) != 65 \
         else identities.parse_key_id(who)
     if public is None:
-        raise NodeError(f"{who} is neither a teacher with an identity here nor a teacher key")
+        raise NodeError(_("{who} is neither a teacher with an identity here nor a teacher "
+                          "key").format(who=who))
     rec = contributions.of(conn, public)
     if csv_out is not None:
         tmp = csv_out.with_name(f".{csv_out.name}.tmp")
         tmp.write_text(contributions.to_csv(rec), "utf-8")
         tmp.replace(csv_out)
     emit(rec, as_json, lambda r: click.echo("\n".join(
-        f"{k}: {v}" for k, v in r["counts"].items())))
+        _("{what}: {n}").format(what=_(RECORD_WORDS.get(k, k)), n=v)
+        for k, v in r["counts"].items())))
 
 
 def register(group: click.Group) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from .i18n import _
+from .i18n import N_, _
 from .context import Context, emit, json_option, pass_ctx
 
 PASSWORD_ENV = "SCHOOLMESH_TEACHER_PASSWORD"
@@ -27,14 +27,15 @@ def teacher() -> None:
     """Teacher accounts of the web library (schoolmesh start --web)."""
 
 
-def _password(env: str = PASSWORD_ENV, prompt: str = "Password", twice: bool = True) -> str:
+def _password(env: str = PASSWORD_ENV, prompt: str = N_("Password"), twice: bool = True) -> str:
     from node.errors import NodeError
     value = os.environ.get(env)
     if value:
         return value
     if not sys.stdin.isatty():
-        raise NodeError(f"set {env} or run this on a terminal to type the password")
-    return click.prompt(prompt, hide_input=True, confirmation_prompt=twice, err=True)
+        raise NodeError(_("set {env} or run this on a terminal to type the password").format(
+            env=env))
+    return click.prompt(_(prompt), hide_input=True, confirmation_prompt=twice, err=True)
 
 
 def _subjects(text: str | None) -> list[str] | None:
@@ -101,7 +102,7 @@ def password(obj: Context, name: str, reset_identity: bool, as_json: bool) -> No
     elif reset_identity:
         d = identities.reset(obj.home_with_key(), name, _password())
     else:
-        old = _password(OLD_PASSWORD_ENV, "Old password", twice=False)
+        old = _password(OLD_PASSWORD_ENV, N_("Old password"), twice=False)
         d = identities.change_password(home, name, old, _password())
     emit(d, as_json, lambda d: click.echo(
         _("new password for {name}; signed out of {n} browser(s)").format(
@@ -145,7 +146,8 @@ def revoke(obj: Context, name: str, reason: str | None, as_json: bool) -> None:
     they signed before stays theirs."""
     from node import identities
     d = identities.revoke(obj.home_with_key(), name, reason)
-    emit(d, as_json, lambda d: click.echo(f"revoked the certificate of {d['teacher']}"))
+    emit(d, as_json, lambda d: click.echo(_("revoked the certificate of {name}").format(
+        name=d['teacher'])))
 
 
 @teacher.command("identity")
@@ -159,7 +161,8 @@ def identity(obj: Context, name: str, subjects: str | None, as_json: bool) -> No
     from node import identities
     d = identities.give_identity(obj.home_with_key(), name,
                                  _password(twice=False), _subjects(subjects) or [])
-    emit(d, as_json, lambda d: click.echo(f"{d['teacher']}: teacher key {d['key']}"))
+    emit(d, as_json, lambda d: click.echo(_("{name}: teacher key {key}").format(
+        name=d['teacher'], key=d['key'])))
 
 
 @teacher.command("export")
@@ -172,7 +175,8 @@ def export(obj: Context, name: str, out: Path, as_json: bool) -> None:
     school ($SCHOOLMESH_TEACHER_PASSWORD: the teacher's password)."""
     from node import identities
     d = identities.export(obj.home(), name, _password(twice=False), out)
-    emit(d, as_json, lambda d: click.echo(f"wrote the identity of {d['teacher']} to {d['file']}"))
+    emit(d, as_json, lambda d: click.echo(_("wrote the identity of {name} to {file}").format(
+        name=d['teacher'], file=d['file'])))
 
 
 @teacher.command("import")
@@ -191,7 +195,8 @@ def import_(obj: Context, file: Path, name: str | None, subjects: str | None, ro
     d = identities.import_(obj.home_with_key(), file, _password(twice=False), name,
                            _subjects(subjects), role)
     emit(d, as_json, lambda d: click.echo(
-        f"{d['teacher']} can now sign in here\nteacher key: {d['key']}"))
+        _("{name} can now sign in here").format(name=d['teacher'])
+        + "\n" + _("teacher key: {key}").format(key=d['key'])))
 
 
 def register(group: click.Group) -> None:

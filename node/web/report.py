@@ -1,7 +1,7 @@
-"""The community report as people read it (text, CSV, HTML with SVG charts drawn here by
-pygal: no script, no CDN), the report page, and "my resources" with the feedback other
-schools gave (its unread count is in the page header).  The numbers come from
-protocol/report.py through node/oversight.py; nothing here computes them.
+"""The community report as people read it (CSV, HTML with SVG charts drawn here by pygal: no
+script, no CDN; the terminal's text is in cli/report.py), the report page, and "my resources"
+with the feedback other schools gave (its unread count is in the page header).  The numbers
+come from protocol/report.py through node/oversight.py; nothing here computes them.
 """
 
 from __future__ import annotations
@@ -73,39 +73,6 @@ def charts(rep: dict[str, Any], t: Any) -> dict[str, Markup]:
     audit.add(t("rep_resources"), [counts.count(0), counts.count(1), counts.count(2),
                                    sum(c >= 3 for c in counts)])
     return {"pub": _svg(pub), "feedback": _svg(fb), "reach": _svg(reach), "audit": _svg(audit)}
-
-
-def render_text(rep: dict[str, Any]) -> str:
-    names = {s["school"]: s["name"] or s["school"] for s in rep["schools"]}
-    fb, rq, au = rep["feedback"], rep["requests"], rep["audit"]
-    out = [f"community {rep['name']} ({rep['community']})",
-           f"period: {day(rep['period']['from'])} .. {day(rep['period']['to'], end=True)}"
-           f" (as of {day(rep['period']['as_of'])})",
-           f"computed from {len(rep['heads'])} feeds:"]
-    out += [f"  {names.get(s, s)}  {s}  seq {h['seq']}  {h['hash'][:16]}"
-            for s, h in rep["heads"].items()]
-    out.append("published / adapted per school and month:")
-    out += [f"  {p['month']}  {names.get(p['school'], p['school'])}: {p['published']} "
-            f"published, {p['adapted']} adapted" for p in rep["publications"]] or ["  none"]
-    out.append(f"feedback: {fb['total']} reports, {fb['used_in_class']} used in class, "
-               f"average rating {fb['average'] if fb['average'] is not None else '-'}")
-    out.append(f"requests: {rq['opened']} opened, {rq['answered']} answered, median time to "
-               f"answer {rq['median_hours'] if rq['median_hours'] is not None else '-'} h")
-    out.append("reach of demonstration schools:")
-    out += [f"  {names.get(r['school'], r['school'])}: {r['resources']} resources; held by "
-            f"{len(r['held_by'])}, adapted by {len(r['adapted_by'])}, used by "
-            f"{len(r['used_by'])} schools" for r in rep["reach"]]
-    cov = rep["coverage"]
-    out.append(f"coverage: {len(cov['subjects'])} subjects; subjects with nothing: "
-               f"{', '.join(cov['empty_subjects']) or 'none'}; grades with nothing: "
-               f"{', '.join(cov['empty_levels']) or 'none'}")
-    out.append(f"copy audit: {au['resources']} resources, {len(au['rare'])} held by fewer than "
-               f"{pr.RARE_BELOW} schools")
-    out += [f"  rare: {a['resource']}  {a['title']}  ({a['count']})"
-            for a in au["items"] if a["count"] < pr.RARE_BELOW][:50]
-    out += [f"hidden: {h['resource']} by {names.get(h['by'], h['by'])}: {h['reason']}"
-            for h in rep["hidden"]]
-    return "\n".join(out) + "\n"
 
 
 def render_csv(rep: dict[str, Any]) -> str:
