@@ -104,7 +104,7 @@ def list_cmd(ctx: Context, query: str | None, subject: str | None, grade: str | 
             extra = " ".join(x for x in (r["volume"], r["edition"]) if x)
             click.echo(f"{r['course_id']}  {r['title']}  ["
                        + subject_grade(r['subject'], r['grade'])
-                       + f"{', ' + extra if extra else ''}]  "
+                       + (_(", ") + extra if extra else "") + "]  "
                        + _("{n} lessons").format(n=r['lessons'])
                        + f"  v{r['version']}  {r['school'] or r['school_id']}")
     emit(courses.search(ctx.home().conn, query, subject=subject, grade=grade), as_json, human)
@@ -125,12 +125,12 @@ def show_cmd(ctx: Context, course_id: str, outline: bool, as_json: bool) -> None
             click.echo(d["outline"], nl=False)
             return
         m = d["meta"]
-        click.echo(f"{d['title']}  (" + _("{id}, version {version}").format(
-            id=d['course_id'], version=d['version'])
-            + (", " + _("RETRACTED") if d['retracted'] else "") + ")")
+        about = _("{id}, version {version}").format(id=d['course_id'], version=d['version'])
+        click.echo(_("{title}  ({about})").format(
+            title=d['title'], about=about + (_(", ") + _("RETRACTED") if d['retracted'] else "")))
         click.echo("  " + subject_grade(m['subject'], m['grade'])
-                   + "".join(f", {m[k]}" for k in ("volume", "edition") if k in m)
-                   + "; " + _("by {school}").format(school=d['school'] or d['school_id']))
+                   + "".join(_(", ") + m[k] for k in ("volume", "edition") if k in m)
+                   + _("; by {school}").format(school=d['school'] or d['school_id']))
         if m.get("description"):
             click.echo(f"  {m['description']}")
         for u in d["units"]:
@@ -138,8 +138,9 @@ def show_cmd(ctx: Context, course_id: str, outline: bool, as_json: bool) -> None
                                                                  title=u['title']))
             for le in u["lessons"]:
                 periods = _("{n} period") if le['periods'] == 1 else _("{n} periods")
-                click.echo(f"    {le['number']}. {le['title']} ("
-                           + periods.format(n=le['periods']) + ")")
+                click.echo("    " + _("{number}. {title} ({periods})").format(
+                    number=le['number'], title=le['title'],
+                    periods=periods.format(n=le['periods'])))
                 for rid in le["resources"]:
                     info = d["resources"][rid]
                     click.echo(f"       {rid}  {info['title'] or _('(not in this library)')}")

@@ -163,3 +163,73 @@ def test_the_catalog_translates_every_message():
             assert got <= need, (key, text)
         else:
             assert got == need, (key, text)
+
+
+def test_course_studio_report_and_teacher_messages_in_both_languages(tmp_path):
+    out: dict[tuple[str, str], str] = {}
+    for name, env in (("en", EN), ("zh", ZH)):
+        home = tmp_path / name
+        assert run(home, env, "init", "--name", "青山村小")[0] == 0
+        for what, args, want in (
+                ("courses", ("course", "list"), 0),
+                ("adoptions", ("course", "status"), 0),
+                ("no file", ("course", "create", str(tmp_path / "none.yaml")), 2),
+                ("studios", ("studio", "list"), 0),
+                ("no due", ("studio", "tasks", "s1", "--add", "说课"), 1),
+                ("bad date", ("report", "--from", "2026-13-01"), 2),
+                ("no community", ("report",), 1),
+                ("community", ("community", "create", "青山片区"), 0),
+                ("report", ("report",), 0),
+                ("announce", ("report", "announce"), 0),
+                ("add", ("teacher", "add", "李老师"), 0),
+                ("revoke", ("teacher", "revoke", "李老师"), 0),
+                ("record", ("teacher", "record", "李老师"), 0)):
+            code, stdout, stderr = run(home, env, *args)
+            assert code == want, (name, what, stderr)
+            out[name, what] = stdout if code == 0 else stderr
+        outline = tmp_path / "course.txt"
+        outline.write_text("title: 三年级科学\nsubject: 科学\ngrade: 3\n\n# 1 水\n"
+                           "- 1 观察天气 (2 课时)\n", "utf-8")
+        code, out[name, "create"], err = run(home, env, "course", "create", str(outline))
+        assert code == 0, err
+        kid = re.search(r"k[a-z2-7]{26}", out[name, "create"]).group(0)
+        code, out[name, "show"], err = run(home, env, "course", "show", kid)
+        assert code == 0, err
+    assert re.fullmatch(r"course k\w+ published \(version 1, 1 lessons\)\n",
+                        out["en", "create"])
+    assert re.fullmatch(r"已发布课程 k\w+（第 1 版，1 课）\n", out["zh", "create"])
+    assert "  科学, grade 3; by 青山村小\n  unit 1 水\n    1. 观察天气 (2 periods)\n" in \
+        out["en", "show"]
+    assert re.match(r"三年级科学（k\w+，第 1 版）\n  科学，3年级；来自 青山村小\n  第 1 单元 水\n"
+                    r"    1\. 观察天气（2 课时）\n", out["zh", "show"])
+    assert out["en", "courses"] == "no courses\n" and out["zh", "courses"] == "没有课程\n"
+    assert "no adopted courses" in out["en", "adoptions"]
+    assert "还没有选用任何课程" in out["zh", "adoptions"]
+    assert "none.yaml: no such file" in out["en", "no file"]
+    assert "none.yaml：没有这个文件" in out["zh", "no file"]
+    assert out["en", "studios"] == "no studios here\n"
+    assert out["zh", "studios"] == "这里还没有名师工作室\n"
+    assert out["en", "no due"] == "error: --add needs --due YYYY-MM-DD and --teacher\n"
+    assert out["zh", "no due"] == "错误：--add 需要同时给出 --due YYYY-MM-DD 和 --teacher\n"
+    assert "'2026-13-01' is not a date like 2026-09-01" in out["en", "bad date"]
+    assert "'2026-13-01' 不是日期" in out["zh", "bad date"]
+    assert "本校尚未加入任何社区" in out["zh", "no community"]
+    assert out["en", "report"].startswith("community 青山片区 (c")
+    assert "computed from 1 feeds:" in out["en", "report"]
+    assert "grades with nothing: preschool, lower-primary" in out["en", "report"]
+    assert out["zh", "report"].startswith("社区 青山片区（c")
+    assert "依据 1 所学校的目录统计：" in out["zh", "report"]
+    assert "没有资源的学段：学前、小学低年级" in out["zh", "report"]
+    assert out["en", "announce"] == "not signed (nothing held): 0 resources\n"
+    assert out["zh", "announce"] == "没有签署（没有保存任何资源）：0 个资源\n"
+    assert "teacher key: t" in out["en", "add"] and "教师密钥：t" in out["zh", "add"]
+    assert out["en", "revoke"] == "revoked the certificate of 李老师\n"
+    assert out["zh", "revoke"] == "已吊销 李老师 的证书\n"
+    assert "used in class: 0" in out["en", "record"]
+    assert "课堂使用：0" in out["zh", "record"]
+    for key, text in out.items():
+        if key[0] == "en":
+            assert chinese(re.sub("青山村小|青山片区|李老师|说课|三年级科学|科学|水|观察天气", "",
+                                  text)) == 0, key
+        else:
+            assert chinese(text), key
