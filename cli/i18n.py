@@ -8,7 +8,8 @@ value starting with ``zh_CN`` (or ``zh_SG``, ``zh_Hans``, plain ``zh``) means Ch
 Help texts are translated when help is shown, not when the commands are defined
 (:func:`install` gives every command and option of the tree a class that translates its help
 as it renders), and click's own texts ("Usage:", "Missing option", ...) go through the same
-catalog.  Command code translates messages with :func:`_`.
+catalog.  Command code translates messages with :func:`_`; a table of messages shown later
+marks its texts with :func:`N_` so that extraction finds them.
 
 The compiled catalog (``.mo``) is written by ``make venv`` (``pybabel compile``); without it,
 or when the ``.po`` is newer (a fresh clone, an edited translation), the ``.po`` is read
@@ -142,6 +143,39 @@ ERRORS = [
     "{option} {value}: port {port} is out of range (0-{high})",
     "{option} {value}: {host} is not an IP address (expected HOST:PORT, {example})",
     "{option} {value}: expected HOST:PORT, {example}",
+    # courses, studios, the report, teacher identities
+    "no course {course!r} in this library (follow its school first)",
+    "no course {course!r} in this library",
+    "{text!r} is not a course id (k...)",
+    "course {course} belongs to another school: only its author changes it",
+    "course {course} is retracted",
+    "class {name!r} has already adopted course {course}",
+    "no adoption {adoption}",
+    "{path}: a course outline is UTF-8 text",
+    "no studio {studio} here (is its founding school's feed replicated?)",
+    "the studio is not here yet: this node now follows the founding school; try again once "
+    "its feed has arrived",
+    "this invite is not for this school, has expired or is unknown",
+    "only a teacher with an identity can act in a studio (sign in again)",
+    "only a teacher with an identity can join a studio",
+    "only the studio's master teacher invites",
+    "only the studio's master teacher can do this",
+    "only members of the studio can do this",
+    "an invite lasts 1 to 365 days",
+    "no task {task} in this studio",
+    "no such submission in this studio",
+    "{text!r} is not a school id",
+    "this school does not vouch for the signed-in teacher (no certificate, or revoked): "
+    "nothing was published",
+    "the report's --from must be before --to",
+    "not a resource id: {rid!r}",
+    "{text!r} is not a teacher key (t followed by 64 hex digits)",
+    "wrong password for this teacher identity file",
+    "wrong password",
+    "{name} already has a teacher identity",
+    "{name} has no teacher identity at this school",
+    "{name} is already revoked",
+    "{path} is not a schoolmesh teacher identity file",
 ]
 
 

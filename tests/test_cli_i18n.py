@@ -183,7 +183,10 @@ def test_course_studio_report_and_teacher_messages_in_both_languages(tmp_path):
                 ("announce", ("report", "announce"), 0),
                 ("add", ("teacher", "add", "李老师"), 0),
                 ("revoke", ("teacher", "revoke", "李老师"), 0),
-                ("record", ("teacher", "record", "李老师"), 0)):
+                ("record", ("teacher", "record", "李老师"), 0),
+                ("revoked acts", ("studio", "create", "数学工作室", "--teacher", "李老师"), 1),
+                ("period", ("report", "--from", "2026-02-01", "--to", "2026-01-01"), 1),
+                ("no course", ("course", "show", "k" + "a" * 26), 1)):
             code, stdout, stderr = run(home, env, *args)
             assert code == want, (name, what, stderr)
             out[name, what] = stdout if code == 0 else stderr
@@ -225,11 +228,16 @@ def test_course_studio_report_and_teacher_messages_in_both_languages(tmp_path):
     assert "teacher key: t" in out["en", "add"] and "教师密钥：t" in out["zh", "add"]
     assert out["en", "revoke"] == "revoked the certificate of 李老师\n"
     assert out["zh", "revoke"] == "已吊销 李老师 的证书\n"
+    assert "this school does not vouch for the signed-in teacher" in out["en", "revoked acts"]
+    assert out["zh", "revoked acts"].startswith("错误：本校没有为这位教师的身份担保")
+    assert out["en", "period"] == "error: the report's --from must be before --to\n"
+    assert out["zh", "period"] == "错误：报告的 --from 必须早于 --to\n"
+    assert out["zh", "no course"] == f"错误：本资源库中没有课程 'k{'a' * 26}'\n"
     assert "used in class: 0" in out["en", "record"]
     assert "课堂使用：0" in out["zh", "record"]
     for key, text in out.items():
         if key[0] == "en":
-            assert chinese(re.sub("青山村小|青山片区|李老师|说课|三年级科学|科学|水|观察天气", "",
-                                  text)) == 0, key
+            typed = "青山村小|青山片区|李老师|说课|三年级科学|科学|水|观察天气|数学工作室"
+            assert chinese(re.sub(typed, "", text)) == 0, key
         else:
             assert chinese(text), key
