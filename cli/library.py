@@ -251,8 +251,8 @@ def search(obj: Context, query: str | None, subjects: tuple[str, ...], levels: t
 
             from .course import subject_grade
             for c in courses.search(obj.home().conn, query, limit=5):
-                about = subject_grade(c['subject'], c['grade']) + ", " + _("{n} lessons").format(
-                    n=c['lessons'])
+                about = _("{about}, {n} lessons").format(
+                    about=subject_grade(c['subject'], c['grade']), n=c['lessons'])
                 click.echo(_("course {id}").format(id=c['course_id'])
                            + f"  {c['title']}  [{about}]  {c['school'] or c['school_id']}")
     emit(rows, as_json, human)

@@ -109,8 +109,8 @@ def list_(obj: Context, as_json: bool) -> None:
              "members": len(s.members), "tasks": len(s.tasks)}
             for s in ns.studios(conn).values()]
     emit(rows, as_json, lambda rows: click.echo("\n".join(
-        f"{r['studio']}  {r['name']}  (" + _("{master}, {members} members, {tasks} tasks").format(
-            master=r['master_name'], members=r['members'], tasks=r['tasks']) + ")"
+        f"{r['studio']}  {r['name']}  " + _("({master}, {members} members, {tasks} tasks)").format(
+            master=r['master_name'], members=r['members'], tasks=r['tasks'])
         for r in rows) or _("no studios here")))
 
 
