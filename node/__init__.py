@@ -50,7 +50,8 @@ The running node (trio services, each with ``serve(*, task_status)`` and its own
                      staged uploads, one publish per form), preview.py (Office/PDF pages as
                      images, in the background), courses.py (this week, course pages,
                      publishing a course), auth.py, upload.py, qr.py,
-                     stream.py (HTTP Range from the block store), i18n.py, server.py,
+                     stream.py (HTTP Range from the block store), i18n.py and texts_features.py
+                     (the pages' texts), server.py,
                      studios.py (studios, mentoring, records of contributions),
                      report.py (the community report, feedback on my resources),
                      charts.py (SVG charts), usb.py (drives, background USB jobs)
