@@ -445,6 +445,64 @@ PROTOCOL_KEYS = (("/ipfs/bitswap/", "proto_bitswap"), ("/schoolmesh/feed/", "pro
 def protocol_key(protocol: str) -> str | None:
     """The text key of a protocol's use (None: no plain name, show the id)."""
     return next((key for prefix, key in PROTOCOL_KEYS if protocol.startswith(prefix)), None)
+# The AI assistant (node/web/assist.py) and subject suggestions.
+TEXTS.update({
+    "filter_ai": ("AI-assisted only", "仅看 AI 辅助改编的资源"),
+    "ai_link": ("AI assistant", "AI 助手"),
+    "ai_title": ("AI assistant: {title}", "AI 助手：{title}"),
+    "ai_note": ("The assistant writes a draft on the school's own AI engine. You check and edit "
+                "it; nothing is published until you publish it.",
+                "AI 助手在学校自己的 AI 引擎上生成草稿。请您检查并修改；未经您发布，不会公开任何内容。"),
+    "ai_task": ("Task", "任务"),
+    "ai_task_multigrade": ("Adapt for a multi-grade class", "改编为复式班教学"),
+    "ai_task_localise": ("Localise the examples", "把例子改成本地的"),
+    "ai_task_simplify": ("Simplify for grade N", "简化到 N 年级"),
+    "ai_task_exercises": ("Write exercises with answers", "编写练习题（附答案）"),
+    "ai_task_summarise": ("Summarise the video's transcript", "总结视频文字稿"),
+    "ai_file": ("From the file", "使用文件"),
+    "ai_grade": ("Grade (for “simplify”)", "年级（用于“简化”）"),
+    "ai_context": ("Local context (for “localise”): village, crops, places…",
+                   "本地情况（用于“本地化”）：村名、农作物、地名……"),
+    "ai_start": ("Write the draft", "生成草稿"),
+    "ai_streaming": ("The assistant is writing…", "AI 助手正在写……"),
+    "ai_open_draft": ("Edit this draft and publish it", "编辑并发布此草稿"),
+    "ai_draft_title": ("Draft from the AI assistant", "AI 助手生成的草稿"),
+    "ai_draft_note": ("Based on “{title}”, task “{task}”, model {model}. Edit the text; it is "
+                      "published as a new resource that records it was AI-assisted and that you "
+                      "reviewed it.",
+                      "基于《{title}》，任务“{task}”，模型 {model}。请修改文本；发布后，新资源会记录"
+                      "它由 AI 辅助改编、并由您审阅。"),
+    "ai_publish": ("Publish as an adaptation", "作为改编资源发布"),
+    "ai_discard": ("Discard the draft", "放弃草稿"),
+    "ai_made_by": ("AI-assisted adaptation ({model}), reviewed by {teacher}",
+                   "由 AI 辅助改编（{model}），{teacher}审阅"),
+    "ai_not_configured": ("The AI assistant is not set up on this node. The operator sets it "
+                          "with: schoolmesh ai set --endpoint URL --model NAME",
+                          "本节点尚未设置 AI 助手。请管理员运行：schoolmesh ai set --endpoint URL "
+                          "--model NAME"),
+    "ai_bad_config": ("The AI assistant's settings are wrong; ask the operator.",
+                      "AI 助手的设置有误，请联系管理员。"),
+    "ai_bad_task": ("There is no such task.", "没有这个任务。"),
+    "ai_need_context": ("Describe the local context for “localise”.",
+                        "“本地化”需要填写本地情况。"),
+    "ai_bad_grade": ("Give a grade from 1 to 9 for “simplify”.", "“简化”请填写 1 到 9 年级。"),
+    "ai_no_text": ("This resource has no text the assistant can read (or no transcript for "
+                   "“summarise”).", "此资源没有 AI 助手能读取的文本（“总结”需要视频文字稿）。"),
+    "ai_too_long": ("The text is too long for the assistant: {detail}",
+                    "文本太长，AI 助手无法处理：{detail}"),
+    "ai_unreachable": ("The AI engine cannot be reached. Is the school PC running it? ({detail})",
+                       "无法连接 AI 引擎。学校电脑上的引擎是否在运行？（{detail}）"),
+    "ai_timeout": ("The AI engine took too long ({detail}). Try again later or with a shorter "
+                   "text.", "AI 引擎响应太慢（{detail}）。请稍后再试，或使用更短的文本。"),
+    "ai_engine_error": ("The AI engine refused the request ({detail}).",
+                        "AI 引擎拒绝了请求（{detail}）。"),
+    "ai_bad_reply": ("The AI engine sent an answer the node cannot read.",
+                     "AI 引擎返回的内容无法读取。"),
+    "ai_no_draft": ("There is no such draft (or it is another teacher's).",
+                    "没有这个草稿（或它属于其他教师）。"),
+    "ai_empty": ("The draft is empty.", "草稿是空的。"),
+    "suggested_subjects": ("Suggested subjects", "建议的学科"),
+})
 
 # Vocabulary labels (values stay the identifiers stored in records).
 LABELS: dict[str, tuple[str, str]] = {
@@ -458,7 +516,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "courseware": ("Courseware", "课件"), "micro-lecture": ("Micro-lecture", "微课"),
     "media": ("Media", "媒体素材"), "textbook": ("Textbook", "教材"), "book": ("Book", "图书"),
     "tutorial": ("Tutorial", "教程"), "activity": ("Activity", "活动"), "game": ("Game", "游戏"),
-    "guide": ("Guide", "指南"),
+    "guide": ("Guide", "指南"), "ai-model": ("AI model", "AI 模型"),
     "government": ("Government", "政府"), "market": ("Market", "市场"),
     "public-welfare": ("Public welfare", "公益"), "school": ("School", "学校"),
     "specialised-delivery": ("Specialised delivery", "专递课堂"),
