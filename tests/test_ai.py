@@ -185,8 +185,7 @@ async def test_task_streams_into_a_draft_published_with_provenance(school, engin
             new_rid = r.headers["location"].rsplit("/", 1)[1]
             shown = await c.get(f"/r/{new_rid}")
             assert f"由 AI 辅助改编（{MODEL_NAME}），李老师审阅" in shown.text
-            en = await c.get(f"/r/{new_rid}", headers={"accept-language": "en"},
-                             cookies={"sm_lang": "en"})
+            en = await c.get(f"/r/{new_rid}", headers={"accept-language": "en"})
             assert f"AI-assisted adaptation ({MODEL_NAME}), reviewed by 李老师" in en.text
             assert (await c.get(draft_url)).status_code == 404   # used up
             found = await c.get("/", params={"ai": "1"})
@@ -229,8 +228,8 @@ async def test_errors_in_the_teachers_language(school, tmp_path, monkeypatch):
             ai.set_config(home.conn, f"http://127.0.0.1:{free_port()}", "m", None)
             events = await _events(c, f"/r/{rid}/ai", form)
             assert events[-1][0] == "error" and "无法连接 AI 引擎" in events[-1][1]["message"]
-            cookies = {"sm_lang": "en"}
-            r = await c.post(f"/r/{rid}/ai", data=form, cookies=cookies)
+            en = {"accept-language": "en"}
+            r = await c.post(f"/r/{rid}/ai", data=form, headers=en)
             assert "The AI engine cannot be reached" in r.text
 
             # an engine that accepts and never answers: the read timeout
@@ -253,7 +252,7 @@ async def test_errors_in_the_teachers_language(school, tmp_path, monkeypatch):
             r = await c.post(f"/r/{long_rid}/ai", data=form)
             assert r.status_code == 400 and "文本太长" in r.text
             r = await c.post(f"/r/{rid}/ai", data=form | {"task": "localise"},
-                             cookies=cookies)
+                             headers=en)
             assert r.status_code == 400 and "Describe the local context" in r.text
             r = await c.post(f"/r/{rid}/ai", data=form | {"task": "localise",
                                                            "context": "x" * 501})
