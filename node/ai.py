@@ -202,31 +202,35 @@ async def stream_chat(config: dict[str, Any], chat: list[dict[str, str]], *,
     url = config["endpoint"] + "/v1/chat/completions"
     timeout = httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT)
     sent = 0
+    # No cancel scope may span a yield of this generator (its consumer may iterate it from
+    # another task), so the whole-answer limit is a deadline checked after each line; each
+    # read is bounded by READ_TIMEOUT.
+    deadline = trio.current_time() + TOTAL_TIMEOUT
     try:
-        with trio.fail_after(TOTAL_TIMEOUT):
-            async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
-                async with client.stream("POST", url, json=body, headers=headers) as resp:
-                    if resp.status_code != 200:
-                        detail = (await resp.aread())[:300].decode("utf-8", "replace")
-                        raise AIError("ai_engine_error", f"HTTP {resp.status_code}: {detail}")
-                    async for line in resp.aiter_lines():
-                        if not line.startswith("data:"):
-                            continue
-                        data = line[5:].strip()
-                        if data == "[DONE]":
-                            return
-                        delta = _delta(data)
-                        if not delta:
-                            continue
-                        delta = delta[:MAX_OUTPUT_CHARS - sent]
-                        sent += len(delta)
-                        yield delta
-                        if sent >= MAX_OUTPUT_CHARS:
-                            return
-    except trio.TooSlowError:
-        raise AIError("ai_timeout", f"no whole answer within {TOTAL_TIMEOUT:.0f} s") from None
+        async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+            async with client.stream("POST", url, json=body, headers=headers) as resp:
+                if resp.status_code != 200:
+                    detail = (await resp.aread())[:300].decode("utf-8", "replace")
+                    raise AIError("ai_engine_error", f"HTTP {resp.status_code}: {detail}")
+                async for line in resp.aiter_lines():
+                    if trio.current_time() > deadline:
+                        raise AIError("ai_timeout",
+                                      f"no whole answer within {TOTAL_TIMEOUT:.0f} s")
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        return
+                    delta = _delta(data)
+                    if not delta:
+                        continue
+                    delta = delta[:MAX_OUTPUT_CHARS - sent]
+                    sent += len(delta)
+                    yield delta
+                    if sent >= MAX_OUTPUT_CHARS:
+                        return
     except httpx.TimeoutException:
-        raise AIError("ai_timeout", f"the engine sent nothing for {READ_TIMEOUT:.0f} s") \
+        raise AIError("ai_timeout", f"the engine sent nothing for {READ_TIMEOUT:g} s") \
             from None
     except httpx.HTTPError as exc:
         raise AIError("ai_unreachable", f"{url}: {exc}") from None

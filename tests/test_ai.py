@@ -205,6 +205,9 @@ async def test_summarise_uses_the_transcript_and_output_is_capped(school, engine
     home, res = school
     monkeypatch.setattr(ai, "MAX_OUTPUT_CHARS", 40)
     ai.set_config(home.conn, engine_url, MODEL_NAME, None)
+    from node.web.assist import _text_of
+    vtt = (res["files"] and "WEBVTT\n\n1\n00:00:01.000 --> 00:00:04.000\n今天我们学习分数。\n")
+    assert _text_of(vtt.encode(), "lecture.vtt") == "今天我们学习分数。"
     chat, _ = ai.messages("summarise", "今天我们学习分数。")
     text = "".join([d async for d in ai.stream_chat(ai.show_config(home.conn), chat)])
     assert 0 < len(text) <= 40
