@@ -46,10 +46,11 @@ class BenchNode:
         return []
 
 
-async def _direct(client: httpx.AsyncClient, url: str, chat: list) -> tuple[float, float]:
+async def _direct(client: httpx.AsyncClient, url: str, chat: list, tokens: int
+                  ) -> tuple[float, float]:
     t0 = time.perf_counter()
     first = None
-    body = {"model": MODEL_NAME, "messages": chat, "stream": True, "max_tokens": ai.MAX_TOKENS}
+    body = {"model": MODEL_NAME, "messages": chat, "stream": True, "max_tokens": tokens}
     async with client.stream("POST", url + "/v1/chat/completions", json=body) as r:
         async for line in r.aiter_lines():
             if line.startswith("data:") and first is None:
@@ -76,7 +77,7 @@ async def _via_node(client: httpx.AsyncClient, path: str, form: dict) -> tuple[f
     return time.perf_counter() - t0, first or 0.0
 
 
-async def run(n: int, tmp: Path) -> dict:
+async def run(n: int, tokens: int, tmp: Path) -> dict:
     home = init_home(tmp / "home", "龙泉小学", "school")
     auth.add_teacher(home.conn, "li", PASSWORD)
     (tmp / "src").mkdir()
@@ -86,7 +87,7 @@ async def run(n: int, tmp: Path) -> dict:
     model = build_tiny_gguf(tmp / "tiny.gguf")
     chat, _ = ai.messages("simplify", TEXT.strip(), grade=2)
     with engine(model) as url:
-        ai.set_config(home.conn, url, MODEL_NAME, None)
+        ai.set_config(home.conn, url, MODEL_NAME, None, max_tokens=tokens)
         async with trio.open_nursery() as nursery:
             base = await nursery.start(serve, BenchNode(home), "127.0.0.1:0")
             async with httpx.AsyncClient(base_url=base, timeout=120) as web, \
@@ -98,11 +99,11 @@ async def run(n: int, tmp: Path) -> dict:
                                                "password": PASSWORD})
                 form = {"csrf": csrf, "task": "simplify", "grade": "2", "context": "",
                         "file": "课文.txt"}
-                await _direct(direct, url, chat)            # warm-up both ways
+                await _direct(direct, url, chat, tokens)            # warm-up both ways
                 await _via_node(web, f"/r/{rid}/ai", form)
                 d_tot, d_first, w_tot, w_first = [], [], [], []
                 for _ in range(n):                          # interleaved
-                    t, f = await _direct(direct, url, chat)
+                    t, f = await _direct(direct, url, chat, tokens)
                     d_tot.append(t)
                     d_first.append(f)
                     t, f = await _via_node(web, f"/r/{rid}/ai", form)
@@ -111,7 +112,7 @@ async def run(n: int, tmp: Path) -> dict:
             nursery.cancel_scope.cancel()
     home.close()
     med = statistics.median
-    return {"n": n, "max_tokens": ai.MAX_TOKENS,
+    return {"n": n, "max_tokens": tokens,
             "direct_ms": round(med(d_tot) * 1000, 1),
             "node_ms": round(med(w_tot) * 1000, 1),
             "overhead_ms": round((med(w_tot) - med(d_tot)) * 1000, 1),
@@ -123,11 +124,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="5 requests each way")
     ap.add_argument("-n", type=int, default=20, help="requests each way (default 20)")
+    ap.add_argument("--tokens", type=int, default=128,
+                    help="answer length in tokens (default 128; llama-cpp-python's streaming "
+                         "slows down on long answers, which would hide the node's share)")
     args = ap.parse_args()
     n = 5 if args.quick else args.n
     tmp = C.make_tmpdir("ai")
     try:
-        result = trio.run(run, n, tmp)
+        result = trio.run(run, n, args.tokens, tmp)
     finally:
         C.rmtree(tmp)
     print(f"direct engine:   median {result['direct_ms']} ms per answer "

@@ -23,7 +23,7 @@ def _human(d: dict[str, Any]) -> None:
         click.echo("AI assistant: not set (schoolmesh ai set --endpoint URL --model NAME)")
     else:
         click.echo(f"endpoint: {d['endpoint']}")
-        click.echo(f"model: {d['model']}")
+        click.echo(f"model: {d['model']} (answers up to {d['max_tokens']} tokens)")
         click.echo(f"api key file: {d['api_key_file'] or 'none'}")
     if d.get("model_file"):
         click.echo(f"local model file: {d['model_file']} (resource {d['model_resource']})")
@@ -38,13 +38,16 @@ def _human(d: dict[str, Any]) -> None:
 @click.option("--model", required=True, metavar="NAME", help="The model name to ask for.")
 @click.option("--api-key-file", type=click.Path(path_type=Path, dir_okay=False),
               help="A file holding the API key (mode 600: readable by its owner only).")
+@click.option("--max-tokens", type=int, default=1024, show_default=True,
+              help="Longest answer asked of the engine, in tokens (16-8192).")
 @json_option
 @pass_ctx
-def set_(obj: Context, endpoint: str, model: str, api_key_file: Path | None,
+def set_(obj: Context, endpoint: str, model: str, api_key_file: Path | None, max_tokens: int,
          as_json: bool) -> None:
     """Point the node at an OpenAI-compatible chat endpoint."""
     from node import ai as nai
-    emit(nai.set_config(obj.home().conn, endpoint, model, api_key_file), as_json, _human)
+    emit(nai.set_config(obj.home().conn, endpoint, model, api_key_file, max_tokens), as_json,
+         _human)
 
 
 @ai.command()

@@ -21,6 +21,7 @@ import stat
 import time
 import urllib.parse
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -33,7 +34,8 @@ TOOL_NAME = "schoolmesh-ai"   # = node.catalog.AI_TOOL
 MAX_SOURCE_CHARS = 12_000     # the resource text sent to the engine
 MAX_CONTEXT_CHARS = 500       # the teacher's local context ("localise")
 MAX_OUTPUT_CHARS = 20_000     # the answer kept (the stream stops there)
-MAX_TOKENS = 1024             # asked of the engine
+MAX_TOKENS = 1024             # asked of the engine unless the operator sets another limit
+MAX_TOKENS_RANGE = range(16, 8193)
 MAX_KEY_BYTES = 4096
 CONNECT_TIMEOUT = 5.0         # seconds to reach the engine
 READ_TIMEOUT = 60.0           # seconds without a byte from the engine (first token included)
@@ -42,6 +44,7 @@ GRADES = range(1, 10)
 
 SETTING_ENDPOINT, SETTING_MODEL, SETTING_KEY_FILE = "ai.endpoint", "ai.model", "ai.key_file"
 SETTING_MODEL_FILE, SETTING_MODEL_RESOURCE = "ai.model_file", "ai.model_resource"
+SETTING_MAX_TOKENS = "ai.max_tokens"
 MODEL_TYPE = "ai-model"
 MODEL_SUFFIX = ".gguf"
 
@@ -101,9 +104,13 @@ def read_key(path: Path) -> str:
     return key
 
 
-def set_config(conn: Any, endpoint: str, model: str, key_file: Path | None) -> dict[str, Any]:
+def set_config(conn: Any, endpoint: str, model: str, key_file: Path | None,
+               max_tokens: int = MAX_TOKENS) -> dict[str, Any]:
     from . import db
     endpoint = check_endpoint(endpoint)
+    if max_tokens not in MAX_TOKENS_RANGE:
+        raise AIError("ai_bad_config", f"max tokens must be {MAX_TOKENS_RANGE.start}-"
+                      f"{MAX_TOKENS_RANGE.stop - 1}")
     model = model.strip()
     if not model or len(model) > 200 or not model.isprintable():
         raise AIError("ai_bad_config", "the model name must be 1-200 printable characters")
@@ -113,6 +120,7 @@ def set_config(conn: Any, endpoint: str, model: str, key_file: Path | None) -> d
     with db.write(conn):
         db.set_setting(conn, SETTING_ENDPOINT, endpoint)
         db.set_setting(conn, SETTING_MODEL, model)
+        db.set_setting(conn, SETTING_MAX_TOKENS, str(max_tokens))
         if key_file is None:
             conn.execute("DELETE FROM settings WHERE key = ?", (SETTING_KEY_FILE,))
         else:
@@ -126,6 +134,7 @@ def show_config(conn: Any) -> dict[str, Any]:
     return {"endpoint": db.get_setting(conn, SETTING_ENDPOINT),
             "model": db.get_setting(conn, SETTING_MODEL),
             "api_key_file": db.get_setting(conn, SETTING_KEY_FILE),
+            "max_tokens": int(db.get_setting(conn, SETTING_MAX_TOKENS) or MAX_TOKENS),
             "model_file": db.get_setting(conn, SETTING_MODEL_FILE),
             "model_resource": db.get_setting(conn, SETTING_MODEL_RESOURCE)}
 
@@ -185,8 +194,8 @@ def is_ai_tool(tool: Any) -> bool:
 
 # --- the engine ------------------------------------------------------------------------------
 
-async def stream_chat(config: dict[str, Any], chat: list[dict[str, str]], *,
-                      max_tokens: int = MAX_TOKENS) -> AsyncIterator[str]:
+async def stream_chat(config: dict[str, Any], chat: list[dict[str, str]]
+                      ) -> AsyncIterator[str]:
     """Text deltas of the engine's streamed answer (``/v1/chat/completions``, stream=true).
 
     Stops quietly at MAX_OUTPUT_CHARS; raises AIError on every failure."""
@@ -198,7 +207,7 @@ async def stream_chat(config: dict[str, Any], chat: list[dict[str, str]], *,
     if config.get("api_key_file"):
         headers["authorization"] = "Bearer " + read_key(Path(config["api_key_file"]))
     body = {"model": config["model"], "messages": chat, "stream": True,
-            "max_tokens": max_tokens}
+            "max_tokens": config.get("max_tokens") or MAX_TOKENS}
     url = config["endpoint"] + "/v1/chat/completions"
     timeout = httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT)
     sent = 0
@@ -212,23 +221,25 @@ async def stream_chat(config: dict[str, Any], chat: list[dict[str, str]], *,
                 if resp.status_code != 200:
                     detail = (await resp.aread())[:300].decode("utf-8", "replace")
                     raise AIError("ai_engine_error", f"HTTP {resp.status_code}: {detail}")
-                async for line in resp.aiter_lines():
-                    if trio.current_time() > deadline:
-                        raise AIError("ai_timeout",
-                                      f"no whole answer within {TOTAL_TIMEOUT:.0f} s")
-                    if not line.startswith("data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        return
-                    delta = _delta(data)
-                    if not delta:
-                        continue
-                    delta = delta[:MAX_OUTPUT_CHARS - sent]
-                    sent += len(delta)
-                    yield delta
-                    if sent >= MAX_OUTPUT_CHARS:
-                        return
+                # Read to the end of the stream even after [DONE] or the output limit:
+                # leaving httpx's nested stream generators half-read leaks them.
+                finished = False
+                async with aclosing(resp.aiter_lines()) as lines:
+                    async for line in lines:
+                        if trio.current_time() > deadline:
+                            raise AIError("ai_timeout",
+                                          f"no whole answer within {TOTAL_TIMEOUT:.0f} s")
+                        if finished or not line.startswith("data:"):
+                            continue
+                        data = line[5:].strip()
+                        if data == "[DONE]":
+                            finished = True
+                            continue
+                        delta = _delta(data)[:MAX_OUTPUT_CHARS - sent]
+                        if delta:
+                            sent += len(delta)
+                            yield delta
+                        finished = sent >= MAX_OUTPUT_CHARS
     except httpx.TimeoutException:
         raise AIError("ai_timeout", f"the engine sent nothing for {READ_TIMEOUT:g} s") \
             from None

@@ -27,6 +27,9 @@ from node.web.server import serve
 from test_web import PASSWORD, FakeNode, csrf_of
 
 
+TOKENS = 96   # llama-cpp-python's streaming slows down with the answer's length; keep it short
+
+
 @pytest.fixture(scope="module")
 def model_home(tmp_path_factory):
     """A home holding the tiny model as an ai-model resource, made the engine's model file
@@ -151,7 +154,7 @@ async def _events(c: httpx.AsyncClient, url: str, form: dict) -> list[tuple[str,
 
 async def test_task_streams_into_a_draft_published_with_provenance(school, engine_url):
     home, res = school
-    ai.set_config(home.conn, engine_url, MODEL_NAME, None)
+    ai.set_config(home.conn, engine_url, MODEL_NAME, None, max_tokens=TOKENS)
     rid = res["resource_id"]
     async with trio.open_nursery() as nursery:
         base = await _served(nursery, home)
@@ -204,7 +207,7 @@ async def test_summarise_uses_the_transcript_and_output_is_capped(school, engine
                                                                   monkeypatch):
     home, res = school
     monkeypatch.setattr(ai, "MAX_OUTPUT_CHARS", 40)
-    ai.set_config(home.conn, engine_url, MODEL_NAME, None)
+    ai.set_config(home.conn, engine_url, MODEL_NAME, None, max_tokens=TOKENS)
     from node.web.assist import _text_of
     vtt = (res["files"] and "WEBVTT\n\n1\n00:00:01.000 --> 00:00:04.000\n今天我们学习分数。\n")
     assert _text_of(vtt.encode(), "lecture.vtt") == "今天我们学习分数。"
