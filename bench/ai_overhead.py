@@ -65,6 +65,8 @@ async def _via_node(client: httpx.AsyncClient, path: str, form: dict) -> tuple[f
     first = None
     done = False
     async with client.stream("POST", path, data=form) as r:
+        if r.status_code != 200:
+            raise SystemExit(f"node answered {r.status_code}")
         async for line in r.aiter_lines():
             if line.startswith("event: chunk") and first is None:
                 first = time.perf_counter() - t0
@@ -97,6 +99,8 @@ async def run(n: int, tokens: int, tmp: Path) -> dict:
                 csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
                 await web.post("/login", data={"csrf": csrf, "name": "li",
                                                "password": PASSWORD})
+                page = await web.get(f"/r/{rid}/ai")   # the signed-in session's token
+                csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
                 form = {"csrf": csrf, "task": "simplify", "grade": "2", "context": "",
                         "file": "课文.txt"}
                 await _direct(direct, url, chat, tokens)            # warm-up both ways
