@@ -240,6 +240,10 @@ async def stream_chat(config: dict[str, Any], chat: list[dict[str, str]]
                             sent += len(delta)
                             yield delta
                         finished = sent >= MAX_OUTPUT_CHARS
+                if not finished:   # e.g. llama-cpp-python when the prompt overflows its context
+                    raise AIError("ai_engine_error", "the engine ended its answer without "
+                                  "[DONE] (the text may be too long for its context; see "
+                                  "the engine's log)")
     except httpx.TimeoutException:
         raise AIError("ai_timeout", f"the engine sent nothing for {READ_TIMEOUT:g} s") \
             from None

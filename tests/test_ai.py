@@ -287,3 +287,15 @@ def test_subject_suggestions_and_cli_filter(tmp_path):
     assert "suggested subjects: 数学" in out
     assert cli.json("search", "--ai-assisted") == []
     assert len(cli.json("search")) == 1
+
+
+async def test_engine_refusal_is_reported(school, engine_url):
+    """A text within the node's limit but beyond the engine's context window: the engine
+    (llama-cpp-python) starts a 200 stream and ends it without [DONE]; shown as a refusal."""
+    home, _ = school
+    ai.set_config(home.conn, engine_url, MODEL_NAME, None, max_tokens=TOKENS)
+    chat, _ = ai.messages("exercises", "龘" * 3000)   # byte tokens: ~9,000 > n_ctx
+    with pytest.raises(ai.AIError) as caught:
+        async for _ in ai.stream_chat(ai.show_config(home.conn), chat):
+            pass
+    assert caught.value.key == "ai_engine_error" and "without [DONE]" in caught.value.detail
