@@ -25,8 +25,9 @@ import trio
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from node import ai, tools
+from node import ai, library, tools
 from node.errors import NodeError, NotFound
+from node.teachers import signing_as
 from protocol import records, vocab
 from protocol.errors import ProtocolError
 
@@ -210,13 +211,16 @@ async def draft_page(request: Request) -> Response:
     except ProtocolError as exc:
         return web.render(request, "ai_draft.html", status=400, d=d, did=did, src=src,
                           v=values, error=str(exc))
-    from .upload import _publish_in_thread
+    from .upload import in_own_connection
     folder = web.config.upload_dir / f"{secrets.token_hex(8)}.{os.getpid()}"
     try:
         (folder / "files").mkdir(mode=0o700, parents=True)
         (folder / "files" / f"ai-{d['task']}.md").write_text(text + "\n", "utf-8")
-        result = await trio.to_thread.run_sync(_publish_in_thread, web.home, folder / "files",
-                                               meta)
+        files = folder / "files"
+        with signing_as(web.signer(request)):   # the reviewing teacher signs it too
+            result = await trio.to_thread.run_sync(in_own_connection, web.home,
+                                                   lambda home: library.publish(
+                                                       home, [files], meta))
     except (NodeError, ProtocolError, OSError) as exc:
         return web.render(request, "ai_draft.html", status=400, d=d, did=did, src=src,
                           v=values, error=str(exc))
