@@ -25,7 +25,9 @@ $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	# llama-cpp-python (the AI engine of tests/test_ai.py) compiles llama.cpp from source here
+	CMAKE_BUILD_PARALLEL_LEVEL=2 CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" \
+		$(PY) -m pip install --quiet -e '.[test]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 # Debian packages, each installed only if missing:
@@ -39,6 +41,7 @@ $(STAMP): pyproject.toml
 #                    headless LibreOffice: Office files to PDF for the web previews (no GUI,
 #                    no recommends: the smallest set that converts .docx/.pptx/.xlsx/.doc/.ppt)
 #   poppler-utils    pdftoppm/pdfinfo: PDF pages to the PNG images of the web previews
+#   cmake, g++       llama-cpp-python (the tests' AI engine) is compiled from source by pip
 system-deps:
 	@pkgs=""; \
 	echo '#include <gmp.h>' | gcc -E - >/dev/null 2>&1 || pkgs="$$pkgs libgmp-dev"; \
@@ -48,6 +51,8 @@ system-deps:
 	command -v systemd-analyze >/dev/null 2>&1 || pkgs="$$pkgs systemd"; \
 	command -v zbarimg >/dev/null 2>&1 || pkgs="$$pkgs zbar-tools"; \
 	command -v pdftoppm >/dev/null 2>&1 || pkgs="$$pkgs poppler-utils"; \
+	command -v cmake >/dev/null 2>&1 || pkgs="$$pkgs cmake"; \
+	command -v g++ >/dev/null 2>&1 || pkgs="$$pkgs g++"; \
 	if [ -n "$$pkgs" ]; then \
 		echo "installing$$pkgs"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs; \

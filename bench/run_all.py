@@ -19,7 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BENCHES = ["publish_large.py", "publish_small.py", "search.py", "extract_search.py",
            "bundle.py", "network.py", "bitswap.py", "web.py", "community.py", "storage.py",
-           "courses.py"]
+           "courses.py", "report.py", "ai_overhead.py"]
 
 
 def main() -> None:

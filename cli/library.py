@@ -170,7 +170,29 @@ def publish(obj: Context, paths: tuple[Path, ...], as_json: bool, **kw: Any) -> 
     home = obj.home_with_key()
     with progress_bar(_("publishing"), _total_size(paths)) as prog:
         result = library.publish(home, list(paths), _meta(kw, update=False), prog)
-    emit(result, as_json, _print_result)
+
+    def human(d: dict[str, Any]) -> None:
+        _print_result(d)
+        if not kw["subjects"] and (suggested := _suggest_subjects(paths)):
+            click.echo(f"suggested subjects: {', '.join(suggested)} (add them with: schoolmesh "
+                       f"update {d['resource_id']} --subject {' --subject '.join(suggested)})")
+    emit(result, as_json, human)
+
+
+def _suggest_subjects(paths: tuple[Path, ...]) -> list[str]:
+    """Subjects suggested from the text of the published files (.txt, .md, .docx)."""
+    from node import tools
+    texts, total = [], 0
+    files = [f for p in paths for f in ([p] if p.is_file() else sorted(p.rglob("*")))]
+    for f in files:
+        if f.is_file() and f.suffix.lower() in (*tools.TEXT_SUFFIXES, tools.DOCX_SUFFIX) \
+                and total + f.stat().st_size <= tools.MAX_INPUT_BYTES:
+            try:
+                texts.append(tools.read_text(f))
+            except (tools.ToolError, OSError):
+                continue
+            total += f.stat().st_size
+    return tools.subjects("\n".join(texts)) if texts else []
 
 
 @click.command()
@@ -217,13 +239,16 @@ def retract(obj: Context, resource_id: str, reason: str | None, as_json: bool) -
 @click.option("--grade", help="Only this grade: 学前 or 1-12 (results in unit, lesson order).")
 @click.option("--volume", help="Only this volume: 上册, 下册 or 全一册.")
 @click.option("--edition", help="Only this textbook edition, e.g. 人教版.")
+@click.option("--ai-assisted", is_flag=True,
+              help="Only resources drafted with the AI assistant (meta.tool).")
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True,
               help="Show at most this many results.")
 @json_option
 @pass_ctx
 def search(obj: Context, query: str | None, subjects: tuple[str, ...], levels: tuple[str, ...],
            language: str | None, rtype: str | None, school: str | None, grade: str | None,
-           volume: str | None, edition: str | None, limit: int, as_json: bool) -> None:
+           volume: str | None, edition: str | None, ai_assisted: bool, limit: int,
+           as_json: bool) -> None:
     """Search the library: titles, descriptions, keywords, subjects, creators, file names
     and the text inside files (Chinese too)."""
     from node import catalog, oversight
@@ -232,7 +257,8 @@ def search(obj: Context, query: str | None, subjects: tuple[str, ...], levels: t
     rows = catalog.search(home.conn, query, subject=list(subjects), level=list(levels),
                           language=language, rtype=rtype, school=school,
                           grade=cur.get("grade"), volume=cur.get("volume"), edition=edition,
-                          limit=limit, hide=oversight.hidden_from_me(home))
+                          ai_assisted=ai_assisted, limit=limit,
+                          hide=oversight.hidden_from_me(home))
 
     def human(rows: list[dict[str, Any]]) -> None:
         if not rows:

@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
-from . import (bundle, community, course, i18n, identity, library, limits, net, report, service,
-               storage, studio, tools, transfers, web)
+from . import (ai, bundle, community, course, i18n, identity, library, limits, net, report,
+               service, storage, studio, tools, transfers, web)
 from .context import EXIT_ERROR, Context, one_line
 from .i18n import _
 
@@ -102,4 +102,5 @@ tools.register(main)
 studio.register(main)
 course.register(main)
 report.register(main)
+ai.register(main)
 i18n.install(main)     # help texts and click's messages follow the locale (cli/i18n.py)

@@ -21,6 +21,7 @@ Stores and library operations (no network)
     gc.py            pins' lifetimes, the cache quota, garbage collection of blocks
     storage.py       disk use, the free-space reserve, full disks
     tools.py         offline text tools for adapting resources (pinyin, 简/繁, keywords, reading)
+    ai.py            the AI assistant: engine settings, tasks, streamed chat, drafts, ai-model files
     limits.py        bandwidth limits, schedules, monthly budget (settings and the limiter)
     service.py       the systemd unit of ``schoolmesh service install``
     startup.py       what ``start`` checks and says before the node runs
@@ -50,10 +51,12 @@ The running node (trio services, each with ``serve(*, task_status)`` and its own
                      staged uploads, one publish per form), preview.py (Office/PDF pages as
                      images, in the background), courses.py (this week, course pages,
                      publishing a course), auth.py, upload.py, qr.py,
-                     stream.py (HTTP Range from the block store), i18n.py, server.py,
+                     stream.py (HTTP Range from the block store), i18n.py and texts_features.py
+                     (the pages' texts), server.py,
                      studios.py (studios, mentoring, records of contributions),
                      report.py (the community report, feedback on my resources),
-                     charts.py (SVG charts), usb.py (drives, background USB jobs)
+                     charts.py (SVG charts), usb.py (drives, background USB jobs),
+                     assist.py (the AI assistant: streamed tasks, drafts)
 
 py-libp2p, behind one wall (p2p/)
     p2p/host.py      the host as schoolmesh needs it; dialling by address kind

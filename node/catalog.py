@@ -39,6 +39,7 @@ _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-
 
 
 RANK_WINDOW = 2000
+AI_TOOL = "schoolmesh-ai"   # meta.tool.name of resources drafted by the AI assistant
 # title, description, keywords, subjects, chars, facets, people, body
 _BM25 = "bm25(catalog_fts, 10.0, 2.0, 5.0, 5.0, 1.0, 0.0, 5.0, 1.0)"
 
@@ -87,6 +88,9 @@ def _facet_tokens(school_id: str, meta: dict[str, Any]) -> str:
         toks.append(facet_token("volume", cur["volume"]))
     if "edition" in cur:
         toks.append(facet_token("edition", cur["edition"].strip()))
+    tool = meta.get("tool")
+    if isinstance(tool, dict) and tool.get("name") == AI_TOOL:
+        toks.append(facet_token("made", "ai"))   # drafted by the AI assistant (node/ai.py)
     return " ".join(toks)
 
 
@@ -319,11 +323,13 @@ def search(conn: sqlite3.Connection, query: str | None = None, *, subject: list[
            level: list[str] = (), language: str | None = None, rtype: str | None = None,
            school: str | None = None, license: str | None = None, grade: int | None = None,
            volume: str | None = None, edition: str | None = None, limit: int = 20,
-           offset: int = 0, hide: Collection[str] = ()) -> list[dict[str, Any]]:
+           offset: int = 0, hide: Collection[str] = (), ai_assisted: bool = False
+           ) -> list[dict[str, Any]]:
     """Resources matching every word of ``query`` (in titles, descriptions, keywords,
     subjects, creators, file names and the text inside files) and every filter. With a
     textbook filter (grade, volume, edition) the results come in unit, then lesson order.
-    ``hide``: resource ids left out (hidden by a community's moderation, node/oversight.py)."""
+    ``hide``: resource ids left out (hidden by a community's moderation, node/oversight.py);
+    ``ai_assisted``: only resources drafted with the AI assistant."""
     text = fts_query(query) if query else None
     if query and text is None:
         return []  # only punctuation: nothing can match
@@ -343,6 +349,8 @@ def search(conn: sqlite3.Connection, query: str | None = None, *, subject: list[
     if edition and edition.strip():
         terms.append(f'facets : "{facet_token("edition", edition.strip())}"')
     textbook = grade is not None or bool(volume) or bool(edition and edition.strip())
+    if ai_assisted:
+        terms.append(f'facets : "{facet_token("made", "ai")}"')
     if school:
         ids = {school} | {sid for (sid,) in conn.execute(
             "SELECT school_id FROM feeds WHERE name = ?", (school,))}

@@ -132,7 +132,7 @@ class Node:
                               allow=self._may_reserve) as relay, \
                 trio.open_nursery() as nursery:
             self.relay = relay
-            await nursery.start(self.limiter.serve, self.home.conn)
+            await nursery.start(partial(self.limiter.serve, self.home.conn, bus=self.events))
             await nursery.start(events.DatabaseWatcher(self.home.path / DB_FILE,
                                                        self.events).serve)
             self.text_index = TextIndexer(self.home, self.events)

@@ -10,18 +10,18 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from datetime import time as dtime
 
 import trio
 
 from protocol import limits as pl
 
-from . import db
+from . import db, events
 from .errors import DiskFull
 
 SETTING = "limits"          # settings-table key holding the JSON of protocol.limits.Limits
-FLUSH_INTERVAL = 2.0        # seconds between flushes of the traffic counters (and reloads)
+FLUSH_INTERVAL = 2.0        # seconds from the first byte counted to the flush of the counters
 PROTOCOLS_INTERVAL = 60.0   # at most this long between writes of the bytes per protocol
 DIRECTIONS = ("up", "down")
 
@@ -100,6 +100,7 @@ class Limiter:
         self.protocols: Callable[[], dict[str, tuple[int, int]]] | None = None
         self.pending_protocols: dict[str, tuple[int, int]] = {}
         self._protocols_written, self._protocols_day = time.monotonic(), ""
+        self._counted = trio.Event()   # set by the first byte after a flush (serve waits on it)
 
     def set_limits(self, limits: pl.Limits) -> None:
         self.limits = limits
@@ -113,7 +114,10 @@ class Limiter:
     async def acquire(self, direction: str, n: int, *, lan: bool = False) -> None:
         """Wait until ``n`` bytes may pass in ``direction`` ('up' or 'down')."""
         self.consulted[direction] += n
-        if n <= 0 or self.exempt(lan):
+        if n <= 0:
+            return
+        self._counted.set()   # something to flush (LAN bytes too: the bytes per protocol)
+        if self.exempt(lan):
             return
         self.pending[direction] += n
         async with self._locks[direction]:  # fair: waiters are admitted in arrival order
@@ -204,20 +208,55 @@ class Limiter:
         self.month_used = sum(used(conn, month))
         self.limits = load(conn)
 
-    async def serve(self, conn: sqlite3.Connection, *,
-                    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Flush the counters every FLUSH_INTERVAL (and on cancellation)."""
+    def reload(self, conn: sqlite3.Connection) -> None:
+        """The settings and this month's flushed bytes, read again (another process may have
+        changed them: ``schoolmesh limits set``)."""
+        self.limits = load(conn)
         self.month_used = sum(used(conn, month_of(datetime.now())))
-        task_status.started()
-        try:
-            while True:
-                await trio.sleep(FLUSH_INTERVAL)
-                try:
+
+    async def serve(self, conn: sqlite3.Connection, *, bus: events.EventBus | None = None,
+                    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Flush the counters FLUSH_INTERVAL after bytes were counted (and on cancellation);
+        an idle node does not wake for it. With ``bus``, settings written by other processes
+        are read again when the database changes; midnight (a new day, maybe a new month and
+        budget) and bytes per protocol still unwritten are the only timers."""
+        self.month_used = sum(used(conn, month_of(datetime.now())))
+        async with trio.open_nursery() as nursery:
+            if bus is not None:
+                sub = bus.subscribe(events.DatabaseChanged, events.Overflow)
+                nursery.start_soon(self._follow_settings, conn, sub)
+            task_status.started()
+            try:
+                while True:
+                    with trio.move_on_after(self._idle_timeout()):
+                        await self._counted.wait()
+                    self._counted = trio.Event()
+                    await trio.sleep(FLUSH_INTERVAL)   # what arrives meanwhile, in one write
+                    try:
+                        now = datetime.now()
+                        self.flush(conn, month_of(now), day_of(now))
+                    except DiskFull:
+                        self._counted.set()   # the counters stay pending: try again
+            finally:
+                with contextlib.suppress(DiskFull):
                     now = datetime.now()
-                    self.flush(conn, month_of(now), day_of(now))
-                except DiskFull:
-                    pass   # the counters stay pending until the disk has room again
-        finally:
-            with contextlib.suppress(DiskFull):
-                now = datetime.now()
-                self.flush(conn, month_of(now), day_of(now), force=True)
+                    self.flush(conn, month_of(now), day_of(now), force=True)
+                nursery.cancel_scope.cancel()
+
+    def _idle_timeout(self) -> float:
+        """Seconds an idle limiter sleeps: until local midnight, or until the bytes per
+        protocol not yet written are due (PROTOCOLS_INTERVAL)."""
+        now = datetime.now()
+        midnight = datetime.combine(now.date() + timedelta(days=1), dtime())
+        wait = (midnight - now).total_seconds() + 1
+        if self.pending_protocols:
+            wait = min(wait, max(0.0, PROTOCOLS_INTERVAL
+                                 - (time.monotonic() - self._protocols_written)))
+        return wait
+
+    async def _follow_settings(self, conn: sqlite3.Connection, sub: events.Subscription
+                               ) -> None:
+        with sub:
+            while True:
+                await sub.wait()
+                self.reload(conn)

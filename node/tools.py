@@ -245,6 +245,26 @@ def keywords(text: str, n: int = 10) -> list[str]:
     return [t for t in tags if len(t) >= 2][:n]
 
 
+def subjects(text: str, n: int = 3) -> list[str]:
+    """Up to ``n`` suggested subjects (``about``) for a document: each subject of
+    :data:`protocol.vocab.SUBJECTS` scores the number of jieba words of the text that are among
+    its marker words (words of the subject's name count too); subjects scoring at least 2 are
+    suggested, best first.  A suggestion for the teacher to accept or change, never applied."""
+    from protocol.vocab import SUBJECTS
+    if n < 1:
+        raise ToolError("the number of subjects must be at least 1")
+    jieba = _jieba()
+    words = Counter(w.strip() for w in jieba.cut(text) if w.strip())
+    lowered = Counter()
+    for w, c in words.items():
+        lowered[w.casefold()] += c
+    scores: Counter[str] = Counter()
+    for subject, markers in SUBJECTS.items():
+        for m in {subject, *markers}:
+            scores[subject] += lowered.get(m.casefold(), 0)
+    return [s for s, score in scores.most_common() if score >= 2][:n]
+
+
 @functools.cache
 def _character_ranks() -> dict[str, int]:
     """Frequency rank of each (simplified) Han character, 1 = most frequent.

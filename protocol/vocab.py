@@ -25,8 +25,34 @@ LEVELS = {
 # publish most and Kolibri lacks: worksheet, courseware and micro-lecture (short video lesson).
 RESOURCE_TYPES = (
     "lesson-plan", "lesson", "worksheet", "exercise", "courseware", "micro-lecture", "media",
-    "textbook", "book", "tutorial", "activity", "game", "guide",
+    "textbook", "book", "tutorial", "activity", "game", "guide", "ai-model",
 )
+# "ai-model": a model file (GGUF) for the schools' local AI engine (specs/records.md §5.1).
+
+# Subjects of the compulsory-education curriculum (义务教育课程方案 2022) with words that mark a
+# text as belonging to one; used only to *suggest* ``about`` at publish time (node/tools.py
+# ``subjects``), never to check a record (``about`` stays free text).
+SUBJECTS: dict[str, tuple[str, ...]] = {
+    "语文": ("拼音", "生字", "词语", "课文", "古诗", "朗读", "作文", "汉字", "句子", "阅读", "识字",
+           "标点", "诗人", "成语", "笔画", "偏旁"),
+    "数学": ("分数", "加法", "减法", "乘法", "除法", "计算", "数学", "面积", "周长", "图形", "小数",
+           "方程", "长方形", "三角形", "几何", "乘法口诀", "约数", "倍数", "统计", "厘米", "算式"),
+    "英语": ("英语", "单词", "字母", "English", "grammar", "vocabulary", "phonics", "dialogue"),
+    "科学": ("科学", "实验", "植物", "动物", "种子", "天气", "水", "空气", "磁铁", "电路", "岩石",
+           "观察", "昆虫", "土壤", "光合作用", "太阳", "月亮", "温度", "细胞"),
+    "道德与法治": ("道德", "法治", "法律", "规则", "诚信", "安全", "家庭", "集体", "权利", "责任",
+              "文明", "礼貌"),
+    "音乐": ("音乐", "唱歌", "歌曲", "节奏", "旋律", "乐器", "音符", "歌唱"),
+    "美术": ("美术", "绘画", "画画", "颜色", "色彩", "剪纸", "手工", "线条", "涂色"),
+    "体育与健康": ("体育", "跑步", "跳绳", "运动", "健康", "锻炼", "游戏", "足球", "篮球", "广播操"),
+    "信息科技": ("信息", "计算机", "电脑", "编程", "网络", "键盘", "鼠标", "数据", "算法"),
+    "劳动": ("劳动", "种植", "养殖", "烹饪", "家务", "农具", "收割", "整理"),
+    "历史": ("历史", "朝代", "古代", "皇帝", "战争", "文物", "革命"),
+    "地理": ("地理", "地图", "气候", "河流", "山脉", "省份", "经纬", "地形"),
+    "物理": ("物理", "力", "速度", "压强", "浮力", "电流", "电压", "光的折射"),
+    "化学": ("化学", "元素", "分子", "原子", "化学反应", "溶液", "酸", "碱"),
+    "生物": ("生物", "细胞", "遗传", "生态", "器官", "消化", "呼吸作用"),
+}
 
 # SPDX identifiers of the licences schools use for open educational resources.
 LICENSES = (

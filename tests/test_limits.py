@@ -177,3 +177,33 @@ def test_lan_means_this_computers_subnets_not_every_private_address():
     for n in nets:
         assert is_lan((str(n.network_address + 1), 1))
     assert not is_lan(("203.0.113.77", 1)) or any(n.prefixlen == 0 for n in local_networks())
+
+
+async def test_counters_flush_after_traffic_and_settings_follow_the_database(tmp_path):
+    """The running limiter writes counted bytes after FLUSH_INTERVAL (no periodic wake-up
+    when nothing was counted) and reads settings another process saved when the bus says the
+    database changed."""
+    from node import events, limits as nlimits
+    from node.home import init_home, open_home
+    home = init_home(tmp_path / "h", "村小", "school")
+    bus = events.EventBus()
+    limiter = Limiter(nlimits.load(home.conn))
+    month = nlimits.month_of(datetime.now())
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(lambda task_status: limiter.serve(home.conn, bus=bus,
+                                                                  task_status=task_status))
+            await limiter.acquire("up", 5000)
+            while nlimits.used(home.conn, month) != (5000, 0):
+                await trio.sleep(0.1)
+            assert limiter.pending["up"] == 0
+            cli = open_home(tmp_path / "h")          # `schoolmesh limits set` elsewhere
+            from protocol.units import parse_rate
+            new = Limits(up=parse_rate("512k"))
+            nlimits.save(cli.conn, new)
+            bus.publish(events.DatabaseChanged())
+            while limiter.limits.up != new.up:
+                await trio.sleep(0.01)
+            cli.conn.close()
+            nursery.cancel_scope.cancel()
+    home.conn.close()

@@ -197,3 +197,24 @@ def test_tool_provenance_entry():
 def test_bad_tool_records_rejected(b):
     with pytest.raises(RemoteProtocolError):
         records.decode_entry(bytes.fromhex(b["raw"]))
+
+
+def test_ai_assisted_entries():
+    """An adaptation drafted by the AI assistant and an ai-model resource (specs/records.md
+    §5.2, §5.3) decode and chain after the tool vector; this node writes the same record."""
+    from node import ai
+    v = V["ai"]
+    prev = records.decode_entry(bytes.fromhex(V["tool"]["entry"]["raw"]))
+    for e in v["entries"]:
+        entry = records.decode_entry(bytes.fromhex(e["raw"]))
+        assert entry.hash.hex() == e["hash"]
+        records.check_chain(prev, entry)
+        prev = entry
+    adapted, model = (records.decode_entry(bytes.fromhex(e["raw"])) for e in v["entries"])
+    assert adapted.body["meta"]["tool"] == v["tool"] and ai.is_ai_tool(v["tool"])
+    assert adapted.body["meta"]["creator"] == "李老师"
+    assert ai.instructions("simplify", grade=2) == v["instructions"]
+    mine = ai.provenance(v["tool"]["model"], v["instructions"])
+    assert dict(mine, version=v["tool"]["version"]) == v["tool"]
+    assert model.body["meta"]["learningResourceType"] == "ai-model"
+    assert not ai.is_ai_tool(V["tool"]["tool"])

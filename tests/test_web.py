@@ -276,3 +276,27 @@ async def test_zip_of_unportable_names_is_renamed_with_a_note(client, tmp_path):
     fine = (await client.get(f"/r/{client.res['resource_id']}", headers={
         "accept-language": "en"})).text
     assert "In the zip" not in fine
+
+
+def test_no_text_key_is_defined_twice():
+    """Every page text is defined once: a second definition (in node/web/i18n.py or
+    texts_features.py) would silently replace the first one's wording on other pages."""
+    import ast
+    import collections
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent / "node" / "web"
+    keys: list[str] = []
+    for name in ("i18n.py", "texts_features.py"):
+        for node in ast.walk(ast.parse((root / name).read_text("utf-8"))):
+            target = None
+            if isinstance(node, ast.AnnAssign | ast.Assign):
+                t = node.target if isinstance(node, ast.AnnAssign) else node.targets[0]
+                target, value = getattr(t, "id", None), node.value
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                    node.func.attr == "update" and node.args:
+                target, value = getattr(node.func.value, "id", None), node.args[0]
+            if target in ("TEXTS", "FEATURE_TEXTS", "COURSE_TEXTS") and \
+                    isinstance(value, ast.Dict):
+                keys += [k.value for k in value.keys if isinstance(k, ast.Constant)]
+    assert len(keys) > 500
+    assert [k for k, n in collections.Counter(keys).items() if n > 1] == []

@@ -369,3 +369,38 @@ async def test_operator_limits_communities_usb_in_chinese(site, browser, tmp_pat
     assert got["widths"] == [760, 760], got["charts"]   # both SVG charts loaded as images
     assert len(got["code"]) > 100
     assert [p.suffix for p in drive.iterdir()] == [".car"]
+@pytest.fixture(scope="module")
+def ai_engine(tmp_path_factory):
+    """A real OpenAI-compatible engine (llama-cpp-python's server) on a tiny random model."""
+    from bench._ai_engine import build_tiny_gguf, engine
+    model = build_tiny_gguf(tmp_path_factory.mktemp("ai") / "tiny.gguf")
+    with engine(model) as url:
+        yield url
+
+
+async def test_ai_answer_streams_into_a_draft_the_teacher_publishes(site, browser, ai_engine):
+    from bench._ai_engine import MODEL_NAME
+    from node import ai
+    url, ids = site
+    ai.set_config(ids["node"].home.conn, ai_engine, MODEL_NAME, None, max_tokens=64)
+
+    def flow(page: Page) -> str:
+        sign_in(page, url)
+        page.goto(f"{url}/r/{ids['video']}")
+        page.click("a.ai-link")
+        page.wait_for_url(f"**/r/{ids['video']}/ai")
+        page.select_option("#task", "exercises")
+        page.click("form.ai-task button[type=submit]")
+        expect(page.locator("p.ai-draft")).to_be_visible()
+        answer = page.locator("pre.ai-answer").text_content() or ""
+        page.click("p.ai-draft a")
+        page.wait_for_url(re.compile(r"/ai/drafts/[0-9a-f]{16}$"))
+        assert page.input_value("#text").strip() == answer.strip()
+        page.fill("#text", "1. 1/2 + 1/4 = ?\n答案：3/4")
+        page.click("button[value=publish]")
+        page.wait_for_url(re.compile(r"/r/[^/]+$"))
+        expect(page.locator("dd.ai-made")).to_have_text(
+            f"由 AI 辅助改编（{MODEL_NAME}），wang审阅")
+        return answer
+
+    assert (await browser.page(flow)).strip()

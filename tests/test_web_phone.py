@@ -75,7 +75,11 @@ async def site(nursery, tmp_path, browser):
         f"  - title: {LONG[:60]}\n    lessons:\n"
         f"      - {{title: {LONG[:60]}, periods: 2, resources: [{rid}]}}\n",
         yaml_hint=True))["course_id"]
-    samples = {"kid": kid, "rid": rid, "path": urllib.parse.quote(f"{LONG}.txt"), "n": "1", "tid": str(tid),
+    from node import community
+    cid = community.create(home, LONG[:60])["community_id"]
+    samples = {"kid": kid, "cid": cid, "chart": "daily", "jid": "1", "fmt": "json",
+               "did": "0" * 16,
+               "rid": rid, "path": urllib.parse.quote(f"{LONG}.txt"), "n": "1", "tid": str(tid),
                "name": "wang", "code": "en", "action": "pause", "sid": sid, "key": wang["key"]}
     with trio.fail_after(TEST_SECONDS):
         yield node, samples

@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import browse, courses, drafts, operate, report, studios, teach
+from . import assist, browse, courses, drafts, operate, report, studios, teach
 from .pages import HERE, Frame, Web, WebConfig
 
 __all__ = ["WebConfig", "make_app"]
@@ -34,6 +34,8 @@ def make_app(node: Any, config: WebConfig) -> Starlette:
         Route("/r/{rid}/tools/{path:path}", drafts.tools_page),
         Route("/r/{rid}/retract", teach.retract, methods=["POST"]),
         Route("/mine", teach.mine),
+        Route("/r/{rid}/ai", assist.assistant, methods=["GET", "POST"]),
+        Route("/ai/drafts/{did}", assist.draft_page, methods=["GET", "POST"]),
         Route("/api/transfers", browse.transfers),
         Route("/api/holders/{rid}", browse.holders),
         Route("/lang/{code}", browse.set_language),

@@ -83,6 +83,7 @@ async def search_page(request: Request) -> Response:
             "grade": vocab.parse_grade(p["grade"]) if (p.get("grade") or "").strip() else None,
             "volume": _choice(p.get("volume"), vocab.VOLUMES),
             "edition": (p.get("edition") or "").strip()[:100] or None,
+            "ai": p.get("ai") == "1",
         }
         page = int(p.get("page") or 1)
         if not 1 <= page <= MAX_PAGE:
@@ -94,7 +95,7 @@ async def search_page(request: Request) -> Response:
         level=[filters["level"]] if filters["level"] else [], language=filters["language"],
         rtype=filters["rtype"], school=filters["school"], license=filters["license"],
         grade=filters["grade"], volume=filters["volume"], edition=filters["edition"],
-        limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE,
+        ai_assisted=filters["ai"], limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE,
         hide=oversight.hidden_from_me(web.home))
     more = len(results) > PAGE_SIZE
     base = {k: v for k, v in p.items() if k != "page" and v}

@@ -41,7 +41,8 @@ def _read(web: Web, f: dict[str, Any]) -> bytes:
 
 def _analyse(data: bytes, name: PurePosixPath) -> dict[str, Any]:
     text = tools.document_text(data, name)
-    return {"hint": tools.reading_hint(text), "keywords": tools.keywords(text, KEYWORDS)}
+    return {"hint": tools.reading_hint(text), "keywords": tools.keywords(text, KEYWORDS),
+            "subjects": tools.subjects(text)}
 
 
 def _draft(data: bytes, name: PurePosixPath, make: str) -> tuple[bytes, str]:
@@ -91,7 +92,10 @@ async def tools_page(request: Request) -> Response:
         ctype = MEDIA_TYPES.get(PurePosixPath(filename).suffix, "text/plain; charset=utf-8")
         return Response(draft, media_type=ctype, headers={
             "content-disposition": _attachment(filename), "content-security-policy": FILE_CSP})
-    adapt = "/publish?" + urllib.parse.urlencode(
-        {"based_on": rid, "keywords": ", ".join(found["keywords"])})
+    query = {"based_on": rid, "keywords": ", ".join(found["keywords"])}
+    if found["subjects"] and not res["meta"].get("about"):
+        query["about"] = ", ".join(found["subjects"])
+    adapt = "/publish?" + urllib.parse.urlencode(query)
     return web.render(request, "tools.html", r=res, m=res["meta"], f=f, hint=found["hint"],
-                      keywords=found["keywords"], adapt=adapt, drafts=DRAFTS)
+                      keywords=found["keywords"], subjects=found["subjects"], adapt=adapt,
+                      drafts=DRAFTS)

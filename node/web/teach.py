@@ -36,7 +36,8 @@ def _same_origin(request: Request) -> bool:
     return urllib.parse.urlsplit(origin).netloc == host
 
 
-async def read_form(request: Request) -> dict[str, list[str]] | None:
+async def read_form(request: Request, limit: int = MAX_FORM_BYTES
+                    ) -> dict[str, list[str]] | None:
     """The url-encoded form, or None if it is too big, cross-origin or lacks the CSRF token."""
     if not _same_origin(request):
         return None
@@ -44,7 +45,7 @@ async def read_form(request: Request) -> dict[str, list[str]] | None:
     async with aclosing(request.stream()) as chunks:
         async for chunk in chunks:
             body += chunk
-            if len(body) > MAX_FORM_BYTES:
+            if len(body) > limit:
                 return None
     try:
         form = urllib.parse.parse_qs(body.decode("utf-8"), keep_blank_values=True,
@@ -125,7 +126,8 @@ def _need_teacher(web: Web, request: Request) -> Response | None:
 
 
 def _form_defaults(web: Web, based_on: str | None, fulfils: str | None,
-                   keywords: str | None = None, tool: str | None = None) -> dict[str, Any]:
+                   keywords: str | None = None, tool: str | None = None,
+                   about: str | None = None) -> dict[str, Any]:
     from node import db
     values: dict[str, Any] = {"inLanguage": db.get_setting(web.home.conn, "language", "zh-CN"),
                               "license": vocab.DEFAULT_LICENSE, "educationalLevel": [],
@@ -149,6 +151,8 @@ def _form_defaults(web: Web, based_on: str | None, fulfils: str | None,
                 values["license"] = m["license"]
     if keywords:  # suggested by the text tools (node/web/drafts.py)
         values["keywords"] = keywords
+    if about:  # subjects suggested from the text (node/tools.py subjects)
+        values["about"] = about[:2000]
     if tool in tools.RECIPES:  # the files will be a draft of that tool
         values["tool"] = tool
     if fulfils and records.is_request_id(fulfils) and board.request_exists(web.home, fulfils):
@@ -210,7 +214,8 @@ async def publish(request: Request) -> Response:
         values = _form_defaults(web, request.query_params.get("based_on"),
                                 request.query_params.get("fulfils"),
                                 request.query_params.get("keywords"),
-                                request.query_params.get("tool"))
+                                request.query_params.get("tool"),
+                                request.query_params.get("about"))
         based_on = (values["isBasedOn"] or [None])[0]
         return _render_form(web, request, token=staging.new_token(), values=values,
                             files=_draft_files_of(web, based_on))

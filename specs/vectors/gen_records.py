@@ -187,6 +187,31 @@ def main() -> None:
                     ("empty name", dict(tool, name=" ")),
                     ("version longer than 64 characters", dict(tool, version="1" * 65)),
                 )]}
+    # The AI assistant (§5.2, §5.3): an adaptation it drafted, and a model file as a resource.
+    instructions = (
+        "你是一位帮助中国乡村小学教师改编教学资源的助手。回答用简体中文，内容准确、适合儿童，"
+        "不编造事实。你写的是草稿，教师会审阅和修改。\n"
+        "把下面的教学资源改写得更简单，适合2年级学生阅读：用常用字、短句子，保留主要内容。")
+    ai_tool = {"name": "schoolmesh-ai", "version": "0.1.0",
+               "model": "qwen2.5-1.5b-instruct-q4_k_m",
+               "instructionsHash": hashlib.sha256(instructions.encode("utf-8")).hexdigest()}
+    ai_meta = dict(meta, title="分数的初步认识（简化到 2 年级）", creator="李老师",
+                   isBasedOn=[rid], tool=ai_tool)
+    t6 = records.sign_entry(a, seq=6, prev=t5.hash, time=T0 + 5000, kind="resource.publish",
+                            body={"version": 1, "content": content,
+                                  "files": [{"path": "ai-simplify.md", "cid": f1, "size": 6}],
+                                  "meta": ai_meta})
+    model_meta = {"title": "Qwen2.5 1.5B Instruct (Q4_K_M)", "inLanguage": "zh-CN",
+                  "license": "Apache-2.0", "learningResourceType": "ai-model"}
+    t7 = records.sign_entry(a, seq=7, prev=t6.hash, time=T0 + 6000, kind="resource.publish",
+                            body={"version": 1, "content": content,
+                                  "files": [{"path": "qwen2.5-1.5b-instruct-q4_k_m.gguf",
+                                             "cid": f1, "size": 6}],
+                                  "meta": model_meta})
+    out["ai"] = {
+        "instructions": instructions, "tool": ai_tool,
+        "entries": [{"raw": e.raw.hex(), "hash": e.hash.hex(), "seq": e.seq, "kind": e.kind,
+                     "school_id": e.school_id, "after": "tool"} for e in (t6, t7)]}
     json.dump(out, sys.stdout, ensure_ascii=False, indent=1)
     sys.stdout.write("\n")
 

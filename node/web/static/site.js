@@ -93,7 +93,7 @@ document.addEventListener("DOMContentLoaded", function () {
 // form sent twice with the first answer: the "once" field), and enabled again if the browser
 // shows the page from its back/forward cache.
 document.addEventListener("DOMContentLoaded", function () {
-  document.querySelectorAll("form[method=post]:not(.upload):not(.fetch)").forEach(function (form) {
+  document.querySelectorAll("form[method=post]:not(.upload):not(.fetch):not(.ai-task)").forEach(function (form) {
     form.addEventListener("submit", function () {
       form.querySelectorAll("button[type=submit]").forEach(function (b) {
         setTimeout(function () { b.disabled = true; }, 0);  // after the form data is taken
@@ -104,4 +104,51 @@ document.addEventListener("DOMContentLoaded", function () {
 window.addEventListener("pageshow", function (ev) {
   if (!ev.persisted) { return; }
   document.querySelectorAll("form[method=post] button[type=submit]").forEach(function (b) { b.disabled = false; });
+});
+// AI assistant: the answer streams in (server-sent events over a fetch POST).
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("form.ai-task").forEach(function (form) {
+    var out = document.querySelector("pre.ai-answer");
+    var status = document.querySelector("output.ai-status");
+    var draft = document.querySelector("p.ai-draft");
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      out.textContent = ""; draft.hidden = true; status.textContent = form.dataset.streaming;
+      var button = form.querySelector("button"); button.disabled = true;
+      fetch(form.action, {method: "POST", body: new URLSearchParams(new FormData(form)),
+                          credentials: "same-origin"}).then(function (r) {
+        if (!r.ok) {
+          return r.text().then(function (html) {
+            var doc = new DOMParser().parseFromString(html, "text/html");
+            var e = doc.querySelector(".error");
+            status.textContent = e ? e.textContent : String(r.status);
+          });
+        }
+        var reader = r.body.getReader(), decoder = new TextDecoder(), buf = "";
+        function handle(block) {
+          var ev = "message", data = "";
+          block.split("\n").forEach(function (line) {
+            if (line.indexOf("event: ") === 0) { ev = line.slice(7); }
+            else if (line.indexOf("data: ") === 0) { data += line.slice(6); }
+          });
+          if (!data) { return; }
+          var v = JSON.parse(data);
+          if (ev === "chunk") { out.textContent += v; }
+          else if (ev === "done") { status.textContent = ""; draft.querySelector("a").href = v.draft; draft.hidden = false; }
+          else if (ev === "error") { status.textContent = v.message; }
+        }
+        function pump() {
+          return reader.read().then(function (res) {
+            if (res.done) { return; }
+            buf += decoder.decode(res.value, {stream: true});
+            var i;
+            while ((i = buf.indexOf("\n\n")) >= 0) { handle(buf.slice(0, i)); buf = buf.slice(i + 2); }
+            return pump();
+          });
+        }
+        return pump();
+      }).catch(function (e) { status.textContent = String(e); })
+        .then(function () { button.disabled = false; });
+    });
+  });
 });
