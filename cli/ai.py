@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from .context import Context, emit, json_option, pass_ctx
+from .i18n import _
 
 
 @click.group()
@@ -20,15 +21,19 @@ def ai() -> None:
 
 def _human(d: dict[str, Any]) -> None:
     if not d.get("endpoint"):
-        click.echo("AI assistant: not set (schoolmesh ai set --endpoint URL --model NAME)")
+        click.echo(_("AI assistant: not set (schoolmesh ai set --endpoint URL --model NAME)"))
     else:
-        click.echo(f"endpoint: {d['endpoint']}")
-        click.echo(f"model: {d['model']} (answers up to {d['max_tokens']} tokens)")
-        click.echo(f"api key file: {d['api_key_file'] or 'none'}")
+        click.echo(_("endpoint: {url}").format(url=d['endpoint']))
+        click.echo(_("model: {model} (answers up to {n} tokens)").format(model=d['model'],
+                                                                         n=d['max_tokens']))
+        click.echo(_("api key file: {file}").format(file=d['api_key_file'] or _("none")))
     if d.get("model_file"):
-        click.echo(f"local model file: {d['model_file']} (resource {d['model_resource']})")
-        click.echo(f"start the engine: python -m llama_cpp.server --model {d['model_file']} "
-                   "--host 127.0.0.1 --port 8080   (or: llama-server -m FILE)")
+        click.echo(_("local model file: {file} (resource {id})").format(
+            file=d['model_file'], id=d['model_resource']))
+        click.echo(_("start the engine: {command}").format(
+            command=f"python -m llama_cpp.server --model {d['model_file']} --host 127.0.0.1 "
+                    "--port 8080   (" + _("or: {command}").format(
+                        command="llama-server -m FILE") + ")"))
 
 
 @ai.command("set")
@@ -65,7 +70,7 @@ def clear(obj: Context) -> None:
     """Forget the AI configuration (teachers no longer see the assistant)."""
     from node import ai as nai
     nai.clear_config(obj.home().conn)
-    click.echo("AI assistant cleared")
+    click.echo(_("AI assistant cleared"))
 
 
 @ai.command()
@@ -78,9 +83,11 @@ def use(obj: Context, resource_id: str, as_json: bool) -> None:
     d = nai.use_model(obj.home(), resource_id)
 
     def human(d: dict[str, Any]) -> None:
-        click.echo(f"model file {d['model_file']} ({d['size']} bytes, sha256 {d['sha256']})")
-        click.echo(f"start the engine: python -m llama_cpp.server --model {d['model_file']} "
-                   "--host 127.0.0.1 --port 8080")
+        click.echo(_("model file {file} ({size} bytes, sha256 {sha256})").format(
+            file=d['model_file'], size=d['size'], sha256=d['sha256']))
+        click.echo(_("start the engine: {command}").format(
+            command=f"python -m llama_cpp.server --model {d['model_file']} --host 127.0.0.1 "
+                    "--port 8080"))
     emit(d, as_json, human)
 
 

@@ -174,8 +174,10 @@ def publish(obj: Context, paths: tuple[Path, ...], as_json: bool, **kw: Any) -> 
     def human(d: dict[str, Any]) -> None:
         _print_result(d)
         if not kw["subjects"] and (suggested := _suggest_subjects(paths)):
-            click.echo(f"suggested subjects: {', '.join(suggested)} (add them with: schoolmesh "
-                       f"update {d['resource_id']} --subject {' --subject '.join(suggested)})")
+            click.echo(_("suggested subjects: {subjects} (add them with: {command})").format(
+                subjects=_(", ").join(suggested),
+                command=f"schoolmesh update {d['resource_id']} --subject "
+                        + " --subject ".join(suggested)))
     emit(result, as_json, human)
 
 

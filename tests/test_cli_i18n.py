@@ -43,7 +43,7 @@ HELP = [(), ("init",), ("start",), ("status",), ("publish",), ("update",), ("sea
         ("teacher", "export"), ("teacher", "import"), ("teacher", "record"), ("course",),
         ("course", "create"), ("course", "adopt"), ("course", "status"), ("studio",),
         ("studio", "invite"), ("studio", "tasks"), ("studio", "review"), ("report",),
-        ("report", "hide"), ("report", "seed-rare")]
+        ("report", "hide"), ("report", "seed-rare"), ("ai",), ("ai", "set")]
 
 
 @pytest.mark.parametrize("command", HELP, ids=lambda c: " ".join(c) or "schoolmesh")
