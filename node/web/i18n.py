@@ -511,7 +511,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "lower-secondary": ("Lower secondary", "初中"), "upper-secondary": ("Upper secondary", "高中"),
     "tertiary": ("Tertiary", "高等教育"), "professional": ("Professional", "职业教育"),
     "work-skills": ("Work skills", "劳动技能"), "basic-skills": ("Basic skills", "基础技能"),
-    "lesson-plan": ("Lesson plan", "教案"), "lesson": ("Lesson", "课程"),
+    "lesson-plan": ("Lesson plan", "教案"), "lesson": ("Lesson", "课"),
     "worksheet": ("Worksheet", "学习单"), "exercise": ("Exercise", "练习"),
     "courseware": ("Courseware", "课件"), "micro-lecture": ("Micro-lecture", "微课"),
     "media": ("Media", "媒体素材"), "textbook": ("Textbook", "教材"), "book": ("Book", "图书"),
