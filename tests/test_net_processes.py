@@ -106,7 +106,7 @@ def test_limits_show_says_which_connected_peers_count_as_lan(daemons):
     assert [(p["peer_id"], p["remote"], p["lan"]) for p in shown] == [(a_id, "127.0.0.1", True)]
     text = subprocess.run([EXE, "--home", str(b), "limits", "show"], capture_output=True,
                           text=True, timeout=60).stdout
-    assert f"# connected: {a_id} at 127.0.0.1 (LAN, not limited)" in text
+    assert f"# connected: {a_id} at 127.0.0.1 (school LAN, not limited)" in text
 
 
 def stop_cleanly(proc: subprocess.Popen, home: Path) -> None:
