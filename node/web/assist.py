@@ -16,7 +16,6 @@ import os
 import re
 import secrets
 import shutil
-import urllib.parse
 from collections.abc import AsyncIterator
 from pathlib import PurePosixPath
 from typing import Any
@@ -34,7 +33,7 @@ from protocol.errors import ProtocolError
 from . import i18n
 from .drafts import _read
 from .pages import Web, resource_or_none
-from .teach import read_form
+from .teach import _need_teacher, read_form
 
 MAX_DRAFT_FORM_BYTES = 512 * 1024   # the edited draft (≤ MAX_OUTPUT_CHARS, url-encoded) + meta
 _CUE = re.compile(r"^\s*(\d+|WEBVTT.*|NOTE.*|[\d:.,]+\s*-->\s*[\d:.,]+.*)\s*$")
@@ -88,10 +87,9 @@ def _sse(event: str, data: Any) -> bytes:
 
 async def assistant(request: Request) -> Response:
     web: Web = request.app.state.web
-    teacher = web.teacher(request)
-    if teacher is None:
-        nxt = urllib.parse.quote(request.url.path)
-        return RedirectResponse(f"/login?next={nxt}", status_code=303)
+    if (redirect := _need_teacher(web, request)) is not None:
+        return redirect   # the answer becomes a resource the teacher signs: key unsealed
+    teacher = web.teacher(request) or ""
     res = resource_or_none(web, request.path_params["rid"])
     if res is None:
         return web.error(request, 404, "no_resource")
@@ -157,10 +155,9 @@ def _draft_values(web: Web, d: dict[str, Any], src: dict[str, Any] | None,
 
 async def draft_page(request: Request) -> Response:
     web: Web = request.app.state.web
-    teacher = web.teacher(request)
-    if teacher is None:
-        nxt = urllib.parse.quote(request.url.path)
-        return RedirectResponse(f"/login?next={nxt}", status_code=303)
+    if (redirect := _need_teacher(web, request)) is not None:
+        return redirect   # the answer becomes a resource the teacher signs: key unsealed
+    teacher = web.teacher(request) or ""
     did = request.path_params["did"]
     d = ai.load_draft(web.home, did)
     if d is None or d["teacher"] != teacher:

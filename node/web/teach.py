@@ -309,9 +309,10 @@ async def mine(request: Request) -> Response:
     # feedback from other schools reaches the author here (visiting marks it read), and what
     # a community hid, with the reason (node/oversight.py)
     unread = oversight.unread(web.home, teacher)
+    rids = [r["resource_id"] for r in items]
     stats = {rid: (n, avg, used) for rid, n, avg, used in web.home.conn.execute(
         "SELECT resource_id, count(*), round(avg(rating), 1), sum(used) FROM feedback "
-        "GROUP BY resource_id")}
+        f"WHERE resource_id IN ({','.join('?' * len(rids))}) GROUP BY resource_id", rids)}
     page = web.render(request, "mine.html", items=items, stats=stats, new=unread,
                       feedback_items=oversight.my_feedback(web.home),
                       notices=oversight.moderation_notices(web.home))
