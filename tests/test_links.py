@@ -45,6 +45,9 @@ async def test_every_connection_is_watched_by_the_kernel_and_idle_pairs_are_sile
             ratelimit.KEEPALIVE_IDLE_S
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == \
             ratelimit.TCP_USER_TIMEOUT_S * 1000
+        # Reno on both ends, whatever the system's default (specs/links.md §6)
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16).rstrip(b"\0") \
+            == b"reno"
     # once the first sync, Yamux's first RTT ping (0.5 s after connecting) and the repeated
     # announcements of our heads are over, an
     # idle connected pair exchanges nothing for a while (py-libp2p's Yamux would ping every

@@ -88,7 +88,73 @@ def make_host(seed: bytes, listen: Sequence[str] = (), *, mdns: bool = False,
         transports=transports,
     )
     _no_auto_connector(host)
+    _pipelined_negotiation(host)
     return host
+
+
+def _pipelined_negotiation(host: Any) -> None:
+    """Every multistream-select negotiation we start (streams, and the security and muxer
+    choice of connections we dial) sends the header and our first choice in one go, as
+    go-multistream's SelectProtoOrFail does, instead of waiting a round trip for the other
+    side's header first: one round trip per stream opening instead of two (0.6 s at a 600 ms
+    satellite RTT; both Bitswap directions open a stream at the start of a fetch).  The answer
+    is checked exactly as before; on "na" the remaining choices are tried one by one."""
+    client = _pipelined_client()
+    host.multiselect_client = client
+    upgrader = getattr(host.get_network(), "upgrader", None)
+    for layer in ("security_multistream", "muxer_multistream"):
+        selector = getattr(getattr(upgrader, layer, None), "_selector", None)
+        if selector is not None:
+            selector.multiselect_client = client
+
+
+def _pipelined_client() -> Any:
+    from libp2p.protocol_muxer.exceptions import (
+        MultiselectClientError,
+        MultiselectCommunicatorError,
+        ProtocolNotSupportedError,
+    )
+    from libp2p.protocol_muxer.multiselect_client import (
+        MULTISELECT_PROTOCOL_ID,
+        PROTOCOL_NOT_FOUND_MSG,
+        MultiselectClient,
+        is_valid_handshake,
+    )
+
+    class PipelinedClient(MultiselectClient):
+        async def select_one_of(self, protocols: Any, communicator: Any,
+                                negotiate_timeout: int = 30) -> Any:
+            if not protocols:
+                return await super().select_one_of(protocols, communicator, negotiate_timeout)
+            first, rest = protocols[0], list(protocols[1:])
+            with trio.move_on_after(negotiate_timeout):
+                try:
+                    await communicator.write(MULTISELECT_PROTOCOL_ID)
+                    await communicator.write(first if first is not None else "")
+                    header = await communicator.read()
+                    answer = await communicator.read()
+                except MultiselectCommunicatorError as error:
+                    raise MultiselectClientError(f"negotiation failed: {error}") from error
+                if not is_valid_handshake(header):
+                    raise MultiselectClientError(
+                        f"multiselect protocol ID mismatch: got {header!r}")
+                if answer == (first if first is not None else ""):
+                    return first
+                if answer != PROTOCOL_NOT_FOUND_MSG:
+                    raise MultiselectClientError(
+                        f"unrecognized response: {answer!r}, protocol={first}")
+                for protocol in rest:
+                    try:
+                        return await self.try_select(communicator, protocol)
+                    except ProtocolNotSupportedError:
+                        continue
+                raise MultiselectClientError(
+                    f"protocols not supported: {[str(p) for p in protocols]}")
+            raise MultiselectClientError(
+                f"response timed out after {negotiate_timeout}s, protocols tried: "
+                f"{list(protocols)}")
+
+    return PipelinedClient()
 
 
 def _no_auto_connector(host: Any) -> None:

@@ -9,6 +9,7 @@ in both places, so Noise, Yamux and every protocol above run over a limited byte
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from typing import Any
 
@@ -99,14 +100,22 @@ def connection_lan(conn: Any) -> tuple[str | None, bool]:
 # connection gets a keepalive probe (one empty segment) after KEEPALIVE_IDLE_S, which also keeps
 # NAT mappings of village routers alive, and is closed after KEEPALIVE_COUNT unanswered ones.
 TCP_USER_TIMEOUT_S = 45        # > a 30 s outage is not survivable by TCP retransmission anyway
+# The congestion control of our connections (specs/links.md §6).  Rural paths are small
+# (2 Mbit/s x 600 ms is 150 KB in flight) and end in a modem's drop-tail buffer: there Reno's
+# additive increase keeps the link busy, while BBRv1 (PROBE_RTT: 4 packets in flight for a round
+# trip every 10 s, as its own standing queue hides the base RTT) and CUBIC (bursts of drops at
+# each buffer overflow) idle a 256 kbit/s / 600 ms link about 1 s in every 12 (measured:
+# 0.91 vs 0.84 of the link, bench/links.py).  Reno is allowed to every process; "system" keeps
+# the kernel's default.
+CONGESTION = os.environ.get("SCHOOLMESH_TCP_CONGESTION", "reno")
 KEEPALIVE_IDLE_S = 240         # common home routers drop idle TCP mappings after 5 min or more
 KEEPALIVE_INTERVAL_S = 30
 KEEPALIVE_COUNT = 4
 
 
 def configure_socket(sock: Any) -> None:
-    """Keepalive, user timeout and the unsent-bytes limit on a connection's socket (Linux;
-    elsewhere what exists)."""
+    """Keepalive, user timeout, the unsent-bytes limit and the congestion control on a
+    connection's socket (Linux; elsewhere what exists)."""
     options = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
     for name, value in (("TCP_KEEPIDLE", KEEPALIVE_IDLE_S), ("TCP_KEEPINTVL",
                         KEEPALIVE_INTERVAL_S), ("TCP_KEEPCNT", KEEPALIVE_COUNT),
@@ -114,6 +123,8 @@ def configure_socket(sock: Any) -> None:
                         ("TCP_NOTSENT_LOWAT", NOTSENT_LOWAT)):
         if hasattr(socket, name):
             options.append((socket.IPPROTO_TCP, getattr(socket, name), value))
+    if CONGESTION != "system" and hasattr(socket, "TCP_CONGESTION"):
+        options.append((socket.IPPROTO_TCP, socket.TCP_CONGESTION, CONGESTION.encode()))
     for level, name, value in options:
         try:
             sock.setsockopt(level, name, value)
