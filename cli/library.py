@@ -13,11 +13,12 @@ import click
 from .i18n import _
 from .context import EXIT_ERROR, Context, emit, json_option, pass_ctx
 
-# ``get`` asks the node how its transfer goes every GET_POLL_FIRST seconds at first (a small
-# fetch ends quickly), then less and less often, up to every GET_POLL_MAX seconds: each
-# question costs the node CPU (an HTTP request and a database read).
+# ``get`` waits for its transfer with the node's transfer_wait, which answers as soon as the
+# state changes; with a progress bar it asks for progress after GET_POLL_FIRST seconds at first
+# (a small fetch ends quickly), then less and less often, up to every GET_POLL_MAX seconds.
 GET_POLL_FIRST = 0.2
 GET_POLL_MAX = 1.0
+GET_WAIT_QUIET = 30.0   # without a progress bar, only the end matters
 
 
 
@@ -376,8 +377,6 @@ def get(obj: Context, target: str, output: Path, overwrite: bool, safe_names: bo
 
 def _fetch_through_node(obj: Context, target: str, missing: bytes) -> None:
     """Have the running node fetch the missing blocks from other schools, showing progress."""
-    import time
-
     from crypto import cid_to_str
     from node.errors import NodeError
 
@@ -391,8 +390,13 @@ def _fetch_through_node(obj: Context, target: str, missing: bytes) -> None:
         done = 0
         shown = "running"
         pause = GET_POLL_FIRST
+        state = "queued"
         while True:
-            t = next(t for t in call(obj.home_path, "transfers") if t["id"] == tid)
+            # held by the node until the state changes (or for `pause`): the end is known at
+            # once, and the node is not asked again and again while a slow link works
+            t = call(obj.home_path, "transfer_wait", id=tid, state=state,
+                     seconds=pause if prog else GET_WAIT_QUIET)
+            state = t["state"]
             if prog:
                 prog(t["bytes_done"] - done)
             done = t["bytes_done"]
@@ -411,7 +415,6 @@ def _fetch_through_node(obj: Context, target: str, missing: bytes) -> None:
                     click.echo(_("transfer {id} {state}{why} (Ctrl-C stops waiting; the node "
                                  "keeps the transfer)").format(id=tid, state=_(shown), why=why),
                                err=True)
-            time.sleep(pause)
             pause = min(GET_POLL_MAX, pause * 1.5)
 
 

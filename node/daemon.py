@@ -351,6 +351,11 @@ class Node:
     async def api_transfers(self) -> list[dict[str, Any]]:
         return await self.scheduler.list()
 
+    async def api_transfer_wait(self, id: int, state: str,  # noqa: A002
+                                seconds: float = 30.0) -> dict[str, Any]:
+        """The transfer once its state differs from ``state``, or after ``seconds``."""
+        return await self.scheduler.wait(id, state, seconds)
+
     async def api_transfer_control(self, id: int, action: str) -> dict[str, Any]:  # noqa: A002
         """pause | resume | cancel a transfer; returns it."""
         return await self.scheduler.control(id, action)

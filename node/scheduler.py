@@ -50,6 +50,9 @@ class Exchange(Protocol):
     def over_budget(self) -> str | None: ...
 
 
+WAIT_MAX_S = 60.0    # the longest a transfer_wait call is held
+
+
 class TransferService:
     def __init__(self, home: Home, bus: events.EventBus, peers: Peers, exchange: Exchange,
                  want_timeout: Callable[[], float]) -> None:
@@ -84,6 +87,21 @@ class TransferService:
 
     async def list(self) -> list[dict[str, Any]]:
         return [self._transfer_json(t) for t in self.queue.list()]
+
+    async def wait(self, id: int, state: str, seconds: float) -> dict[str, Any]:  # noqa: A002
+        """The transfer once its state is not ``state`` any more, or after ``seconds`` (at
+        most WAIT_MAX_S) — woken by the queue's events, so a caller waiting for the end
+        (``get``) learns it at once without polling."""
+        try:
+            tid, seconds = int(id), min(max(float(seconds), 0.0), WAIT_MAX_S)
+        except (TypeError, ValueError):
+            raise NodeError(f"not a transfer id and a number of seconds: {id!r}, "
+                            f"{seconds!r}") from None
+        with self.events.subscribe(events.TransfersChanged, events.DatabaseChanged) as sub:
+            with trio.move_on_after(seconds):
+                while self.queue.get(tid)["state"] == state:
+                    await sub.wait()
+        return self._transfer_json(self.queue.get(tid))
 
     async def control(self, id: int, action: str) -> dict[str, Any]:  # noqa: A002
         """pause | resume | cancel a transfer; returns it."""

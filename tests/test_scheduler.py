@@ -105,3 +105,29 @@ async def test_no_provider_waits_and_a_spent_budget_waits(nursery, tmp_path):
     await service.control(tid, "resume")
     t = await run_until(service, tid, {"waiting"})
     assert t["error"] == exchange.budget and exchange.calls == []
+
+
+async def test_transfer_wait_answers_when_the_state_changes_not_before(nursery, tmp_path):
+    home = init_home(tmp_path / "h", "h", "school")
+    service = TransferService(home, events.EventBus(), Peers([]), Exchange([]), lambda: 15.0)
+    await nursery.start(service.serve)
+    tid = (await service.fetch(ROOT))["id"]
+    t = await run_until(service, tid, {"waiting"})
+    # unchanged: held for the seconds asked, then the same row
+    with trio.move_on_after(5) as scope:
+        before = trio.current_time()
+        t = await service.wait(tid, "waiting", 0.3)
+    assert not scope.cancelled_caught and t["state"] == "waiting"
+    assert trio.current_time() - before >= 0.3
+    # changed while held: answered by the queue's event, long before the 30 s
+    got: list[dict] = []
+
+    async def waiter() -> None:
+        got.append(await service.wait(tid, "waiting", 30))
+    with trio.fail_after(5):
+        async with trio.open_nursery() as inner:
+            inner.start_soon(waiter)
+            await trio.sleep(0.1)
+            assert got == []
+            await service.control(tid, "pause")
+    assert got[0]["state"] == "paused"
