@@ -59,6 +59,7 @@ from protocol import bitswap_flow as flow
 from .bitswap_fetch import BudgetSpent, FetchError, FetchSession, FetchStats
 from .host import connect
 from .streams import DIAL_TIMEOUT, close_stream, log_stream_error, reset_stream
+from .yamux_tuning import wait_send_window, widen_receive_window
 
 __all__ = ["BlockExchange", "BudgetSpent", "FetchError", "FetchStats"]
 
@@ -88,6 +89,8 @@ PIECE_SECONDS = 0.25
 WINDOW_POLL_MIN, WINDOW_POLL_MAX = 0.005, 0.1
 FALLBACK_RTT = 0.3             # round trip assumed until the connection has measured one
 READ_SIZE = 1024 * 1024
+# Yamux receive window of an inbound stream (peers send us blocks on it), node/p2p/yamux_tuning.py
+RECEIVE_WINDOW = 4 * 1024 * 1024
 HASH_IN_THREAD_MIN = 256 * 1024  # hash a message's blocks in a worker thread above this
 
 
@@ -238,6 +241,7 @@ class BlockExchange:
         link = self._link(stream.muxed_conn.peer_id)
         link.conn = stream.muxed_conn
         decoder = bs.FrameDecoder()
+        widen_receive_window(stream, RECEIVE_WINDOW)
         ok = False
         try:
             while True:
@@ -428,8 +432,7 @@ class BlockExchange:
                     poll = WINDOW_POLL_MIN if not rate else min(
                         WINDOW_POLL_MAX, max(WINDOW_POLL_MIN, WRITE_PIECE / rate / 4))
                     with trio.move_on_after(stall) as scope:
-                        while muxed.send_window <= 0 and not muxed.closed:
-                            await trio.sleep(poll)
+                        await wait_send_window(muxed, poll)
                     if scope.cancelled_caught:
                         raise _Stalled(f"took no byte for {stall:g} s")
                 room = max(1, min(room, muxed.send_window))

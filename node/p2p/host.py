@@ -7,6 +7,8 @@
 * ``run_host`` always closes the host on exit (leaving ``host.run()`` alone leaks the listener),
   and raises :class:`ListenError` if an address could not be listened on (py-libp2p only logs
   it). TCP listeners never share a port with another process (node/p2p/tcp.py).
+* Yamux tuning for bulk transfers (node/p2p/yamux_tuning.py): window updates wake waiting
+  writers, and readers may offer a wider receive window.
 * Yamux without "release on read": py-libp2p otherwise sends a WINDOW_UPDATE frame (encrypted,
   one syscall, a wake-up of the sender) after every read of a stream, i.e. per 64 KiB received,
   which halves a stream's throughput (one stream between two processes on loopback, back to
@@ -66,6 +68,8 @@ def make_host(seed: bytes, listen: Sequence[str] = (), *, mdns: bool = False,
     # (node/p2p/ratelimit.py configure_socket).
     from libp2p.stream_muxer.yamux import yamux
     yamux.RTT_MEASURE_INTERVAL = YAMUX_RTT_INTERVAL_S
+    from . import yamux_tuning
+    yamux_tuning.install()
     if limiter is not None:
         from .ratelimit import LimitedTCP
         transports = [LimitedTCP(limiter)]
