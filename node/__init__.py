@@ -62,6 +62,7 @@ py-libp2p, behind one wall (p2p/)
     p2p/host.py      the host as schoolmesh needs it; dialling by address kind
     p2p/streams.py   what every stream protocol shares: request/response, close, reset
     p2p/tcp.py       listening: one process per port
+    p2p/noise_session.py   Noise transport messages read and decrypted in bulk
     p2p/yamux_tuning.py    Yamux: window updates wake writers, wider receive windows
     p2p/ratelimit.py the TCP seam: limiter, byte counts, keepalive, which peers are LAN
     p2p/connmgr.py   which connections a node keeps

@@ -108,6 +108,10 @@ class Limiter:
     def exempt(self, lan: bool) -> bool:
         return lan and self.limits.lan_unlimited
 
+    def rate(self, direction: str, *, lan: bool = False) -> int | None:
+        """Bytes per second ``direction`` is admitted at now (None: unlimited or exempt)."""
+        return None if self.exempt(lan) else self.buckets[direction].rate
+
     def rates(self) -> pl.Rates:
         return pl.effective_rate(self.limits, self._local_time())
 

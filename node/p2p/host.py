@@ -9,6 +9,8 @@
   it). TCP listeners never share a port with another process (node/p2p/tcp.py).
 * Yamux tuning for bulk transfers (node/p2p/yamux_tuning.py): window updates wake waiting
   writers, and readers may offer a wider receive window.
+* Noise sessions read and decrypt transport messages in bulk (node/p2p/noise_session.py);
+  same wire format and handshake.
 * Yamux without "release on read": py-libp2p otherwise sends a WINDOW_UPDATE frame (encrypted,
   one syscall, a wake-up of the sender) after every read of a stream, i.e. per 64 KiB received,
   which halves a stream's throughput (one stream between two processes on loopback, back to
@@ -56,7 +58,8 @@ def make_host(seed: bytes, listen: Sequence[str] = (), *, mdns: bool = False,
     from libp2p.crypto.x25519 import create_new_key_pair as new_x25519
     from libp2p.network.config import ConnectionConfig
     from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_ID
-    from libp2p.security.noise.transport import Transport as NoiseTransport
+
+    from .noise_session import NoiseTransport
 
     # py-libp2p's documented Yamux switch (read at call time): window updates are then sent
     # go-yamux style, once half the receive window has been consumed. setdefault: an operator

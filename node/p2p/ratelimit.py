@@ -35,6 +35,11 @@ NOTSENT_LOWAT = 128 * 1024
 # whole frame, a whole length prefix) never delays the next; fast links read more per wake-up.
 COALESCE_BELOW = 16 * 1024
 COALESCE_DELAY = 0.05
+# A read on a limited link takes at most READ_SECONDS of the rate (at least COALESCE_BELOW):
+# the limiter makes the reader wait for what it read, and a reader asking for a lot (the
+# Noise session reads what the socket holds, node/p2p/noise_session.py) would otherwise hold
+# seconds of bytes back from the protocols above, which judge a peer by its bytes arriving.
+READ_SECONDS = 0.25
 
 
 def local_networks() -> list[Network]:
@@ -150,12 +155,22 @@ class LimitedStream:
     async def read(self, n: int | None = None) -> bytes:
         if self._trickle:
             await trio.sleep(COALESCE_DELAY)
+        if n is not None:
+            rate = self._limiter.rate("down", lan=self.lan)
+            if rate is not None:
+                n = min(n, max(COALESCE_BELOW, int(rate * READ_SECONDS)))
         data = await self._stream.read(n)
         if data:
             self.last_read = trio.current_time()
         self._trickle = n is not None and len(data) < min(n, COALESCE_BELOW)
         await self._limiter.acquire("down", len(data), lan=self.lan)
         return data
+
+    def at_boundary(self) -> None:
+        """The reader above (node/p2p/noise_session.py) holds no part of a message: a short
+        read was a whole message, not a trickle of a longer one, so the next read waits for
+        nothing."""
+        self._trickle = False
 
     async def write(self, data: bytes) -> None:
         await self._limiter.acquire("up", len(data), lan=self.lan)
