@@ -2,16 +2,18 @@
 
 * A writer waiting for send window is woken by the peer's WINDOW_UPDATE.  py-libp2p has no
   event for it (its own ``write`` polls every 10 ms): ``send_window`` becomes a property whose
-  setter sets the stream's waiting event when the window grows.  Polling capped a Bitswap
-  stream on loopback at one 256 KiB window per poll (about 40-50 MiB/s).
+  setter sets the stream's waiting event when the window grows.  Bitswap polled every 5 ms:
+  each time the window ran out, the stream stood still until the next poll (at 256 KiB per
+  window, a cap of about 50 MiB/s while the window does not grow).
 * Yamux reads each frame header and body with ``read_exactly``, which copies what it read into
   a ``bytearray`` and out again; the Noise session (node/p2p/noise_session.py) already returns
   exactly what was asked, so a read that is complete is passed on as it is.
 * A receive window wider than Yamux's initial 256 KiB, for streams that carry bulk data to us
   (Bitswap blocks): py-libp2p's auto-tuning doubles the window only when two updates come
   within 4 round trips, which once the round trip is measured (0.1 ms on a LAN) rarely
-  happens, so a reader that is a moment late stalls the sender.  The window is an upper bound on bytes in
-  flight; on a slow link the TCP socket's own limits (node/p2p/ratelimit.py) bind first.
+  happens, so a reader that is a moment late stalls the sender.  The window is an upper
+  bound on bytes in flight; on a slow link the TCP socket's own limits
+  (node/p2p/ratelimit.py) bind first.
 """
 
 from __future__ import annotations
