@@ -131,6 +131,11 @@ def scenario_transfer(args, tmp: Path, data: dict[str, Path]) -> list[dict]:
                     print(f"   {name} {case} {tool} #{i + 1}: " +
                           (f"{r['seconds']} s" if r["finished"] else r["note"]), flush=True)
                 results.append({"profile": name, "case": case, **combine(runs)})
+    print_transfer(results)
+    return results
+
+
+def print_transfer(results: list[dict]) -> None:
     print(C.fmt_table(
         ["profile", "case", "tool", "seconds", "goodput/rate", "wire/payload (down)",
          "wire/payload (total)", "wire MB down/up", "rx CPU s/MiB", "tx CPU s/MiB"],
@@ -138,7 +143,6 @@ def scenario_transfer(args, tmp: Path, data: dict[str, Path]) -> list[dict]:
           dash(r["wire_down"]), dash(r["wire_total"]),
           "/".join(f"{b / 1e6:.2f}" for b in r["wire_bytes"]),
           dash(r["rx_cpu_per_mib"]), dash(r["tx_cpu_per_mib"])] for r in results]))
-    return results
 
 
 def outage_plan(payload: int, rate: float, reset: bool | None) -> Outages | None:
@@ -167,6 +171,12 @@ def scenario_outage(args, tmp: Path, data: dict[str, Path]) -> list[dict]:
                 print(f"   {name} {tool} {mode} #{i + 1}: " +
                       (f"{r['seconds']} s" if r["finished"] else r["note"]), flush=True)
             results.append({"profile": name, "mode": mode, **combine(runs)})
+    print_outage(results)
+    return results
+
+
+def print_outage(results: list[dict]) -> None:
+    """The outage table; adds each row's extra seconds over the same tool uninterrupted."""
     clean = {r["tool"]: r["seconds"] for r in results if r["mode"] == "uninterrupted"}
     for r in results:
         base = clean.get(r["tool"])
@@ -180,7 +190,6 @@ def scenario_outage(args, tmp: Path, data: dict[str, Path]) -> list[dict]:
           "/".join(f"{b / 1e6:.2f}" for b in r["wire_bytes"]),
           r.get("outages_applied", 0), dash(r.get("duplicate_blocks")),
           dash(r["rx_cpu_per_mib"])] for r in results]))
-    return results
 
 
 def print_idle(rows: list[dict]) -> None:

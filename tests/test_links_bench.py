@@ -1,5 +1,6 @@
 """bench/links.py's own machinery: Syncthing inside the emulated link's namespaces, byte
-accounting per node, and medians over runs that did not all finish."""
+accounting per node, medians over runs that did not all finish, and the merge of results
+of runs made in parallel processes (bench/links_merge.py)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,19 @@ def test_combine_takes_medians_of_finished_runs_only():
     none = links.combine([_run(None, 900_000), _run(None, 700_000)])
     assert not none["finished"] and none["seconds"] is None
     assert none["wire_bytes"] == [800_000, 0]
+
+
+def test_results_of_parallel_processes_merge_into_the_medians_of_all_their_runs():
+    import links_merge
+    runs = [_run(4.0, 2_000_000), _run(2.0, 1_000_000), _run(3.0, 1_500_000)]
+    reports = [{"transfer": [{"profile": "p", "case": "c", **links.combine([r])}]}
+               for r in runs]
+    reports[0]["transfer"].append({"profile": "q", "case": "c",
+                                   **links.combine([_run(9.0, 1)])})
+    merged = links_merge.merge(reports)["transfer"]
+    assert [(r["profile"], r["runs"], r["seconds"]) for r in merged] == [("p", 3, 3.0),
+                                                                        ("q", 1, 9.0)]
+    assert merged[0] == {"profile": "p", "case": "c", **links.combine(runs)}
 
 
 @pytest.mark.skipif(not available()[0], reason=available()[1])
