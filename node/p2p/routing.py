@@ -22,6 +22,12 @@ from ..events import DatabaseChanged, EventBus, Overflow, PeerConnected
 log = logging.getLogger("schoolmesh.routing")
 
 REPROVIDE_INTERVAL = 12 * 3600.0   # provider records expire after 24 h in the IPFS DHT
+# py-libp2p's DHT looks up random keys every 10 minutes (FIND_NODE to the peers it knows, which
+# dials every peer they name: in a community, each village then connected to every other
+# village, 19 MB/day per village idle) and pings routing-table peers unheard of for an hour.
+# Both run with the re-provide round instead (specs/links.md §3): a village's routing table
+# needs its seeds, which it keeps connected anyway.
+TABLE_REFRESH_INTERVAL = REPROVIDE_INTERVAL
 FIND_TIMEOUT = 10.0
 
 
@@ -38,7 +44,10 @@ class ContentRouting:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[ContentRouting]:
+        from libp2p.kad_dht import kad_dht, routing_table
         from libp2p.kad_dht.kad_dht import DHTMode, KadDHT
+        kad_dht.ROUTING_TABLE_REFRESH_INTERVAL = TABLE_REFRESH_INTERVAL   # read at each sleep
+        routing_table.STALE_PEER_THRESHOLD = TABLE_REFRESH_INTERVAL
         from libp2p.tools.anyio_service import background_trio_service
         self.dht = KadDHT(self.host, DHTMode.SERVER)
         async with background_trio_service(self.dht), trio.open_nursery() as nursery:
