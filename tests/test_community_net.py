@@ -488,7 +488,9 @@ async def test_a_member_cannot_smuggle_other_feeds_entries_in_its_heads(nursery,
     # stored nowhere; nothing of A, X or H changed on the victims
     for v in (b, d):
         assert feeds.head(v.home.conn, x.home.feed) == (0, None)
-        assert feeds.head(v.home.conn, a.home.feed)[0] == a_seq - 1
+        # A's entry dated after its removal is not stored (A's earlier entries, such as a
+        # holdings summary signed just before, may or may not have arrived yet)
+        assert feeds.head(v.home.conn, a.home.feed)[0] < a_seq
         assert feeds.head(v.home.conn, h.home.feed) == feeds.head(h.home.conn, h.home.feed)
         assert "Spam" not in titles(v) and "After" not in titles(v)
         assert before["resource_id"] in {r["resource_id"] for r in
@@ -505,7 +507,7 @@ async def test_a_member_cannot_smuggle_other_feeds_entries_in_its_heads(nursery,
     finally:
         plan.close()
     assert any("removal" in p for p in report["invalid"]), report["invalid"]
-    assert feeds.head(b.home.conn, a.home.feed)[0] == a_seq - 1
+    assert feeds.head(b.home.conn, a.home.feed)[0] < a_seq
     assert "After" not in titles(b)
 
 
