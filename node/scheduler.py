@@ -98,10 +98,12 @@ class TransferService:
             raise NodeError(f"not a transfer id and a number of seconds: {id!r}, "
                             f"{seconds!r}") from None
         with self.events.subscribe(events.TransfersChanged, events.DatabaseChanged) as sub:
+            row = self.queue.get(tid)
             with trio.move_on_after(seconds):
-                while self.queue.get(tid)["state"] == state:
+                while row["state"] == state:
                     await sub.wait()
-        return self._transfer_json(self.queue.get(tid))
+                    row = self.queue.get(tid)
+        return self._transfer_json(row)
 
     async def control(self, id: int, action: str) -> dict[str, Any]:  # noqa: A002
         """pause | resume | cancel a transfer; returns it."""

@@ -153,11 +153,7 @@ async def test_streams_carry_every_write_size_intact_over_buffered_noise():
     done = trio.Event()
 
     async def handler(stream):
-        try:
-            while True:
-                got.extend(await stream.read(rng.choice((1, 100, 64 * KiB, 1024 * KiB))))
-        except EOFError:
-            pass
+        await _read_to_end(stream, lambda: rng.choice((1, 100, 64 * KiB, 1024 * KiB)), got)
         done.set()
 
     with trio.fail_after(30):
@@ -174,6 +170,16 @@ async def test_streams_carry_every_write_size_intact_over_buffered_noise():
     assert bytes(got) == b"".join(writes)
 
 
+async def _read_to_end(stream, size, sink: bytearray) -> None:
+    """Read ``stream`` until the peer closes it (py-libp2p raises EOFError then), reads of
+    ``size()`` bytes, into ``sink``."""
+    try:
+        while data := await stream.read(size()):
+            sink.extend(data)
+    except EOFError:
+        pass
+
+
 async def test_window_update_wakes_a_waiting_writer():
     from node.p2p.yamux_tuning import wait_send_window
     go = trio.Event()
@@ -181,11 +187,7 @@ async def test_window_update_wakes_a_waiting_writer():
 
     async def handler(stream):
         await go.wait()
-        try:
-            while await stream.read(1024 * KiB):
-                pass
-        except EOFError:
-            pass
+        await _read_to_end(stream, lambda: 1024 * KiB, bytearray())
         done.set()
 
     with trio.fail_after(30):

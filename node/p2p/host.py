@@ -134,10 +134,11 @@ def _pipelined_client() -> Any:
             if not protocols:
                 return await super().select_one_of(protocols, communicator, negotiate_timeout)
             first, rest = protocols[0], list(protocols[1:])
+            proposal = first if first is not None else ""   # py-libp2p's None protocol
             with trio.move_on_after(negotiate_timeout):
                 try:
                     await communicator.write(MULTISELECT_PROTOCOL_ID)
-                    await communicator.write(first if first is not None else "")
+                    await communicator.write(proposal)
                     header = await communicator.read()
                     answer = await communicator.read()
                 except MultiselectCommunicatorError as error:
@@ -145,7 +146,7 @@ def _pipelined_client() -> Any:
                 if not is_valid_handshake(header):
                     raise MultiselectClientError(
                         f"multiselect protocol ID mismatch: got {header!r}")
-                if answer == (first if first is not None else ""):
+                if answer == proposal:
                     return first
                 if answer != PROTOCOL_NOT_FOUND_MSG:
                     raise MultiselectClientError(

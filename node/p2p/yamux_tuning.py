@@ -58,8 +58,7 @@ def install() -> None:
         data = await reader.read(n)
         if len(data) == n:
             return data
-        rest = await whole(_Prefixed(reader, data), n, *args)
-        return rest
+        return await whole(_Prefixed(reader, data), n, *args)
 
     yamux.read_exactly = read_exactly
 
