@@ -27,9 +27,10 @@ from .sync import FeedSync
 
 log = logging.getLogger("schoolmesh.node")
 
-SYNC_INTERVAL = 600.0       # seconds between full catch-up rounds with every connected peer
-                            # (heads arrive by gossip, and a new connection syncs at once;
-                            # this only repairs a lost gossip message: specs/links.md §3)
+SYNC_INTERVAL = 1800.0      # seconds between full catch-up rounds with every connected peer
+                            # (heads arrive by gossip, which pushes them to every connected
+                            # member, and a new connection syncs at once; this only repairs a
+                            # lost gossip message: specs/links.md §3)
 ANNOUNCE_RETRY = 1.0        # a head that could not be published is tried again this soon
 ANNOUNCE_REPEATS = (2.0, 10.0)   # a new head is announced again this long after
 RETRY_INTERVAL = 0.25       # a gossiped head we have not reached yet is retried this often...

@@ -88,3 +88,42 @@ async def test_idle_connections_we_dialled_are_closed_but_seeds_are_kept(nursery
     assert a.home.school_id in [p.to_string() for p in b.host.get_network().connections]
     assert b.home.school_id in [p.to_string() for p in a.host.get_network().connections]
     assert a.connections.closed == 0   # A dialled nobody: its inbound ones are not its to close
+
+
+async def test_a_hub_keeps_every_spoke_in_its_gossip_mesh_and_pushes_to_all(tmp_path):
+    """specs/links.md §3: a demonstration school with more villages than gossipsub's usual
+    D_high (12) keeps them all in its mesh, so a head one village publishes is pushed to every
+    other village by the hub itself — not left to IHAVE gossip or the next sync round."""
+    from contextlib import AsyncExitStack
+
+    from crypto import SchoolKey
+    from node.p2p.gossip import HEADS_TOPIC, HEARTBEAT_S, Gossip
+    from protocol import feedsync
+
+    spokes = 14
+    keys = [SchoolKey.generate() for _ in range(spokes + 1)]
+    async with AsyncExitStack() as stack:
+        hosts, gossips, subs = [], [], []
+        for k in keys:
+            h = await stack.enter_async_context(
+                p2p.run_host(p2p.make_host(k.seed), LOOPBACK))
+            g = await stack.enter_async_context(Gossip(h, lambda head: None).running())
+            subs.append(await g.subscribe())
+            hosts.append(h)
+            gossips.append(g)
+        hub = hosts[0]
+        for h in hosts[1:]:
+            await p2p.connect(h, p2p.listen_addrs(hub)[0])
+        mesh = gossips[0].pubsub.router.mesh
+        with trio.fail_after(20):   # every spoke grafted the hub (its only peer)
+            while len(mesh.get(HEADS_TOPIC, ())) < spokes:
+                await trio.sleep(0.1)
+        await trio.sleep(3 * HEARTBEAT_S + 0.5)   # heartbeats that would prune above D_high
+        assert len(mesh[HEADS_TOPIC]) == spokes
+        # a head from spoke 1 reaches each of the other 13 spokes through the hub's mesh
+        head = feedsync.sign_head(keys[1], seq=1, hash=b"\x07" * 32, time=1)
+        await gossips[1].publish(head)
+        with trio.fail_after(10):
+            for sub in subs[2:]:
+                got, _ = await Gossip.next_head(sub)
+                assert got is not None and got.feed == keys[1].public.raw

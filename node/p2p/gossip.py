@@ -25,6 +25,12 @@ log = logging.getLogger("schoolmesh.gossip")
 
 HEADS_TOPIC = "/schoolmesh/heads/1"
 HEARTBEAT_S = 1
+MESH_DEGREE = 6           # peers grafted when a topic's mesh is short (gossipsub's D)...
+MESH_DEGREE_LOW = 4
+MESH_DEGREE_HIGH = 64     # ...but nobody is pruned below this: a demonstration school keeps
+                          # every member of its community in its mesh, so a new head reaches all
+                          # 30 villages at once (with D_high 12 it kept 6 and the rest waited for
+                          # IHAVE gossip or the sync round: 555 s for the last of 30 villages)
 MAX_MESSAGES_PER_TOPIC_PER_S = 200.0
 
 
@@ -49,7 +55,8 @@ class Gossip:
         from libp2p.pubsub.pubsub import Pubsub
         from libp2p.tools.anyio_service import background_trio_service
 
-        router = GossipSub(protocols=[PROTOCOL_ID_V11], degree=6, degree_low=4, degree_high=12,
+        router = GossipSub(protocols=[PROTOCOL_ID_V11], degree=MESH_DEGREE,
+                           degree_low=MESH_DEGREE_LOW, degree_high=MESH_DEGREE_HIGH,
                            heartbeat_interval=HEARTBEAT_S, heartbeat_initial_delay=0.1,
                            max_messages_per_topic_per_second=MAX_MESSAGES_PER_TOPIC_PER_S)
         self.pubsub = Pubsub(self.host, router)
