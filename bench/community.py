@@ -443,8 +443,13 @@ def run(args: argparse.Namespace, tmp: Path, daemons: list[Daemon]) -> dict:
     for v in fetchers:
         check_output(tmp / f"out-{v.name}", expected, v.name)
         C.rmtree(tmp / f"out-{v.name}")
-    providers = {v.name: (transfer_of(v.home, rid) or {}).get("providers_tried", [])
-                 for v in fetchers}
+    rows = {v.name: transfer_of(v.home, rid) or {} for v in fetchers}
+    providers = {name: row.get("providers_tried", []) for name, row in rows.items()}
+    print("   per village (s, attempts, last error): " + "; ".join(
+        f"{name} {t:.1f}" + (f" x{rows[name].get('attempts')}" if rows[name].get("attempts", 1)
+                             > 1 else "")
+        + (f" ({rows[name]['last_error']})" if rows[name].get("last_error") else "")
+        for name, t in sorted(times.items(), key=lambda kv: kv[1])), flush=True)
     for d in [demo, *fetchers]:
         d.sample()
 
@@ -517,6 +522,8 @@ def run(args: argparse.Namespace, tmp: Path, daemons: list[Daemon]) -> dict:
             "aggregate_ratio": round(agg / single, 2),
             "village_get_s_median": round(C.median(per), 2),
             "village_get_s_max": round(per[-1], 2),
+            "village_get_s_min": round(per[0], 2),
+            "fairness": round(per[0] / per[-1], 3),
             "cli_fixed_s": round(fixed, 2),
             "baseline_cpu_s": round(sum(b_cpu), 1),
             "parallel_cpu_s": round(demo_cpu_all + v_cpu_all + cli_cpu_all, 1),

@@ -1,15 +1,16 @@
 """Rural links: schoolmesh, rsync and Syncthing across emulated slow, far, flaky links (root).
 
-    .venv/bin/python bench/links.py [--scenario transfer|outage|idle|community ...]
+    .venv/bin/python bench/links.py [--scenario transfer|outage|idle|community|serve ...]
         [--profile NAME ...] [--case 20mib|files ...] [--tool NAME ...] [--runs 3] [--quick]
         [--mib 20] [--files 200] [--outage-mode uninterrupted|blackhole|reset ...]
-        [--idle-seconds 600] [--json FILE] [--keep]
+        [--idle-seconds 1800] [--serve-profile 10mbit-60ms] [--serve-villages 30]
+        [--serve-mib 4] [--json FILE] [--keep]
 
 Every run gets a fresh set of network namespaces joined by bench/linkemu (packet-level rate and
 delay; no netem here).  Node 0 has the data, node 1 fetches it; every process, and every
 command or REST call that talks to one, runs inside its node's namespace.
 
-Scenarios (``--scenario``, repeatable; default: all four):
+Scenarios (``--scenario``, repeatable; default: all five):
 
 * transfer: each profile (rate each way, RTT: 10mbit-60ms, 2mbit-150ms, 512kbit-300ms,
   256kbit-600ms) x each case (``20mib``: one --mib MiB file of random bytes; ``files``: --files
@@ -33,6 +34,10 @@ Scenarios (``--scenario``, repeatable; default: all four):
   settling: wire bytes per node (sent + received) extrapolated to a day, connections, and
   ``status --json`` ``traffic`` per protocol; two idle Syncthing instances alongside.
 * community: a demonstration school and 4 villages joined with invite codes, idle as above.
+* serve: a demonstration school serves --serve-villages (30) villages at once, each behind its
+  own --serve-profile link, the school's uplink shared by all: a --serve-mib (4) MiB file it
+  published, ``schoolmesh get`` in every village at the same moment (bench/_links_serve.py):
+  each village's time, fairness (fastest / slowest), aggregate goodput, the school's peak RSS.
 
 Figures: seconds; goodput = payload bits / seconds / link rate; wire/payload = bytes that
 crossed the link (IPv4 packets) / payload, the data direction and both; receiver and sender CPU
@@ -54,6 +59,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 from _links_idle import idle_community, idle_pair, idle_syncthing  # noqa: E402
+from _links_serve import print_serve, serve_villages  # noqa: E402
 from _links_tools import RUNNERS, BenchError, Outages, payload_of  # noqa: E402
 from _syncthing import _make_small  # noqa: E402
 from linkemu import Link, available  # noqa: E402
@@ -65,7 +71,7 @@ PROFILES = {  # name: (bit/s, RTT seconds)
     "512kbit-300ms": (512e3, 0.300),
     "256kbit-600ms": (256e3, 0.600),
 }
-SCENARIOS = ("transfer", "outage", "idle", "community")
+SCENARIOS = ("transfer", "outage", "idle", "community", "serve")
 CASES = ("20mib", "files")
 OUTAGE_S = 30.0
 OUTAGE_MODES = {"uninterrupted": None, "2 x 30 s blackhole": False,  # reset after each outage?
@@ -244,6 +250,16 @@ def scenario_community(args, tmp: Path) -> list[dict]:
     return rows
 
 
+def scenario_serve(args, tmp: Path) -> dict:
+    rate, rtt = PROFILES[args.serve_profile]
+    (tmp / "serve").mkdir()
+    with Link(rate=rate, delay=rtt / 2, nodes=1 + args.serve_villages, wan=True) as link:
+        r = serve_villages(link, tmp / "serve", args.serve_mib, rate)
+    r["profile"] = args.serve_profile
+    print_serve(r, args.serve_profile)
+    return r
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenario", action="append", choices=SCENARIOS,
@@ -263,8 +279,15 @@ def main() -> None:
                     choices=[m.split()[-1] for m in OUTAGE_MODES],
                     help="uninterrupted, blackhole, reset (repeatable; default: all three)")
     ap.add_argument("--idle-profile", default="2mbit-150ms", choices=list(PROFILES))
-    ap.add_argument("--idle-seconds", type=float, default=600.0,
-                    help="how long the idle and community scenarios count bytes")
+    ap.add_argument("--idle-seconds", type=float, default=1800.0,
+                    help="how long the idle and community scenarios count bytes (default: one "
+                    "whole feed-sync period, so a day's rounds are counted in proportion)")
+    ap.add_argument("--serve-profile", default="10mbit-60ms", choices=list(PROFILES),
+                    help="the serve scenario's link (every node's up- and downlink)")
+    ap.add_argument("--serve-villages", type=int, default=30,
+                    help="villages fetching at once in the serve scenario (default 30)")
+    ap.add_argument("--serve-mib", type=float, default=4.0,
+                    help="size of the file the serve scenario's villages fetch (MiB)")
     ap.add_argument("--json", type=Path, help="results file (default links-<time>.json here)")
     ap.add_argument("--keep", action="store_true", help="keep the scratch folder")
     args = ap.parse_args()
@@ -296,8 +319,10 @@ def main() -> None:
                 report[scenario] = scenario_outage(args, tmp, data)
             elif scenario == "idle":
                 report[scenario] = scenario_idle(args, tmp)
-            else:
+            elif scenario == "community":
                 report[scenario] = scenario_community(args, tmp)
+            else:
+                report[scenario] = scenario_serve(args, tmp)
             out.write_text(json.dumps(report, indent=1, ensure_ascii=False))
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)

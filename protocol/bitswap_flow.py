@@ -92,3 +92,42 @@ def window_bytes(rate: float, rtt: float, cap: int) -> int:
     at most ``cap``.  Before the rate is measured, two blocks."""
     bdp2 = 2 * rate * max(rtt, LATENCY_FLOOR)
     return int(max(min(cap, MIN_WINDOW_BYTES), min(cap, bdp2)))
+
+
+# -- sharing one uplink among peers (specs/links.md §8) ---------------------------------------
+
+SHARE_INTERVAL = 1.0       # seconds between two shares of the uplink
+SHARE_HEADROOM = 1.25      # the caps add up to this times what the links carried together
+SHARE_GROWTH = 1.5         # a link may carry this much more than last interval under its cap
+SHARE_FLOOR = 16 * 1024    # bytes/s: a link carrying less is not capped (it just began, waits
+#                            for wants, or is slow for reasons of its own)
+
+
+def fair_caps(carried: dict[str, float]) -> dict[str, float]:
+    """Pacing caps (bytes/s) for the links that share one uplink, from the bytes/s each carried
+    in the last interval: max-min fair.  A link may grow by SHARE_GROWTH per interval (its
+    demand); the capacity is SHARE_HEADROOM times the total carried, so the uplink stays full
+    and can grow.  Links that want less than an equal part of what is left get their demand;
+    the others share the rest equally.  Links under SHARE_FLOOR get no cap (and no key in the
+    result); with fewer than two links, nobody is capped.
+
+    Without caps, 30 TCP connections through a modem's drop-tail queue share it unequally (a
+    few keep large windows, others wait out retransmission timeouts): the fastest of 30 villages
+    finished in a third of the slowest's time.  With caps, a link that takes more than its part
+    is paced down and leaves room for the others."""
+    if len(carried) < 2:
+        return {}
+    left = SHARE_HEADROOM * sum(carried.values())
+    demands = []
+    for key, rate in carried.items():
+        if rate < SHARE_FLOOR:
+            left -= SHARE_GROWTH * rate      # room for it to grow, uncapped
+        else:
+            demands.append((SHARE_GROWTH * rate, key))
+    demands.sort()
+    caps: dict[str, float] = {}
+    for i, (demand, key) in enumerate(demands):
+        level = max(SHARE_FLOOR, left / (len(demands) - i))
+        caps[key] = min(demand, level)
+        left -= caps[key]
+    return caps

@@ -61,3 +61,53 @@ def test_window_is_twice_the_bandwidth_delay_product_within_bounds():
     assert flow.window_bytes(500 * MiB, 0.001, cap) == cap                  # loopback
     assert flow.window_bytes(20 * MiB, 0.0, cap) == 4 * MiB                 # latency floor
     assert flow.window_bytes(10 * MiB, 0.3, MiB) == MiB                     # a smaller cap
+
+
+def test_fair_caps_leave_single_and_slow_links_alone_and_cap_the_hog():
+    assert flow.fair_caps({"a": 1e6}) == {}
+    assert flow.fair_caps({"a": 0.0, "b": 0.0}) == {}
+    # a link that just began (under the floor) is not capped, nor is it counted as a hog
+    assert set(flow.fair_caps({"a": 1e6, "new": 100.0})) == {"a"}
+    # two links limited elsewhere: each may still grow, and the total may grow
+    caps = flow.fair_caps({"a": 100e3, "b": 50e3})
+    assert caps["a"] > 100e3 and caps["b"] > 50e3
+    # one hog among 30: capped far below what it took, the others above what they got
+    caps = flow.fair_caps({"hog": 300e3, **{f"v{i}": 30e3 for i in range(29)}})
+    assert caps["hog"] < 200e3 and all(caps[f"v{i}"] > 30e3 for i in range(29))
+    assert sum(caps.values()) <= flow.SHARE_HEADROOM * (300e3 + 29 * 30e3) + 1
+
+
+def _share(capacity: float, weights: dict[str, float], caps: dict[str, float]
+           ) -> dict[str, float]:
+    """What a drop-tail uplink gives competing TCP flows: shares by weight (flows that keep
+    large windows take more), none above its pacing cap, the rest shared again by weight."""
+    rates, left, open_ = {}, capacity, dict(weights)
+    while open_ and left > 1e-6:
+        total = sum(open_.values())
+        done = {k for k, w in open_.items() if k in caps and caps[k] - rates.get(k, 0) <=
+                left * w / total}
+        if not done:
+            for k, w in open_.items():
+                rates[k] = rates.get(k, 0) + left * w / total
+            break
+        for k in done:
+            left -= caps[k] - rates.get(k, 0)
+            rates[k] = caps[k]
+            del open_[k]
+    return rates
+
+
+def test_fair_caps_even_out_an_unfair_uplink_and_keep_it_full():
+    """30 villages behind one 1.25 MB/s uplink; TCP alone gives two of them ten times the
+    others' share (fairness 0.1).  Re-sharing every interval from what each carried brings the
+    slowest within 0.75 of the fastest in a few intervals, with the uplink still full.  (The
+    fixed point: the two keep their cap, SHARE_HEADROOM times an equal part, and the other 28
+    share the rest: (30 - 2 x 1.25) / (28 x 1.25) = 0.79.)"""
+    capacity = 1.25e6
+    weights = {f"v{i}": 10.0 if i < 2 else 1.0 for i in range(30)}
+    rates = _share(capacity, weights, {})
+    assert min(rates.values()) / max(rates.values()) < 0.11
+    for _ in range(12):
+        rates = _share(capacity, weights, flow.fair_caps(rates))
+    assert min(rates.values()) / max(rates.values()) >= 0.75
+    assert sum(rates.values()) >= 0.99 * capacity

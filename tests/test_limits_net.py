@@ -255,3 +255,56 @@ async def test_a_short_read_lets_the_rest_of_a_frame_gather(autojump_clock):
         for listener in listeners:
             await listener.aclose()
     assert got == [b"a" * 1000, b"b" * 1500 + b"c" * 1500]
+
+
+async def test_two_wan_peers_taking_blocks_share_the_uplink_by_kernel_pacing(tmp_path):
+    """specs/links.md §8: while two peers over WAN connections take blocks from a node, the
+    node caps each connection's kernel pacing rate (SO_MAX_PACING_RATE) to its part of what the
+    uplink carries; when they are done the caps are lifted.  (Loopback counts as LAN and is
+    never paced, so the test makes the provider see both connections as WAN.)"""
+    import socket
+
+    from node.p2p import ratelimit
+    from node.p2p.host import connect
+
+    files = {"video.bin": random.Random(3).randbytes(1_500_000)}
+    with trio.fail_after(90):
+        async with trio.open_nursery() as nursery:
+            a = await nursery.start(_run_peer, tmp_path / "a", 1,
+                                    Limits(up=512 * KiB, lan_unlimited=False))
+            b = await nursery.start(_run_peer, tmp_path / "b", 2, Limits())
+            c = await nursery.start(_run_peer, tmp_path / "c", 3, Limits())
+            root, _ = publish(a.store, files)
+            for p in (b, c):
+                await connect(p.ex.host, a.addr)
+            streams = []
+            for conns in a.ex.host.get_network().connections.values():
+                for conn in conns if isinstance(conns, list) else [conns]:
+                    stream = ratelimit.tcp_stream_of(conn)
+                    stream.lan = False
+                    streams.append(stream)
+            assert len(streams) == 2
+
+            def caps() -> list[int]:   # -1: no cap (the kernel's ~0U)
+                return [s.socket.getsockopt(socket.SOL_SOCKET, ratelimit.SO_MAX_PACING_RATE)
+                        for s in streams]
+            assert caps() == [-1, -1]
+            seen: list[list[int]] = []
+
+            async def watch() -> None:
+                while True:
+                    seen.append(caps())
+                    await trio.sleep(0.1)
+            nursery.start_soon(watch)
+            async with trio.open_nursery() as fetches:
+                for p in (b, c):
+                    fetches.start_soon(p.ex.fetch_dag, root, [a.addr])
+            assert read_files(b.store, root) == files == read_files(c.store, root)
+            paced = [cs for cs in seen if -1 not in cs]
+            assert paced, "both connections were never paced at once"
+            # each cap is a share of the 512 KiB/s the uplink carried, with headroom
+            assert all(16 * KiB <= cap <= 2 * 512 * KiB for cs in paced for cap in cs)
+            with trio.fail_after(5):   # lifted once nobody takes blocks
+                while caps() != [-1, -1]:
+                    await trio.sleep(0.1)
+            nursery.cancel_scope.cancel()

@@ -30,8 +30,10 @@ SUBNET_CIDR = ".".join(map(str, SUBNET)) + ".0/24"
 
 
 class Engine:
-    def __init__(self, names: list[str], rate: float, delay: float, queue_s: float) -> None:
+    def __init__(self, names: list[str], rate: float, delay: float, queue_s: float,
+                 wan: bool = False) -> None:
         self.names = names
+        self.wan = wan
         self.shaper = Shaper(len(names), rate, delay, queue_s)
         self.fds: list[int] = []
         self.write_errors = 0
@@ -39,7 +41,10 @@ class Engine:
 
     def setup(self) -> None:
         for k, name in enumerate(self.names):
-            self.fds.append(netns.create(name, address(k)))
+            if self.wan:
+                self.fds.append(netns.create(name, address(k), 32, SUBNET_CIDR))
+            else:
+                self.fds.append(netns.create(name, address(k)))
 
     def teardown(self) -> None:
         for fd in self.fds:
@@ -126,7 +131,8 @@ def main() -> None:
         raise SystemExit(0)
     signal.signal(signal.SIGTERM, stop)
     cfg = json.loads(sys.argv[1])
-    engine = Engine(cfg["names"], cfg["rate"], cfg["delay"], cfg["queue_s"])
+    engine = Engine(cfg["names"], cfg["rate"], cfg["delay"], cfg["queue_s"],
+                    cfg.get("wan", False))
     try:
         if os.getppid() != cfg["parent"]:
             return  # the parent died before PR_SET_PDEATHSIG took effect

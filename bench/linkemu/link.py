@@ -51,18 +51,23 @@ class LinkStats:
 class Link:
     """``with Link(rate=512_000, delay=0.15) as link:`` — two (or ``nodes``) namespaces whose
     only route to each other is the emulated link: ``rate`` bit/s each way, ``delay`` seconds
-    one way (RTT = 2 x delay).  Node k has address ``link.address(k)`` (10.77.0.k+1).
+    one way (RTT = 2 x delay).  Node k has address ``link.address(k)`` (10.77.0.k+1), on a /24
+    shared by all nodes; with ``wan=True`` a /32 and a route to the others, so no node finds
+    another on the subnet of one of its interfaces (schoolmesh then counts them as WAN peers,
+    not LAN: specs/links.md §1).
 
     Everything it makes (namespaces, the engine process, processes started with ``popen``) is
     removed when the block exits, also on errors and KeyboardInterrupt.
     """
 
     def __init__(self, *, rate: float | str, delay: float, nodes: int = 2,
-                 queue_s: float = QUEUE_S, prefix: str | None = None) -> None:
+                 queue_s: float = QUEUE_S, prefix: str | None = None,
+                 wan: bool = False) -> None:
         self.rate = parse_rate(rate)
         self.delay = float(delay)
         self.nodes = nodes
         self.queue_s = queue_s
+        self.wan = wan
         tag = prefix or f"lk{os.getpid()}x{next(_serial)}"
         self.names = [f"{tag}n{k}" for k in range(nodes)]
         self._engine: subprocess.Popen | None = None
@@ -75,7 +80,7 @@ class Link:
         if not ok:
             raise LinkError(why)
         cfg = {"names": self.names, "rate": self.rate, "delay": self.delay,
-               "queue_s": self.queue_s, "parent": os.getpid()}
+               "queue_s": self.queue_s, "parent": os.getpid(), "wan": self.wan}
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
         self._engine = subprocess.Popen(
             [sys.executable, "-m", "linkemu._engine", json.dumps(cfg)], env=env,

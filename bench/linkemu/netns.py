@@ -57,9 +57,11 @@ def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
 
 
-def create(name: str, address: str, prefix_len: int = 24) -> int:
+def create(name: str, address: str, prefix_len: int = 24, route: str | None = None) -> int:
     """A new namespace with ``lo`` up and a TUN device holding ``address``; returns the TUN fd
-    (non-blocking, IPv4 packets without a header)."""
+    (non-blocking, IPv4 packets without a header).  With ``route`` (a CIDR) that subnet is
+    reached through the TUN device (for a /32 address: the other nodes are not on a subnet of
+    this one's interfaces, as across a WAN)."""
     _ip("netns", "add", name)
     try:
         with inside(name):
@@ -79,6 +81,8 @@ def create(name: str, address: str, prefix_len: int = 24) -> int:
             _ip("-n", name, "link", "set", "lo", "up")
             _ip("-n", name, "addr", "add", f"{address}/{prefix_len}", "dev", TUN_NAME)
             _ip("-n", name, "link", "set", TUN_NAME, "mtu", "1500", "up")
+            if route is not None:
+                _ip("-n", name, "route", "add", route, "dev", TUN_NAME)
         except BaseException:
             os.close(fd)
             raise

@@ -57,6 +57,7 @@ from ..errors import NodeError, NotFound, StoreError
 from ..peerlog import PeerLog
 from protocol import bitswap_flow as flow
 from .bitswap_fetch import BudgetSpent, FetchError, FetchSession, FetchStats
+from . import ratelimit
 from .host import connect
 from .streams import DIAL_TIMEOUT, close_stream, log_stream_error, reset_stream
 from .yamux_tuning import wait_send_window, widen_receive_window
@@ -163,6 +164,8 @@ class BlockExchange:
         self._parked: set[trio.Event] = set()
         self._reader: BlockStore | None = None          # serving reads, in a worker thread
         self._read_limiter = trio.CapacityLimiter(1)
+        self._share_wake = trio.Event()               # a link began sending
+        self._paced: dict[str, Any] = {}              # link key -> its paced LimitedStream
         self._stats = dict.fromkeys(
             ("wants_received", "blocks_sent", "bytes_sent", "presences_sent", "blocks_received",
              "bytes_received", "unwanted_blocks", "messages_sent", "messages_received",
@@ -184,6 +187,7 @@ class BlockExchange:
                 self._spawn = send
                 for proto in bs.PROTOCOLS:
                     self.host.set_stream_handler(proto, self._handle_stream)
+                nursery.start_soon(self._share_uplink)
                 task_status.started()
                 async for task in recv:
                     nursery.start_soon(task)
@@ -222,6 +226,53 @@ class BlockExchange:
         link.wake.set()
         if not link.running and link.has_work() and self._start(partial(self._run_link, link)):
             link.running = True
+            self._share_wake.set()
+
+    # -- sharing the uplink (specs/links.md §8) ------------------------------------------------
+
+    def _wan_senders(self) -> dict[str, tuple[_Link, Any]]:
+        """Links sending now over a TCP connection that is not LAN, with that connection."""
+        out = {}
+        for link in self._links.values():
+            stream = ratelimit.tcp_stream_of(link.conn) if link.running else None
+            if stream is not None and not stream.lan:
+                out[link.key] = (link, stream)
+        return out
+
+    async def _share_uplink(self) -> None:
+        """While two or more peers take blocks from us over WAN connections, pace each
+        connection to its fair part of what the uplink carries (flow.fair_caps), every
+        SHARE_INTERVAL; a link is measured for one interval before it is paced.  Otherwise no
+        cap, and the task sleeps until a link begins sending (looking again every interval
+        while one sends)."""
+        before: dict[str, int] = {}
+        since = trio.current_time()
+        while True:
+            sending = self._wan_senders()
+            if len(sending) < 2:
+                self._pace({}, sending)
+                self._share_wake = trio.Event()
+                # a link that is running may not have its connection yet: look again soon
+                busy = any(link.running for link in self._links.values())
+                with trio.move_on_after(flow.SHARE_INTERVAL if busy else math.inf):
+                    await self._share_wake.wait()
+                before, since = {}, trio.current_time()
+                continue
+            now = trio.current_time()
+            carried = {key: (link.tx.total - before[key]) / max(now - since, 1e-3)
+                       for key, (link, _) in sending.items() if key in before}
+            self._pace(flow.fair_caps(carried), sending)
+            before = {key: link.tx.total for key, (link, _) in sending.items()}
+            since = now
+            await trio.sleep(flow.SHARE_INTERVAL)
+
+    def _pace(self, caps: dict[str, float], sending: dict[str, tuple[_Link, Any]]) -> None:
+        for key, cap in caps.items():
+            stream = sending[key][1]
+            ratelimit.pace(stream, cap)
+            self._paced[key] = stream
+        for key in [k for k in self._paced if k not in caps]:
+            ratelimit.pace(self._paced.pop(key), None)
 
     # -- inbound streams -----------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import sys
 from typing import Any
 
 import trio
@@ -76,9 +77,10 @@ def is_lan(remote: tuple[str, int] | None, networks: list[Network] | None = None
 
 
 def tcp_stream_of(conn: Any) -> LimitedStream | None:
-    """The LimitedStream under a swarm connection (SwarmConn -> Yamux -> SecureSession ->
-    Noise reader/writer -> RawConnection -> LimitedStream), or None (relayed, unlimited)."""
-    obj = getattr(getattr(conn, "muxed_conn", None), "secured_conn", None)
+    """The LimitedStream under a swarm connection or its Yamux connection (SwarmConn -> Yamux
+    -> SecureSession -> Noise reader/writer -> RawConnection -> LimitedStream), or None
+    (relayed, unlimited)."""
+    obj = getattr(getattr(conn, "muxed_conn", conn), "secured_conn", None)
     for _ in range(6):
         if obj is None or isinstance(obj, LimitedStream):
             return obj
@@ -138,6 +140,22 @@ def configure_socket(sock: Any) -> None:
             continue   # not supported here: the connection works, dead links are found later
 
 
+# Linux's per-socket pacing cap (TCP paces itself to it, no qdisc needed); -1 lifts it.
+SO_MAX_PACING_RATE = getattr(socket, "SO_MAX_PACING_RATE", 47 if sys.platform == "linux" else 0)
+
+
+def pace(stream: LimitedStream, rate: float | None) -> None:
+    """Cap how fast the kernel sends on the connection (bytes/s), or lift the cap (None):
+    how a node shares its uplink among the peers it sends to (specs/links.md §8)."""
+    if stream.socket is None or not SO_MAX_PACING_RATE:
+        return
+    value = -1 if rate is None else max(1, min(int(rate), 2**31 - 1))
+    try:
+        stream.socket.setsockopt(socket.SOL_SOCKET, SO_MAX_PACING_RATE, value)
+    except OSError:
+        pass   # not supported here: the connection is simply not paced
+
+
 class LimitedStream:
     """A ``ReadWriteCloser`` whose reads and writes pass through ``limiter``."""
 
@@ -145,6 +163,7 @@ class LimitedStream:
         sock = getattr(getattr(stream, "stream", None), "socket", None)  # TrioTCPStream
         if sock is not None:
             configure_socket(sock)
+        self.socket = sock
         self._stream = stream
         self._limiter = limiter
         self.lan = is_lan(stream.get_remote_address())
