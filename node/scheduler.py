@@ -199,12 +199,13 @@ class TransferService:
                     timeout = min(timeout, PROGRESS_FLUSH)
                 happened = await sub.wait(max(timeout, 0.0))
 
-    async def _providers(self, root: bytes, earlier: Sequence[str] = ()) -> list[str]:
-        """Connected peers, then providers found in the DHT, then the providers an earlier
-        attempt of this transfer used that are no longer connected (a link that died is
-        redialled here: specs/links.md §2), by the addresses we know for them."""
+    async def _providers(self, root: bytes, earlier: Sequence[str] = (), *,
+                         search: bool = True) -> list[str]:
+        """Connected peers, then (with ``search``) providers found in the DHT, then the
+        providers an earlier attempt of this transfer used that are no longer connected (a link
+        that died is redialled here: specs/links.md §2), by the addresses we know for them."""
         providers = self.peers.connected()
-        for addr in await self.peers.find_providers(root):
+        for addr in await self.peers.find_providers(root) if search else ():
             if addr not in providers:
                 providers.append(addr)
         known = {p.rsplit("/p2p/", 1)[-1] for p in providers}
@@ -296,14 +297,36 @@ class TransferService:
                                                                           self.home.path)
                 if reason is not None:
                     raise BudgetSpent(reason)
-                providers = await self._providers(root, t["providers"])
+                # the schools we are connected to (or used before) first; the DHT only if
+                # they have nothing or lack a block: a lookup dials peer after peer (in a
+                # community of 30, every other village: ~40 KB each on a metered link, and
+                # seconds before the first want), specs/bitswap.md §5
+                providers = await self._providers(root, t["providers"], search=False)
+                searched = not providers
+                if searched:
+                    providers = await self._providers(root, t["providers"])
                 tried = list(dict.fromkeys([*t["providers"], *providers]))
                 self.queue.update(tid, providers=tried)
                 if not providers:
                     self.queue.wait(tid, "no school that has it is connected or known yet")
                     return
-                await self.exchange.fetch_dag(root, providers, progress=progress,
-                                              want_timeout=self.want_timeout())
+                try:
+                    await self.exchange.fetch_dag(root, providers, progress=progress,
+                                                  want_timeout=self.want_timeout())
+                except FetchError as exc:
+                    if searched or isinstance(exc, BudgetSpent):
+                        raise
+                    asked = {p.rsplit("/p2p/", 1)[-1] for p in providers}
+                    more = [p for p in await self._providers(root, tried)
+                            if p.rsplit("/p2p/", 1)[-1] not in asked]
+                    if not more:
+                        raise
+                    log.info("fetch %s: %s; asking %d more found in the DHT", t["target"], exc,
+                             len(more))
+                    tried = list(dict.fromkeys([*tried, *more]))
+                    self.queue.update(tid, providers=tried)
+                    await self.exchange.fetch_dag(root, [*providers, *more], progress=progress,
+                                                  want_timeout=self.want_timeout())
                 with db.write(self.home.conn) as conn:
                     db.pin(conn, root, t["pin_reason"], t["pin_ref"] or t["target"], now_ms())
                 done = self._live.pop(tid, 0)

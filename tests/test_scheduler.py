@@ -68,10 +68,32 @@ async def test_a_fetch_runs_with_the_connected_peers_then_pins(nursery, tmp_path
     tid = (await service.fetch(ROOT))["id"]
     t = await run_until(service, tid, {"done"})
     assert exchange.calls == [("fetch_dag", cid_from_str(ROOT), ["peerA"], 15.0)]
-    assert peers.calls == [("connected",), ("find_providers", cid_from_str(ROOT))]
+    assert peers.calls == [("connected",)]   # no DHT lookup: the connected peer had it
     assert t["bytes_done"] == 7 and t["providers_tried"] == ["peerA"]
     assert home.conn.execute("SELECT reason, ref FROM pins WHERE cid = ?",
                              (cid_from_str(ROOT),)).fetchall() == [("user", ROOT)]
+
+
+async def test_the_dht_is_asked_only_when_no_peer_is_connected_or_they_lack_a_block(
+        nursery, tmp_path):
+    home = init_home(tmp_path / "h", "h", "school")
+    found = "/ip4/192.0.2.7/tcp/4004/p2p/peerB"
+    # nobody connected: the DHT at once
+    peers, exchange = Peers([], [found]), Exchange([None])
+    service = TransferService(home, events.EventBus(), peers, exchange, lambda: 15.0)
+    await nursery.start(service.serve)
+    await run_until(service, (await service.fetch(ROOT))["id"], {"done"})
+    assert ("find_providers", cid_from_str(ROOT)) in peers.calls
+    assert [c[2] for c in exchange.calls] == [[found]]
+    # the connected peer lacks a block: the same attempt asks the DHT and fetches again with
+    # both (what was stored is kept by fetch_dag)
+    peers._connected, peers.calls = ["peerA"], []
+    exchange.outcomes = [FetchError("no provider could supply block x"), None]
+    exchange.calls = []
+    tid = (await service.fetch(ROOT))["id"]
+    t = await run_until(service, tid, {"done"})
+    assert [c[2] for c in exchange.calls] == [["peerA"], ["peerA", found]]
+    assert t["attempts"] == 0 and t["providers_tried"] == ["peerA", found]
 
 
 async def test_a_failed_attempt_is_retried_with_the_earlier_provider_redialled(

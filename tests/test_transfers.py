@@ -206,8 +206,8 @@ async def test_no_provider_waits_then_completes_when_one_connects(start_node, tm
     real = b.scheduler._providers
     blind = {"on": True}
 
-    async def providers(root, earlier=()):
-        return [] if blind["on"] else await real(root, earlier)
+    async def providers(root, earlier=(), *, search=True):
+        return [] if blind["on"] else await real(root, earlier, search=search)
     b.scheduler._providers = providers
     tid = (await b.api_fetch(res["resource_id"]))["id"]
     await wait_for(lambda: b.transfers[tid]["state"] == "waiting", "no provider: waiting")

@@ -261,7 +261,11 @@ class BlockExchange:
             now = trio.current_time()
             carried = {key: (link.tx.total - before[key]) / max(now - since, 1e-3)
                        for key, (link, _) in sending.items() if key in before}
-            self._pace(flow.fair_caps(carried), sending)
+            caps = flow.fair_caps(carried)
+            log.debug("bitswap: sharing the uplink among %d: %s -> %s", len(sending),
+                     {k[-6:]: int(v) for k, v in carried.items()},
+                     {k[-6:]: int(v) for k, v in caps.items()})
+            self._pace(caps, sending)
             before = {key: link.tx.total for key, (link, _) in sending.items()}
             since = now
             await trio.sleep(flow.SHARE_INTERVAL)
