@@ -230,11 +230,11 @@ class BlockExchange:
 
     # -- sharing the uplink (specs/links.md §8) ------------------------------------------------
 
-    def _wan_senders(self) -> dict[str, tuple[_Link, Any]]:
-        """Links sending now over a TCP connection that is not LAN, with that connection."""
+    def _wan_links(self) -> dict[str, tuple[_Link, Any]]:
+        """Links over a TCP connection that is not LAN, with that connection."""
         out = {}
         for link in self._links.values():
-            stream = ratelimit.tcp_stream_of(link.conn) if link.running else None
+            stream = ratelimit.tcp_stream_of(link.conn) if link.conn is not None else None
             if stream is not None and not stream.lan:
                 out[link.key] = (link, stream)
         return out
@@ -242,40 +242,47 @@ class BlockExchange:
     async def _share_uplink(self) -> None:
         """While two or more peers take blocks from us over WAN connections, pace each
         connection to its fair part of what the uplink carries (flow.fair_caps), every
-        SHARE_INTERVAL; a link is measured for one interval before it is paced.  Otherwise no
-        cap, and the task sleeps until a link begins sending (looking again every interval
-        while one sends)."""
+        SHARE_INTERVAL, from the bytes each carried in the last one.  A link is measured for
+        one interval before it is paced; one that carried too little to judge keeps the cap it
+        has (a pause between two wants must not free it); one that stopped taking blocks, and
+        every link once fewer than two take any, loses its cap.  With no link sending the task
+        sleeps until one begins (looking every interval while one sends)."""
         before: dict[str, int] = {}
         since = trio.current_time()
         while True:
-            sending = self._wan_senders()
-            if len(sending) < 2:
-                self._pace({}, sending)
+            links = self._wan_links()
+            now = trio.current_time()
+            carried = {key: (link.tx.total - before[key]) / max(now - since, 1e-3)
+                       for key, (link, _) in links.items() if key in before}
+            sending = {key for key, (link, _) in links.items()   # (a sender lingers idle)
+                       if link.running and link.has_work()}
+            active = sending | {key for key, rate in carried.items() if rate > 0}
+            before = {key: link.tx.total for key, (link, _) in links.items()}
+            since = now
+            if len(active) < 2:
+                self._pace({}, links, keep=set())
                 self._share_wake = trio.Event()
-                # a link that is running may not have its connection yet: look again soon
                 busy = any(link.running for link in self._links.values())
                 with trio.move_on_after(flow.SHARE_INTERVAL if busy else math.inf):
                     await self._share_wake.wait()
-                before, since = {}, trio.current_time()
+                if not busy:   # slept: what the links carried meanwhile is not one interval
+                    before, since = {}, trio.current_time()
                 continue
-            now = trio.current_time()
-            carried = {key: (link.tx.total - before[key]) / max(now - since, 1e-3)
-                       for key, (link, _) in sending.items() if key in before}
-            caps = flow.fair_caps(carried)
-            log.debug("bitswap: sharing the uplink among %d: %s -> %s", len(sending),
-                     {k[-6:]: int(v) for k, v in carried.items()},
-                     {k[-6:]: int(v) for k, v in caps.items()})
-            self._pace(caps, sending)
-            before = {key: link.tx.total for key, (link, _) in sending.items()}
-            since = now
+            caps = flow.fair_caps({key: carried[key] for key in active if key in carried})
+            log.debug("bitswap: sharing the uplink among %d: %s -> %s", len(active),
+                      {k[-6:]: int(v) for k, v in carried.items()},
+                      {k[-6:]: int(v) for k, v in caps.items()})
+            self._pace(caps, links, keep=active)
             await trio.sleep(flow.SHARE_INTERVAL)
 
-    def _pace(self, caps: dict[str, float], sending: dict[str, tuple[_Link, Any]]) -> None:
+    def _pace(self, caps: dict[str, float], links: dict[str, tuple[_Link, Any]], *,
+              keep: set[str]) -> None:
+        """Set ``caps``; lift every other cap except those of the links in ``keep``."""
         for key, cap in caps.items():
-            stream = sending[key][1]
+            stream = links[key][1]
             ratelimit.pace(stream, cap)
             self._paced[key] = stream
-        for key in [k for k in self._paced if k not in caps]:
+        for key in [k for k in self._paced if k not in caps and k not in keep]:
             ratelimit.pace(self._paced.pop(key), None)
 
     # -- inbound streams -----------------------------------------------------------------------
