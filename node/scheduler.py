@@ -325,8 +325,14 @@ class TransferService:
                              len(more))
                     tried = list(dict.fromkeys([*tried, *more]))
                     self.queue.update(tid, providers=tried)
-                    await self.exchange.fetch_dag(root, [*providers, *more], progress=progress,
-                                                  want_timeout=self.want_timeout())
+                    try:
+                        await self.exchange.fetch_dag(root, [*providers, *more],
+                                                      progress=progress,
+                                                      want_timeout=self.want_timeout())
+                    except FetchError:
+                        raise
+                    except NodeError:   # the exchange stopped meanwhile: settle the first
+                        raise exc from None
                 with db.write(self.home.conn) as conn:
                     db.pin(conn, root, t["pin_reason"], t["pin_ref"] or t["target"], now_ms())
                 done = self._live.pop(tid, 0)

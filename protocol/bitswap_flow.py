@@ -121,7 +121,7 @@ def fair_caps(carried: dict[str, float]) -> dict[str, float]:
     demands = []
     for key, rate in carried.items():
         if rate < SHARE_FLOOR:
-            left -= SHARE_GROWTH * rate      # room for it to grow, uncapped
+            left -= SHARE_HEADROOM * rate    # uncapped; its part of the headroom
         else:
             demands.append((SHARE_GROWTH * rate, key))
     demands.sort()

@@ -77,6 +77,17 @@ def test_fair_caps_leave_single_and_slow_links_alone_and_cap_the_hog():
     assert sum(caps.values()) <= flow.SHARE_HEADROOM * (300e3 + 29 * 30e3) + 1
 
 
+def test_fair_caps_never_squeeze_a_fast_link_for_many_slow_ones():
+    """One village at 200 KB/s and 29 on 128 kbit/s links (under the floor, uncapped) on a
+    1.25 MB/s uplink: the fast one's cap stays above what it carries, interval after
+    interval (taking the slow ones' growth out of the budget squeezed it to 16 KiB/s)."""
+    carried = {"fast": 200e3, **{f"v{i}": 15e3 for i in range(29)}}
+    for _ in range(10):
+        caps = flow.fair_caps(carried)
+        assert set(caps) == {"fast"} and caps["fast"] >= carried["fast"]
+        carried = {**carried, "fast": min(caps["fast"], 1.25e6 - 29 * 15e3)}
+
+
 def _share(capacity: float, weights: dict[str, float], caps: dict[str, float]
            ) -> dict[str, float]:
     """What a drop-tail uplink gives competing TCP flows: shares by weight (flows that keep

@@ -304,7 +304,7 @@ async def test_two_wan_peers_taking_blocks_share_the_uplink_by_kernel_pacing(tmp
             assert paced, "both connections were never paced at once"
             # each cap is a share of the 512 KiB/s the uplink carried, with headroom
             assert all(16 * KiB <= cap <= 2 * 512 * KiB for cs in paced for cap in cs)
-            with trio.fail_after(5):   # lifted once nobody takes blocks
+            with trio.fail_after(10):   # lifted once nobody takes blocks
                 while caps() != [-1, -1]:
                     await trio.sleep(0.1)
             nursery.cancel_scope.cancel()

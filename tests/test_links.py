@@ -51,7 +51,7 @@ async def test_every_connection_is_watched_by_the_kernel_and_idle_pairs_are_sile
     # once the first sync, Yamux's first RTT ping (0.5 s after connecting) and the repeated
     # announcements of our heads are over, an
     # idle connected pair exchanges nothing for a while (py-libp2p's Yamux would ping every
-    # 30 s; our sync round runs every 10 min)
+    # 30 s; our sync round runs every 30 min)
     await b.sync_now()
     await a.sync_now()
     await trio.sleep(max(replication.ANNOUNCE_REPEATS) + 1)   # our heads are announced again once

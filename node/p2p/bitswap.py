@@ -202,6 +202,9 @@ class BlockExchange:
                 session.fail(FetchError("the block exchange stopped"))
             for link in self._links.values():
                 link.running = False
+            for stream in self._paced.values():
+                ratelimit.pace(stream, None)
+            self._paced.clear()
             self._reader.close()
             self._reader = None
 
@@ -243,10 +246,11 @@ class BlockExchange:
         """While two or more peers take blocks from us over WAN connections, pace each
         connection to its fair part of what the uplink carries (flow.fair_caps), every
         SHARE_INTERVAL, from the bytes each carried in the last one.  A link is measured for
-        one interval before it is paced; one that carried too little to judge keeps the cap it
-        has (a pause between two wants must not free it); one that stopped taking blocks, and
-        every link once fewer than two take any, loses its cap.  With no link sending the task
-        sleeps until one begins (looking every interval while one sends)."""
+        one interval before it is paced; one with blocks queued that carried too little to
+        judge keeps the cap it has; one that carried under SHARE_FLOOR with no block queued, and
+        every link once fewer than two take blocks, loses its cap.  With no WAN peer taking
+        blocks the task sleeps until a link begins sending (looking every interval while one
+        WAN peer does)."""
         before: dict[str, int] = {}
         since = trio.current_time()
         while True:
@@ -254,15 +258,16 @@ class BlockExchange:
             now = trio.current_time()
             carried = {key: (link.tx.total - before[key]) / max(now - since, 1e-3)
                        for key, (link, _) in links.items() if key in before}
-            sending = {key for key, (link, _) in links.items()   # (a sender lingers idle)
-                       if link.running and link.has_work()}
-            active = sending | {key for key, rate in carried.items() if rate > 0}
+            sending = {key for key, (link, _) in links.items()   # blocks queued for it
+                       if link.running and (link.ledger or link.carry)}
+            active = sending | {key for key, rate in carried.items()
+                                if rate >= flow.SHARE_FLOOR}   # (wants and presences: no)
             before = {key: link.tx.total for key, (link, _) in links.items()}
             since = now
             if len(active) < 2:
                 self._pace({}, links, keep=set())
                 self._share_wake = trio.Event()
-                busy = any(link.running for link in self._links.values())
+                busy = bool(sending)   # one WAN peer takes blocks: a second may come
                 with trio.move_on_after(flow.SHARE_INTERVAL if busy else math.inf):
                     await self._share_wake.wait()
                 if not busy:   # slept: what the links carried meanwhile is not one interval
@@ -280,6 +285,9 @@ class BlockExchange:
         """Set ``caps``; lift every other cap except those of the links in ``keep``."""
         for key, cap in caps.items():
             stream = links[key][1]
+            old = self._paced.get(key)
+            if old is not None and old is not stream:   # the peer moved to another connection
+                ratelimit.pace(old, None)
             ratelimit.pace(stream, cap)
             self._paced[key] = stream
         for key in [k for k in self._paced if k not in caps and k not in keep]:

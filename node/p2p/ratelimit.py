@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import platform
 import socket
 import sys
 from typing import Any
@@ -140,8 +141,10 @@ def configure_socket(sock: Any) -> None:
             continue   # not supported here: the connection works, dead links are found later
 
 
-# Linux's per-socket pacing cap (TCP paces itself to it, no qdisc needed); -1 lifts it.
-SO_MAX_PACING_RATE = getattr(socket, "SO_MAX_PACING_RATE", 47 if sys.platform == "linux" else 0)
+# Linux's per-socket pacing cap (TCP paces itself to it, no qdisc needed); -1 lifts it.  The
+# number is asm-generic's (x86, ARM, RISC-V); other architectures are not paced.
+SO_MAX_PACING_RATE = getattr(socket, "SO_MAX_PACING_RATE", 47 if sys.platform == "linux" and (
+    platform.machine() in ("x86_64", "i686", "aarch64", "armv7l", "armv6l", "riscv64")) else 0)
 
 
 def pace(stream: LimitedStream, rate: float | None) -> None:
