@@ -103,19 +103,21 @@ SHARE_FLOOR = 16 * 1024    # bytes/s: a link carrying less is not capped (it jus
 #                            for wants, or is slow for reasons of its own)
 
 
-def fair_caps(carried: dict[str, float]) -> dict[str, float]:
+def fair_caps(carried: dict[str, float], new: int = 0) -> dict[str, float]:
     """Pacing caps (bytes/s) for the links that share one uplink, from the bytes/s each carried
     in the last interval: max-min fair.  A link may grow by SHARE_GROWTH per interval (its
     demand); the capacity is SHARE_HEADROOM times the total carried, so the uplink stays full
     and can grow.  Links that want less than an equal part of what is left get their demand;
-    the others share the rest equally.  Links under SHARE_FLOOR get no cap (and no key in the
-    result); with fewer than two links, nobody is capped.
+    the others share the rest equally.  ``new`` links began during the interval: they are not
+    capped (not measured yet) but each is owed an equal part at once, so a fetch that had the
+    uplink to itself makes room the moment others begin.  Links under SHARE_FLOOR get no cap
+    (and no key in the result); with fewer than two links, nobody is capped.
 
     Without caps, 30 TCP connections through a modem's drop-tail queue share it unequally (a
     few keep large windows, others wait out retransmission timeouts): the fastest of 30 villages
     finished in a third of the slowest's time.  With caps, a link that takes more than its part
     is paced down and leaves room for the others."""
-    if len(carried) < 2:
+    if len(carried) + new < 2:
         return {}
     left = SHARE_HEADROOM * sum(carried.values())
     demands = []
@@ -127,7 +129,7 @@ def fair_caps(carried: dict[str, float]) -> dict[str, float]:
     demands.sort()
     caps: dict[str, float] = {}
     for i, (demand, key) in enumerate(demands):
-        level = max(SHARE_FLOOR, left / (len(demands) - i))
+        level = max(SHARE_FLOOR, left / (len(demands) - i + new))
         caps[key] = min(demand, level)
         left -= caps[key]
     return caps

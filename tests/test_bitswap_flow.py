@@ -77,6 +77,17 @@ def test_fair_caps_leave_single_and_slow_links_alone_and_cap_the_hog():
     assert sum(caps.values()) <= flow.SHARE_HEADROOM * (300e3 + 29 * 30e3) + 1
 
 
+def test_fair_caps_make_room_at_once_for_links_that_just_began():
+    """A fetch had the 1.25 MB/s uplink to itself; 29 villages begin: in the next interval it
+    is capped near an equal part of 30, not at what it carried (the 29 are owed their parts
+    before they are measured, and are not capped themselves)."""
+    assert flow.fair_caps({"first": 1.25e6}) == {}
+    caps = flow.fair_caps({"first": 1.25e6}, new=29)
+    assert set(caps) == {"first"}
+    assert caps["first"] <= 2 * flow.SHARE_HEADROOM * 1.25e6 / 30
+    assert flow.fair_caps({"first": 1.25e6}, new=1)["first"] < 1.25e6
+
+
 def test_fair_caps_never_squeeze_a_fast_link_for_many_slow_ones():
     """One village at 200 KB/s and 29 on 128 kbit/s links (under the floor, uncapped) on a
     1.25 MB/s uplink: the fast one's cap stays above what it carries, interval after

@@ -273,7 +273,8 @@ class BlockExchange:
                 if not busy:   # slept: what the links carried meanwhile is not one interval
                     before, since = {}, trio.current_time()
                 continue
-            caps = flow.fair_caps({key: carried[key] for key in active if key in carried})
+            caps = flow.fair_caps({key: carried[key] for key in active if key in carried},
+                                  new=len(active - carried.keys()))
             log.debug("bitswap: sharing the uplink among %d: %s -> %s", len(active),
                       {k[-6:]: int(v) for k, v in carried.items()},
                       {k[-6:]: int(v) for k, v in caps.items()})
