@@ -25,6 +25,11 @@ from .p2p.bitswap_fetch import BudgetSpent, FetchError
 
 log = logging.getLogger("schoolmesh.node")
 
+
+def _peer_of(provider: str) -> str:
+    """The peer id of a provider given as a peer id or as a multiaddr ending in /p2p/<id>."""
+    return provider.rsplit("/p2p/", 1)[-1]
+
 MAX_RUNNING_TRANSFERS = 3   # fetches the transfer queue runs at once
 WAITING_RECHECK = 30.0      # waiting transfers are retried this often (and on new peers)
 PROGRESS_FLUSH = 1.0        # bytes_done of running transfers is written this often
@@ -208,9 +213,9 @@ class TransferService:
         for addr in await self.peers.find_providers(root) if search else ():
             if addr not in providers:
                 providers.append(addr)
-        known = {p.rsplit("/p2p/", 1)[-1] for p in providers}
+        known = {_peer_of(p) for p in providers}
         for p in earlier:
-            pid = p.rsplit("/p2p/", 1)[-1]
+            pid = _peer_of(p)
             if pid in known or pid == self.home.school_id:
                 continue
             addr = p if "/" in p else self.peers.known_addr(pid)
@@ -218,6 +223,26 @@ class TransferService:
                 providers.append(addr)
                 known.add(pid)
         return providers
+
+    async def _fetch_with_dht(self, t: dict[str, Any], providers: list[str], tried: list[str],
+                              failed: FetchError, progress: Callable[[int], None]) -> None:
+        """The fetch with the connected providers ``failed``: fetch again with them and the
+        providers the DHT knows besides; ``failed`` is raised if there are none, or if the
+        exchange stopped meanwhile."""
+        asked = {_peer_of(p) for p in providers}
+        more = [p for p in await self._providers(t["root"], tried) if _peer_of(p) not in asked]
+        if not more:
+            raise failed
+        log.info("fetch %s: %s; asking %d more found in the DHT", t["target"], failed,
+                 len(more))
+        self.queue.update(t["id"], providers=list(dict.fromkeys([*tried, *more])))
+        try:
+            await self.exchange.fetch_dag(t["root"], [*providers, *more], progress=progress,
+                                          want_timeout=self.want_timeout())
+        except FetchError:
+            raise
+        except NodeError:   # the exchange stopped meanwhile: settle the first error
+            raise failed from None
 
     def _settle(self, t: dict[str, Any], exc: Exception) -> None:
         """Move a transfer whose attempt ended with ``exc`` to its next state (unless the
@@ -316,23 +341,7 @@ class TransferService:
                 except FetchError as exc:
                     if searched or isinstance(exc, BudgetSpent):
                         raise
-                    asked = {p.rsplit("/p2p/", 1)[-1] for p in providers}
-                    more = [p for p in await self._providers(root, tried)
-                            if p.rsplit("/p2p/", 1)[-1] not in asked]
-                    if not more:
-                        raise
-                    log.info("fetch %s: %s; asking %d more found in the DHT", t["target"], exc,
-                             len(more))
-                    tried = list(dict.fromkeys([*tried, *more]))
-                    self.queue.update(tid, providers=tried)
-                    try:
-                        await self.exchange.fetch_dag(root, [*providers, *more],
-                                                      progress=progress,
-                                                      want_timeout=self.want_timeout())
-                    except FetchError:
-                        raise
-                    except NodeError:   # the exchange stopped meanwhile: settle the first
-                        raise exc from None
+                    await self._fetch_with_dht(t, providers, tried, exc, progress)
                 with db.write(self.home.conn) as conn:
                     db.pin(conn, root, t["pin_reason"], t["pin_ref"] or t["target"], now_ms())
                 done = self._live.pop(tid, 0)
