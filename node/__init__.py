@@ -63,7 +63,8 @@ py-libp2p, behind one wall (p2p/)
     p2p/streams.py   what every stream protocol shares: request/response, close, reset
     p2p/tcp.py       listening: one process per port
     p2p/noise_session.py   Noise transport messages read and decrypted in bulk
-    p2p/yamux_tuning.py    Yamux: window updates wake writers, wider receive windows
+    p2p/yamux_tuning.py    Yamux: window updates wake writers, wider windows, larger frames
+    p2p/malloc_tuning.py   glibc malloc reusing the pages of bulk buffers
     p2p/ratelimit.py the TCP seam: limiter, byte counts, keepalive, which peers are LAN
     p2p/connmgr.py   which connections a node keeps
     p2p/meter.py     bytes per protocol

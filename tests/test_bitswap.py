@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -501,3 +502,47 @@ def test_engine_limits_are_consistent():
     assert engine.SEND_IDLE_CLOSE < 10      # Helia resets inbound streams idle for 10 s
     assert 1 <= engine.MAX_WANTS_PER_PEER <= engine.MAX_LEDGER_WANTS
     assert engine.MAX_WANTS_PER_PEER <= 1024   # Helia forgets the oldest wants beyond 1,024
+
+
+# -- serving reads: verified once per VERIFY_TTL ---------------------------------------------
+
+def test_verified_blocks_remember_within_ttl_and_forget_the_oldest_first():
+    v = engine._VerifiedBlocks(ttl=10.0, size=2)
+    assert not v.fresh(b"a", 0.0)
+    v.add(b"a", 0.0)
+    assert v.fresh(b"a", 9.9) and not v.fresh(b"a", 10.0)   # expired: forgotten
+    assert not v.fresh(b"a", 0.0)
+    v.add(b"a", 1.0)
+    v.add(b"b", 2.0)
+    v.add(b"c", 3.0)            # over size: the oldest (a) goes
+    assert not v.fresh(b"a", 3.0) and v.fresh(b"b", 3.0) and v.fresh(b"c", 3.0)
+    v.add(b"b", 4.0)            # verified again: now the newest
+    v.add(b"d", 5.0)
+    assert not v.fresh(b"c", 5.0) and v.fresh(b"b", 5.0) and v.fresh(b"d", 5.0)
+
+
+def test_serving_reads_verify_a_block_again_once_its_verification_is_old(tmp_path):
+    store = BlockStore(tmp_path / "blocks")
+    store.create()
+    data = random.Random(5).randbytes(300 * 1024)   # a file block, not in small.db
+    cid = make_cid(CID_RAW, data)
+    store.put(cid, data)
+    want = engine._PeerWant(cid, bs.WantType.BLOCK, True)
+    verified = engine._VerifiedBlocks(ttl=3600.0, size=16)
+    try:
+        [(_, _, got)] = engine._read_blocks(store, [(cid, want)], 1 << 30, verified)
+        assert got == data and verified.fresh(cid, time.monotonic())
+        # the file rots on disk; once the verification is forgotten the rot is found and the
+        # block is treated as missing (DONT_HAVE), never sent
+        path = store.path(cid)
+        rotten = bytearray(path.read_bytes())
+        rotten[1000] ^= 0xFF
+        path.write_bytes(bytes(rotten))
+        [(_, _, got)] = engine._read_blocks(store, [(cid, want)], 1 << 30,
+                                             engine._VerifiedBlocks(ttl=3600.0, size=16))
+        assert got is None
+        verified.ttl = 0.0
+        [(_, _, got)] = engine._read_blocks(store, [(cid, want)], 1 << 30, verified)
+        assert got is None
+    finally:
+        store.close()

@@ -203,3 +203,57 @@ async def test_window_update_wakes_a_waiting_writer():
             await stream.close()
             await done.wait()
             nursery.cancel_scope.cancel()
+
+
+async def _frames_written(writes, *, max_frame=None, window=None):
+    """Write ``writes`` on a fresh stream to a reader (receive window ``window``), with the
+    stream's frame limit ``max_frame``; the DATA frame lengths the connection wrote, and
+    whether the reader got every byte in order."""
+    from node.p2p.yamux_tuning import set_max_frame, widen_receive_window
+    got = bytearray()
+    done = trio.Event()
+    lengths = []
+
+    async def handler(stream):
+        if window:
+            widen_receive_window(stream, window)
+        await _read_to_end(stream, lambda: random.choice((100, 64 * KiB, 1024 * KiB)), got)
+        done.set()
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            _, stream = await _two_hosts(nursery, handler)
+            conn = stream.muxed_stream.conn
+            real = conn._write_frame
+
+            async def counted(frame):   # the real write, its DATA frame lengths noted
+                if frame[1] == 0 and len(frame) > 12:
+                    lengths.append(len(frame) - 12)
+                await real(frame)
+            conn._write_frame = counted
+            if max_frame:
+                set_max_frame(stream, max_frame)
+            for w in writes:
+                await stream.write(w)
+            await stream.close()
+            await done.wait()
+            nursery.cancel_scope.cancel()
+    return lengths, bytes(got) == b"".join(writes)
+
+
+async def test_a_stream_may_write_frames_larger_than_64_kib_within_the_window():
+    rng = random.Random(3)
+    writes = [rng.randbytes(n) for n in (3 * 1024 * KiB + 5, 10, 700 * KiB)]
+    lengths, intact = await _frames_written(writes, max_frame=1024 * KiB + 12,
+                                            window=4 * 1024 * KiB)
+    assert intact
+    assert max(lengths) > 64 * KiB          # the peer's window allowed more, and we used it
+    assert max(lengths) <= 1024 * KiB       # never above the stream's limit
+    assert sum(lengths) == sum(map(len, writes))
+
+
+async def test_frames_stay_at_py_libp2p_s_64_kib_without_a_limit():
+    rng = random.Random(4)
+    writes = [rng.randbytes(2 * 1024 * KiB)]
+    lengths, intact = await _frames_written(writes, window=4 * 1024 * KiB)
+    assert intact and max(lengths) == 64 * KiB - 12

@@ -60,7 +60,7 @@ from .bitswap_fetch import BudgetSpent, FetchError, FetchSession, FetchStats
 from . import ratelimit
 from .host import connect
 from .streams import DIAL_TIMEOUT, close_stream, log_stream_error, reset_stream
-from .yamux_tuning import wait_send_window, widen_receive_window
+from .yamux_tuning import set_max_frame, wait_send_window, widen_receive_window
 
 __all__ = ["BlockExchange", "BudgetSpent", "FetchError", "FetchStats"]
 
@@ -76,23 +76,29 @@ INBOUND_IDLE_TIMEOUT = 60.0    # drop an inbound stream silent for this long
 STREAM_OPEN_TIMEOUT = DIAL_TIMEOUT  # seconds without a byte from the peer while opening
 WRITE_TIMEOUT = 30.0           # seconds a peer may accept no byte of a message we write
 SEND_MEMORY = 64 * 1024 * 1024  # blocks read for sending, all peers together (about)
-# A message is written in pieces of one Yamux frame that fits one Noise message (65,519 bytes
-# of plaintext, minus the 12-byte Yamux header): a frame is never split or cut by us.  On a
-# slow link pieces are smaller — about PIECE_SECONDS of the measured rate, at least
-# MIN_PIECE — because every other frame on the connection (a stream opening, a window update)
-# waits for the piece being written: a 64 KiB piece takes 2 s at 256 kbit/s.
+# A message is written in pieces of one Yamux frame each, about PIECE_SECONDS of the measured
+# rate: every other frame on the connection (a stream opening, a window update) waits for the
+# piece being written (a 64 KiB piece takes 2 s at 256 kbit/s).  Until the rate is measured a
+# piece fits one Noise message (65,519 bytes of plaintext, minus the 12-byte Yamux header); on
+# a fast link it grows to BULK_PIECE (a frame over several Noise messages; the receiver pays
+# per frame, node/p2p/yamux_tuning.py), on a slow one it shrinks to MIN_PIECE.
 WRITE_PIECE = 65_519 - 12
+BULK_PIECE = 1024 * 1024
 MIN_PIECE = 8 * 1024
 PIECE_SECONDS = 0.25
 # Seconds between looks at a full Yamux send window (py-libp2p has no event for its updates):
 # about a quarter of the time one piece takes at the measured rate, within these bounds.  A
 # window update frees half a window (128 KiB or more), so a late look costs no throughput.
 WINDOW_POLL_MIN, WINDOW_POLL_MAX = 0.005, 0.1
+# A block served is read back and verified against its CID; one verified within VERIFY_TTL is
+# sent without hashing it again (a seed serving one course to 30 villages hashes each block
+# once, not 30 times; the receiver verifies every block anyway, specs/bitswap.md §4).
+VERIFY_TTL = 600.0
+VERIFY_MEMORY = 16_384         # CIDs remembered as verified, at most (~2 MB)
 FALLBACK_RTT = 0.3             # round trip assumed until the connection has measured one
-READ_SIZE = 1024 * 1024
+READ_SIZE = 4 * 1024 * 1024
 # Yamux receive window of an inbound stream (peers send us blocks on it), node/p2p/yamux_tuning.py
 RECEIVE_WINDOW = 4 * 1024 * 1024
-HASH_IN_THREAD_MIN = 256 * 1024  # hash a message's blocks in a worker thread above this
 
 
 @dataclass(slots=True)
@@ -164,6 +170,7 @@ class BlockExchange:
         self._parked: set[trio.Event] = set()
         self._reader: BlockStore | None = None          # serving reads, in a worker thread
         self._read_limiter = trio.CapacityLimiter(1)
+        self._verified = _VerifiedBlocks(VERIFY_TTL, VERIFY_MEMORY)   # used by _read_blocks
         self._share_wake = trio.Event()               # a link began sending
         self._paced: dict[str, Any] = {}              # link key -> its paced LimitedStream
         self._stats = dict.fromkeys(
@@ -358,11 +365,11 @@ class BlockExchange:
         for entry in msg.wantlist:
             self._on_entry(link, entry)
         if msg.blocks:
-            size = sum(len(b.data) for b in msg.blocks)
-            if size >= HASH_IN_THREAD_MIN:
-                cids = await trio.to_thread.run_sync(_block_cids, msg.blocks)
-            else:
-                cids = _block_cids(msg.blocks)
+            # Hashed here, not in a worker thread: a message is at most 4 MiB (a few ms of
+            # SHA-256), and the reader waits for the hashes either way.  A thread cost the
+            # fetcher more CPU than it saved (a 256 MiB fetch on loopback: 264 -> 288 MiB/s
+            # without it, medians of 5, bench/bitswap.py's set-up).
+            cids = _block_cids(msg.blocks)
             for cid, block in zip(cids, msg.blocks):
                 self._on_block(link, cid, block.data)
             reason = self.over_budget()
@@ -497,7 +504,7 @@ class BlockExchange:
         while pieces.left:
             rate = link.tx.rate
             room = WRITE_PIECE if not rate else max(MIN_PIECE, min(
-                WRITE_PIECE, int(rate * PIECE_SECONDS)))
+                BULK_PIECE, int(rate * PIECE_SECONDS)))
             if windowed:
                 if muxed.send_window <= 0:
                     poll = WINDOW_POLL_MIN if not rate else min(
@@ -551,6 +558,7 @@ class BlockExchange:
             self._link_failed(link, f"cannot open a Bitswap stream ({exc!r})")
             return None, ""
         self._stats["streams_opened"] += 1
+        set_max_frame(stream, BULK_PIECE + 12)
         log.debug("bitswap: opened %s to %s", stream.get_protocol(), link.key)
         return stream, stream.get_protocol() or bs.PROTOCOL_1_2_0
 
@@ -627,7 +635,7 @@ class BlockExchange:
         if reader is None:
             return []
         return await trio.to_thread.run_sync(_read_blocks, reader, todo, budget,
-                                             limiter=self._read_limiter)
+                                             self._verified, limiter=self._read_limiter)
 
     def _blocks_stored(self, cids: Iterable[bytes]) -> None:
         """New blocks are in the store: answer peers that wanted them earlier."""
@@ -734,10 +742,36 @@ def _block_cids(blocks: Sequence[bs.Block]) -> list[bytes | None]:
     return [bs.block_cid(b) for b in blocks]
 
 
-def _read_blocks(store: BlockStore, todo: list[tuple[bytes, _PeerWant]], budget: int
-                 ) -> list[tuple[bytes, _PeerWant, bytes | None]]:
-    """Worker thread: read (and verify) wanted blocks in order until about ``budget`` bytes.
-    None: we do not have it; b"" for a WANT_HAVE we can answer (the block is not read)."""
+class _VerifiedBlocks:
+    """CIDs whose stored bytes this process verified less than ``ttl`` seconds ago (at most
+    ``size`` of them, the oldest forgotten first)."""
+
+    def __init__(self, ttl: float, size: int) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._at: dict[bytes, float] = {}   # in the order they were verified
+
+    def fresh(self, cid: bytes, now: float) -> bool:
+        at = self._at.get(cid)
+        if at is None:
+            return False
+        if now - at < self.ttl:
+            return True
+        del self._at[cid]
+        return False
+
+    def add(self, cid: bytes, now: float) -> None:
+        self._at.pop(cid, None)
+        while len(self._at) >= self.size:
+            del self._at[next(iter(self._at))]
+        self._at[cid] = now
+
+
+def _read_blocks(store: BlockStore, todo: list[tuple[bytes, _PeerWant]], budget: int,
+                 verified: _VerifiedBlocks) -> list[tuple[bytes, _PeerWant, bytes | None]]:
+    """Worker thread: read (and verify, unless ``verified`` says it was lately) wanted blocks
+    in order until about ``budget`` bytes.  None: we do not have it; b"" for a WANT_HAVE we
+    can answer (the block is not read)."""
     out: list[tuple[bytes, _PeerWant, bytes | None]] = []
     used = 0
     for cid, want in todo:
@@ -747,7 +781,11 @@ def _read_blocks(store: BlockStore, todo: list[tuple[bytes, _PeerWant]], budget:
             if want.want_type == bs.WantType.HAVE:
                 out.append((cid, want, b"" if store.has(cid) else None))
                 continue
-            data = store.get(cid)
+            now = time.monotonic()
+            trusted = verified.fresh(cid, now)
+            data = store.get(cid, verify=not trusted)
+            if not trusted:
+                verified.add(cid, now)
         except NotFound:
             data = None
         except StoreError as exc:  # corrupt or unreadable: we do not have it

@@ -71,8 +71,9 @@ def make_host(seed: bytes, listen: Sequence[str] = (), *, mdns: bool = False,
     # (node/p2p/ratelimit.py configure_socket).
     from libp2p.stream_muxer.yamux import yamux
     yamux.RTT_MEASURE_INTERVAL = YAMUX_RTT_INTERVAL_S
-    from . import yamux_tuning
+    from . import malloc_tuning, yamux_tuning
     yamux_tuning.install()
+    malloc_tuning.install()
     if limiter is not None:
         from .ratelimit import LimitedTCP
         transports = [LimitedTCP(limiter)]
