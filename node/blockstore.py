@@ -13,6 +13,14 @@ throughput on these disks); ``commit`` makes the whole batch durable with one ``
 (per-file fsync where that is unavailable) before the caller commits the database rows that
 make the blocks visible.  A crash before that leaves only unreferenced files, never a
 referenced block that is missing.
+
+File blocks whose size is a multiple of 4 KiB (every 1 MiB chunk) are written with
+``O_DIRECT`` from an aligned buffer each writer thread reuses, past the page cache: a fetch of a
+large library neither evicts what the school's PC has in memory nor leaves hundreds of MiB of
+dirty pages for one final sync, and the kernel does not copy every byte into freshly allocated
+page-cache pages (the largest cost of a 256 MiB fetch on loopback, 0.64 of 1.4 CPU-seconds on
+these virtual machines, whose fresh pages fault in the hypervisor).  A filesystem that refuses
+``O_DIRECT`` (tmpfs, some FUSE mounts) gets ordinary writes from then on.
 """
 
 from __future__ import annotations
@@ -22,8 +30,10 @@ import ctypes
 import ctypes.util
 import errno
 import fcntl
+import mmap
 import os
 import sqlite3
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -45,6 +55,10 @@ except (OSError, AttributeError):
     _syncfs = _sync_file_range = None
 _SYNC_FILE_RANGE_WRITE = 2
 _EARLY_WRITEBACK_MIN = 256 * 1024
+_O_DIRECT = getattr(os, "O_DIRECT", 0)
+_DIRECT_ALIGN = 4096                 # buffer address and length of an O_DIRECT write
+_DIRECT_MIN = 256 * 1024
+_direct_buffers = threading.local()  # one aligned buffer per writer thread, reused
 SMALL_BLOCK_MAX = 256 * 1024 - 1     # blocks up to this size live in small.db
 _SMALL_FLUSH_BYTES = 8 * 1024 * 1024  # write pending small blocks in transactions of ~8 MiB
 # File blocks are written by one helper thread while the caller hashes the next chunk (both
@@ -206,6 +220,7 @@ class BlockStore:
         self._tmp_suffix = f".{os.getpid()}.tmp"
         self._shards: set[str] = set()  # shard folders known to exist (saves a mkdir a block)
         self._db: sqlite3.Connection | None = None
+        self._direct = bool(_O_DIRECT)  # False once the filesystem refused O_DIRECT
 
     def _small_db(self) -> sqlite3.Connection:
         if self._db is None:
@@ -330,15 +345,17 @@ class BlockStore:
             if shard not in self._shards:
                 os.makedirs(shard, exist_ok=True)
                 self._shards.add(shard)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                if _sync_file_range is not None and len(data) >= _EARLY_WRITEBACK_MIN:
-                    _sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
-            finally:
-                os.close(fd)
+            if not (self._direct and len(data) >= _DIRECT_MIN and len(data) % _DIRECT_ALIGN == 0
+                    and self._write_direct(tmp, data)):
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view):]
+                    if _sync_file_range is not None and len(data) >= _EARLY_WRITEBACK_MIN:
+                        _sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
+                finally:
+                    os.close(fd)
             os.replace(tmp, path)
         except OSError as exc:
             try:
@@ -349,6 +366,36 @@ class BlockStore:
                 raise DiskFull() from exc
             raise StoreError(f"cannot write block {name}: {exc.strerror}") from exc
         return path
+
+    def _write_direct(self, tmp: str, data: bytes) -> bool:
+        """Write ``tmp`` with O_DIRECT (``len(data)`` a multiple of _DIRECT_ALIGN); False, and
+        no O_DIRECT for this store any more, if the filesystem refuses it (the caller then
+        writes the file the ordinary way, truncating what is there).  Other errors raise."""
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | _O_DIRECT,
+                         0o644)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            self._direct = False
+            return False
+        try:
+            buf = getattr(_direct_buffers, "buf", None)
+            if buf is None or len(buf) < len(data):
+                buf = _direct_buffers.buf = mmap.mmap(-1, max(len(data), 1024 * 1024))
+            buf[:len(data)] = data
+            with memoryview(buf) as whole, whole[:len(data)] as view:
+                written = os.write(fd, view)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            written = -1
+        finally:
+            os.close(fd)
+        if written != len(data):   # refused, or a short write: not this way again
+            self._direct = False
+            return False
+        return True
 
     def get(self, cid: bytes, *, verify: bool = True) -> bytes:
         try:
