@@ -94,7 +94,7 @@ WINDOW_POLL_MIN, WINDOW_POLL_MAX = 0.005, 0.1
 # sent without hashing it again (a seed serving one course to 30 villages hashes each block
 # once, not 30 times; the receiver verifies every block anyway, specs/bitswap.md §4).
 VERIFY_TTL = 600.0
-VERIFY_MEMORY = 16_384         # CIDs remembered as verified, at most (~2 MB)
+VERIFY_MEMORY = 16_384         # CIDs remembered as verified, at most (~3 MB)
 FALLBACK_RTT = 0.3             # round trip assumed until the connection has measured one
 READ_SIZE = 4 * 1024 * 1024
 # Yamux receive window of an inbound stream (peers send us blocks on it), node/p2p/yamux_tuning.py
@@ -367,8 +367,9 @@ class BlockExchange:
         if msg.blocks:
             # Hashed here, not in a worker thread: a message is at most 4 MiB (a few ms of
             # SHA-256), and the reader waits for the hashes either way.  A thread cost the
-            # fetcher more CPU than it saved (a 256 MiB fetch on loopback: 264 -> 288 MiB/s
-            # without it, medians of 5, bench/bitswap.py's set-up).
+            # fetcher more CPU than it saved (a 256 MiB fetch on loopback between
+            # bench/bitswap.py's provider and fetcher processes: 264 -> 288 MiB/s without it,
+            # medians of 5).
             cids = _block_cids(msg.blocks)
             for cid, block in zip(cids, msg.blocks):
                 self._on_block(link, cid, block.data)

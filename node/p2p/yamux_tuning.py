@@ -26,6 +26,7 @@
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import trio
@@ -96,8 +97,8 @@ async def _write(self: Any, data: bytes) -> None:
                 if self.send_window > 0:
                     n = min(self.send_window, limit - yamux.HEADER_SIZE, total - sent)
                     self.send_window -= n
-                    frame = yamux.struct.pack(yamux.YAMUX_HEADER_FORMAT, 0, yamux.TYPE_DATA, 0,
-                                              self.stream_id, n) + view[sent:sent + n]
+                    frame = struct.pack(yamux.YAMUX_HEADER_FORMAT, 0, yamux.TYPE_DATA, 0,
+                                        self.stream_id, n) + view[sent:sent + n]
         if frame is None:
             with trio.move_on_after(WINDOW_WAIT) as scope:
                 await wait_send_window(self, WINDOW_WAIT)
