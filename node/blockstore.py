@@ -57,7 +57,6 @@ _SYNC_FILE_RANGE_WRITE = 2
 _EARLY_WRITEBACK_MIN = 256 * 1024
 _O_DIRECT = getattr(os, "O_DIRECT", 0)
 _DIRECT_ALIGN = 4096                 # buffer address and length of an O_DIRECT write
-_DIRECT_MIN = 256 * 1024
 _direct_buffers = threading.local()  # one aligned buffer per writer thread, reused
 SMALL_BLOCK_MAX = 256 * 1024 - 1     # blocks up to this size live in small.db
 _SMALL_FLUSH_BYTES = 8 * 1024 * 1024  # write pending small blocks in transactions of ~8 MiB
@@ -345,17 +344,8 @@ class BlockStore:
             if shard not in self._shards:
                 os.makedirs(shard, exist_ok=True)
                 self._shards.add(shard)
-            if not (self._direct and len(data) >= _DIRECT_MIN and len(data) % _DIRECT_ALIGN == 0
-                    and self._write_direct(tmp, data)):
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-                try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view):]
-                    if _sync_file_range is not None and len(data) >= _EARLY_WRITEBACK_MIN:
-                        _sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
-                finally:
-                    os.close(fd)
+            if not self._write_direct(tmp, data):
+                self._write_buffered(tmp, data)
             os.replace(tmp, path)
         except OSError as exc:
             try:
@@ -367,10 +357,25 @@ class BlockStore:
             raise StoreError(f"cannot write block {name}: {exc.strerror}") from exc
         return path
 
+    @staticmethod
+    def _write_buffered(tmp: str, data: bytes) -> None:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            if _sync_file_range is not None and len(data) >= _EARLY_WRITEBACK_MIN:
+                _sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
+        finally:
+            os.close(fd)
+
     def _write_direct(self, tmp: str, data: bytes) -> bool:
-        """Write ``tmp`` with O_DIRECT (``len(data)`` a multiple of _DIRECT_ALIGN); False, and
-        no O_DIRECT for this store any more, if the filesystem refuses it (the caller then
-        writes the file the ordinary way, truncating what is there).  Other errors raise."""
+        """Write ``tmp`` with O_DIRECT if ``data`` is whole pages and this store may; False if
+        not written that way (not whole pages, or the filesystem refuses O_DIRECT: then not
+        for this store any more), and the caller writes it the ordinary way, truncating what is
+        there.  Other errors raise."""
+        if not self._direct or len(data) % _DIRECT_ALIGN:
+            return False
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | _O_DIRECT,
                          0o644)

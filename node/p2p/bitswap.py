@@ -96,9 +96,9 @@ WINDOW_POLL_MIN, WINDOW_POLL_MAX = 0.005, 0.1
 VERIFY_TTL = 600.0
 VERIFY_MEMORY = 16_384         # CIDs remembered as verified, at most (~3 MB)
 FALLBACK_RTT = 0.3             # round trip assumed until the connection has measured one
-READ_SIZE = 4 * 1024 * 1024
 # Yamux receive window of an inbound stream (peers send us blocks on it), node/p2p/yamux_tuning.py
 RECEIVE_WINDOW = 4 * 1024 * 1024
+READ_SIZE = RECEIVE_WINDOW     # one read takes all the stream holds: one copy out of Yamux
 
 
 @dataclass(slots=True)
@@ -559,7 +559,7 @@ class BlockExchange:
             self._link_failed(link, f"cannot open a Bitswap stream ({exc!r})")
             return None, ""
         self._stats["streams_opened"] += 1
-        set_max_frame(stream, BULK_PIECE + 12)
+        set_max_frame(stream, BULK_PIECE)
         log.debug("bitswap: opened %s to %s", stream.get_protocol(), link.key)
         return stream, stream.get_protocol() or bs.PROTOCOL_1_2_0
 

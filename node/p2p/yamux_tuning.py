@@ -85,7 +85,7 @@ async def _write(self: Any, data: bytes) -> None:
         raise MuxedStreamError("Stream is closed for sending")
     view = memoryview(data)
     total, sent = len(view), 0
-    limit = self.__dict__.get(_FRAME) or yamux.MAX_MESSAGE_SIZE
+    limit = self.__dict__.get(_FRAME) or yamux.MAX_MESSAGE_SIZE - yamux.HEADER_SIZE
     while sent < total:
         frame = None
         async with self.rw_lock.write_lock():
@@ -95,7 +95,7 @@ async def _write(self: Any, data: bytes) -> None:
                 if self.closed:
                     raise MuxedStreamError("Stream is closed")
                 if self.send_window > 0:
-                    n = min(self.send_window, limit - yamux.HEADER_SIZE, total - sent)
+                    n = min(self.send_window, limit, total - sent)
                     self.send_window -= n
                     frame = struct.pack(yamux.YAMUX_HEADER_FORMAT, 0, yamux.TYPE_DATA, 0,
                                         self.stream_id, n) + view[sent:sent + n]
@@ -111,8 +111,8 @@ async def _write(self: Any, data: bytes) -> None:
 
 
 def set_max_frame(stream: Any, size: int) -> None:
-    """Let writes on ``stream`` (a NetStream over Yamux) use DATA frames of up to ``size``
-    bytes, header included, within the peer's receive window.  No-op on other muxers."""
+    """Let writes on ``stream`` (a NetStream over Yamux) use DATA frames carrying up to
+    ``size`` bytes, within the peer's receive window.  No-op on other muxers."""
     muxed = getattr(stream, "muxed_stream", None)
     if muxed is not None and isinstance(getattr(muxed, "send_window", None), int):
         muxed.__dict__[_FRAME] = size
